@@ -1,0 +1,74 @@
+# image-mlops — the two commands a newcomer needs:
+#   make demo   the whole lifecycle on the embedded local stack, then the Airflow UI stays up
+#   make test   ruff + every test this machine can run (starts its own private stack)
+# Both bootstrap the virtualenv from the pinned requirements on first use.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CLI := $(BIN)/image-mlops
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv up down status logs demo demo-data test lint format bench constraints clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed: install python3.11 (with venv and pip)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed, found $$($(PYTHON) --version)"; exit 1; }
+	@echo "==> creating $(VENV) with pinned dependencies (first run: a few minutes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	@$(BIN)/pip install --quiet --no-deps -e .
+	@test -f .env || cp .env.example .env
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## create/refresh the virtualenv from the pins
+
+up: $(STAMP)  ## start PostgreSQL, the AWS emulator and Airflow (idempotent)
+	@$(CLI) stack up
+
+down: $(STAMP)  ## stop what `make up` started
+	@$(CLI) stack down
+
+status: $(STAMP)  ## what runs where
+	@$(CLI) stack status
+
+logs: $(STAMP)  ## follow every component's log (make logs C=scheduler for one)
+	@$(CLI) stack logs -f $(C)
+
+demo: $(STAMP)  ## the whole lifecycle on the local stack, then a summary (stack stays up)
+	@$(CLI) demo
+
+demo-data: $(STAMP)  ## (re)generate the demo images under .local/demo-data
+	@$(CLI) demo-data
+
+lint: $(STAMP)  ## ruff check + format check
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+format: $(STAMP)  ## apply ruff's fixes and formatting
+	@$(BIN)/ruff check --fix .
+	@$(BIN)/ruff format .
+
+test: $(STAMP)  ## ruff + pytest (its own private stack; nothing skipped silently)
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## run every benchmark in bench/ and print the figures
+	@for b in bench/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+
+constraints:  ## re-pin constraints.txt from a fresh resolve of requirements.txt
+	@rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install --quiet --upgrade pip
+	@.venv-pin/bin/pip install --quiet -r requirements.txt
+	@.venv-pin/bin/pip list --format=freeze --exclude pip > constraints.txt && rm -rf .venv-pin
+	@echo "constraints.txt updated"
+
+clean: down  ## stop the stack and delete all local state (.local/)
+	@rm -rf .local

@@ -1,0 +1,35 @@
+"""AWS clients for every process (tasks, CLI, tests), always through the Airflow connection.
+
+Credentials and the endpoint (the local emulator or real AWS) come from the connection named
+by ``IMAGE_MLOPS_AWS_CONN_ID`` (``aws_default``), so the same code talks to both targets.
+Imports of the provider happen inside the functions: DAG files import this module at parse
+time and must stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from image_mlops.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+
+def aws_client(service: str, settings: Settings | None = None) -> Any:
+    """A boto3 client for ``service`` built from the AWS connection."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    settings = settings or get_settings()
+    hook = AwsBaseHook(
+        aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region
+    )
+    return hook.get_conn()
+
+
+def s3_hook(settings: Settings | None = None) -> S3Hook:
+    """The provider's S3 hook on the AWS connection (we do not use s3fs)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    settings = settings or get_settings()
+    return S3Hook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)

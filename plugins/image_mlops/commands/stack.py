@@ -1,0 +1,71 @@
+"""``image-mlops stack up|down|status|logs|env``: the embedded local stack."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+
+from image_mlops.commands import CommandError, local_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("stack", help="start, stop and inspect the local stack")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="start PostgreSQL, the AWS emulator and Airflow")
+    up.add_argument(
+        "--no-airflow", action="store_true", help="only PostgreSQL and the AWS emulator"
+    )
+    actions.add_parser("down", help="stop what `up` started (recorded PIDs only)")
+    actions.add_parser("status", help="what runs, where")
+    logs = actions.add_parser("logs", help="show (or follow) component logs")
+    logs.add_argument("component", nargs="?", help="one component (default: all)")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    actions.add_parser(
+        "env", help="print `export` lines to use the Airflow CLI against the local stack"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from image_mlops.stack.manager import LocalStack
+    from image_mlops.stack.processes import StackError
+
+    stack = LocalStack(local_settings())
+    try:
+        if args.action == "up":
+            stack.up(airflow=not args.no_airflow)
+        elif args.action == "down":
+            stack.down()
+        elif args.action == "status":
+            rows = stack.status()
+            width = max(len(r[0]) for r in rows)
+            for name, state, where in rows:
+                print(f"{name:<{width}}  {state:<28}  {where}")
+            return 0 if all(r[1].startswith("running") for r in rows) else 1
+        elif args.action == "logs":
+            return _logs(stack, args)
+        elif args.action == "env":
+            import shlex
+
+            env = stack.airflow_environment(base={})
+            for key in sorted(env):
+                print(f"export {key}={shlex.quote(env[key])}")
+    except StackError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def _logs(stack, args: argparse.Namespace) -> int:
+    files = sorted(stack.log_dir.glob("*.log")) + [stack.postgres.log_file]
+    if args.component:
+        files = [f for f in files if f.stem == args.component]
+        if not files:
+            raise CommandError(f"no log for {args.component!r}", exit_code=2)
+    files = [f for f in files if f.exists()]
+    if not files:
+        raise CommandError("no logs yet: run `make up` first")
+    command = ["tail", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [
+        str(f) for f in files
+    ]
+    return subprocess.call(command)

@@ -1,0 +1,239 @@
+"""Deployment settings: the one home for every setting that differs between deployments.
+
+Every setting is an environment variable ``IMAGE_MLOPS_<NAME>`` with a documented default
+(the README lists them all). Per-run choices are DAG ``Param``s; credentials live only in
+Airflow connections. Reading settings is cheap (no I/O beyond ``os.environ``), so DAG files
+may call :func:`get_settings` at parse time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PREFIX = "IMAGE_MLOPS_"
+TARGETS = ("local", "aws")
+VALIDATION_ENGINES = ("airflow", "stepfunctions")
+
+#: The project checkout (``plugins/image_mlops/config.py`` → three levels up).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable and the fix."""
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- where the pipeline runs -------------------------------------------------------
+    target: str = _setting("local", "`local` (embedded emulator, default) or `aws`.")
+    aws_conn_id: str = _setting("aws_default", "Airflow connection for AWS.")
+    catalog_conn_id: str = _setting(
+        "product_catalog_db", "Airflow connection for the product catalogue database."
+    )
+    mlops_conn_id: str = _setting(
+        "image_mlops_db",
+        "Airflow connection for the pipeline's own tables (predictions, deployments).",
+    )
+    region: str = _setting("us-east-1", "AWS region.")
+    account_id: str = _setting(
+        "123456789012", "AWS account id (used to build ARNs; the emulator's default)."
+    )
+
+    # --- buckets and names ---------------------------------------------------------------
+    raw_bucket: str = _setting("image-mlops-raw", "Bucket for raw, error, feedback objects.")
+    validated_bucket: str = _setting("image-mlops-validated", "Bucket for validated images.")
+    models_bucket: str = _setting("image-mlops-models", "Bucket for model artifacts.")
+    output_bucket: str = _setting("image-mlops-output", "Bucket for predictions.")
+    model_name: str = _setting(
+        "product-image-classifier",
+        "Model package group; endpoints are `<name>-staging` and `<name>-production`.",
+    )
+
+    # --- SageMaker ---------------------------------------------------------------------------
+    sagemaker_role_arn: str = _setting(
+        "arn:aws:iam::123456789012:role/image-mlops-sagemaker",
+        "Execution role for SageMaker training jobs, models and endpoints.",
+    )
+    framework_version: str = _setting(
+        "1.2-1", "SageMaker scikit-learn container version for training and inference."
+    )
+    training_instance_type: str = _setting("ml.m5.large", "Training instance type.")
+    inference_instance_type: str = _setting("ml.m5.large", "Endpoint instance type.")
+
+    # --- validation (stage 1) --------------------------------------------------------------
+    validation_engine: str = _setting(
+        "airflow", "`airflow` (mapped batches) or `stepfunctions` (state machine + Lambda)."
+    )
+    validation_state_machine_arn: str = _setting(
+        "", "State machine ARN when the validation engine is `stepfunctions`."
+    )
+    validation_batch_size: int = _setting(200, "Images per validation batch (one task each).")
+    validation_max_active_batches: int = _setting(
+        4, "Validation batches running at once (mapped task concurrency)."
+    )
+    validation_workers: int = _setting(
+        0, "Processes per validation batch (0 = the cores the worker has)."
+    )
+    validation_schedule: str = _setting("*/5 * * * *", "Cron schedule of `validate_images`.")
+    max_image_bytes: int = _setting(20 * 1024 * 1024, "Largest accepted file, in bytes.")
+    min_image_side: int = _setting(32, "Smallest accepted width and height, in pixels.")
+    max_image_pixels: int = _setting(
+        40_000_000, "Pixel-bomb guard: largest accepted width × height."
+    )
+    allowed_formats: tuple[str, ...] = _setting(
+        ("JPEG", "PNG", "WEBP"), "Accepted image formats (Pillow names, comma-separated)."
+    )
+
+    # --- training and registry (stages 2-3) -------------------------------------------------
+    training_schedule: str = _setting("@weekly", "Schedule of `train_and_register`.")
+    min_accuracy: float = _setting(0.80, "Quality gate: minimum test accuracy.")
+    max_regression: float = _setting(
+        0.02, "Quality gate: largest accuracy drop allowed against production."
+    )
+    retrain_min_new_labeled: int = _setting(
+        0, "Train when this many new labelled images were validated (0 = off)."
+    )
+
+    # --- deployment (stage 4) ----------------------------------------------------------------
+    smoke_tolerance: float = _setting(
+        0.05, "Smoke test: accuracy may be this much below the registered accuracy."
+    )
+    smoke_sample_size: int = _setting(60, "Labelled held-out images sent in the smoke test.")
+    require_production_approval: bool = _setting(
+        True, "Ask a second human approval before production."
+    )
+
+    # --- classification (stage 5) ------------------------------------------------------------
+    confidence_threshold: float = _setting(
+        0.6, "Below this top-class confidence an image goes to `_uncertain/`."
+    )
+    classify_batch_size: int = _setting(256, "Images per classification request batch.")
+    batch_transform_threshold: int = _setting(
+        5000, "On AWS, runs larger than this use a Batch Transform job."
+    )
+
+    # --- monitoring (stage 6) ----------------------------------------------------------------
+    cloudwatch_namespace: str = _setting("ImageMLOps", "CloudWatch namespace of all metrics.")
+    tp_alarm_threshold: float = _setting(
+        3, "Alarm when a class's true positives per period fall below this."
+    )
+    recall_alarm_threshold: float = _setting(0.8, "Alarm when a class's recall falls below.")
+    psi_alarm_threshold: float = _setting(0.2, "Alarm when prediction-mix PSI exceeds this.")
+    retrain_cooldown_minutes: int = _setting(
+        24 * 60, "At most one drift retraining per this many minutes."
+    )
+
+    # --- product catalogue (stage 7) -----------------------------------------------------
+    catalog_fetch_size: int = _setting(2000, "Rows per server-side cursor fetch.")
+    catalog_image_timeout: float = _setting(10.0, "Seconds per main-image download.")
+    catalog_image_retries: int = _setting(2, "Retries per main-image download.")
+
+    # --- local stack ------------------------------------------------------------------------------
+    state_dir: Path = _setting(
+        PROJECT_ROOT / ".local", "Folder for all local state (database, emulator, logs)."
+    )
+    pg_port: int = _setting(54329, "Port of the embedded PostgreSQL (127.0.0.1).")
+    emulator_port: int = _setting(5055, "Port of the local AWS emulator (127.0.0.1).")
+    airflow_port: int = _setting(8080, "Port of the Airflow api-server (UI and REST API).")
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        return (self.raw_bucket, self.validated_bucket, self.models_bucket, self.output_bucket)
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://localhost:{self.airflow_port}"
+
+    def endpoint_name(self, stage: str) -> str:
+        """`staging` or `production` endpoint of the model."""
+        if stage not in ("staging", "production"):
+            raise SettingsError(f"unknown endpoint stage {stage!r}: use staging or production")
+        return f"{self.model_name}-{stage}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = PREFIX + f.name.upper()
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(name, raw, f.default)
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if self.target not in TARGETS:
+            raise SettingsError(
+                f"IMAGE_MLOPS_TARGET={self.target!r} is not one of {', '.join(TARGETS)}"
+            )
+        if self.validation_engine not in VALIDATION_ENGINES:
+            raise SettingsError(
+                f"IMAGE_MLOPS_VALIDATION_ENGINE={self.validation_engine!r} is not one of "
+                f"{', '.join(VALIDATION_ENGINES)}"
+            )
+        for name in ("validation_batch_size", "classify_batch_size", "max_image_bytes"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"IMAGE_MLOPS_{name.upper()} must be positive")
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+        if isinstance(default, Path):
+            path = Path(raw).expanduser()
+            return path if path.is_absolute() else PROJECT_ROOT / path
+        return raw.strip()
+    except ValueError:
+        kind = type(default).__name__
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind}") from None
+
+
+def get_settings() -> Settings:
+    """Settings from the current environment (cheap; read again on every call)."""
+    return Settings.from_env()
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting — the README table comes from here."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        elif isinstance(default, Path):
+            default = ".local" if default == PROJECT_ROOT / ".local" else str(default)
+        rows.append((PREFIX + f.name.upper(), str(default), f.metadata["doc"]))
+    return rows

@@ -1,0 +1,246 @@
+"""The local AWS emulator: moto's server, our extensions, and durable state.
+
+moto keeps its state in memory. To make buckets, objects, registry entries, endpoints and
+metrics survive a restart or a crash, every successful *mutating* request is appended to a
+journal file before its response is returned; on start the journal is replayed through the
+same WSGI application, in-process, before the port opens. Read-only calls (GET/HEAD, and
+Describe/List/Get/Search actions of the JSON and query protocols) are not journaled.
+
+Run as ``python -m image_mlops.stack.emulator --port 5055 --journal .local/emulator/journal``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+log = logging.getLogger("image_mlops.emulator")
+
+_READ_ONLY_ACTION = re.compile(r"^(Describe|List|Get|Search|Query|Head|Batch(Get|Describe))")
+_REPLAYED_HEADERS_SKIP = {"HTTP_CONTENT_LENGTH", "CONTENT_LENGTH"}
+_RECORD_MAGIC = b"IMJ1 "
+
+
+def _action_of(environ: dict[str, Any], body: bytes) -> str | None:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    content_type = environ.get("CONTENT_TYPE", "")
+    if content_type.startswith("application/x-www-form-urlencoded") and body:
+        form = parse_qs(body.decode("utf-8", "replace"))
+        if "Action" in form:
+            return form["Action"][0]
+    return None
+
+
+def is_mutating(environ: dict[str, Any], body: bytes) -> bool:
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/moto-api"):
+        return False
+    action = _action_of(environ, body)
+    if action and _READ_ONLY_ACTION.match(action):
+        return False
+    # S3 POST ?select / restore are rare; everything else that is not a read is journaled.
+    return True
+
+
+class Journal:
+    """Append-only file of length-prefixed request records."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "ab")  # noqa: SIM115 - held open for the process lifetime
+
+    def append(self, environ: dict[str, Any], body: bytes) -> None:
+        headers = {
+            key: value
+            for key, value in environ.items()
+            if (key.startswith("HTTP_") or key == "CONTENT_TYPE")
+            and key not in _REPLAYED_HEADERS_SKIP
+            and isinstance(value, str)
+        }
+        header = {
+            "method": environ["REQUEST_METHOD"],
+            "path": environ.get("PATH_INFO", ""),
+            "query": environ.get("QUERY_STRING", ""),
+            "headers": headers,
+            "length": len(body),
+            "time": time.time(),
+        }
+        self._file.write(_RECORD_MAGIC + json.dumps(header).encode() + b"\n" + body + b"\n")
+        # flush() hands the record to the OS: a crash of this process loses nothing.
+        self._file.flush()
+
+    @staticmethod
+    def read(path: Path) -> Iterator[tuple[dict[str, Any], bytes]]:
+        if not path.exists():
+            return
+        with open(path, "rb") as handle:
+            while True:
+                line = handle.readline()
+                if not line:
+                    return
+                if not line.startswith(_RECORD_MAGIC):
+                    raise ValueError(f"{path}: corrupt journal record at byte {handle.tell()}")
+                try:
+                    header = json.loads(line[len(_RECORD_MAGIC) :])
+                except json.JSONDecodeError:
+                    log.warning("%s: ignoring a torn last record (crash while writing)", path)
+                    return
+                body = handle.read(header["length"])
+                if len(body) < header["length"] or handle.read(1) != b"\n":
+                    log.warning("%s: ignoring a torn last record (crash while writing)", path)
+                    return
+                yield header, body
+
+
+def _environ_for(header: dict[str, Any], body: bytes) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": header["method"],
+        "PATH_INFO": header["path"],
+        "QUERY_STRING": header["query"],
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "0",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    environ.update(header["headers"])
+    return environ
+
+
+class JournalingApp:
+    """WSGI middleware: serialise mutating requests and journal the successful ones."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], journal: Journal | None) -> None:
+        self.app = app
+        self.journal = journal
+        # One mutation at a time, so the journal's order is the order moto applied them in.
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
+            body = environ["wsgi.input"].read()  # chunked transfer: werkzeug de-chunks
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        if self.journal is None or not is_mutating(environ, body):
+            return self.app(environ, start_response)
+
+        with self._lock:
+            captured: dict[str, Any] = {}
+
+            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+                captured["status"] = status
+                return start_response(status, headers, exc_info)
+
+            replay_environ = dict(environ)
+            result = self.app(environ, capture)
+            chunks = list(result)
+            if hasattr(result, "close"):
+                result.close()
+            if int(captured.get("status", "500").split()[0]) < 400:
+                replay_environ["wsgi.input"] = io.BytesIO(body)
+                self.journal.append(replay_environ, body)
+            return chunks
+
+
+def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
+    """Re-apply every journaled request to a fresh emulator; returns how many."""
+    count = 0
+    failures = 0
+    for header, body in Journal.read(path):
+        status: dict[str, str] = {}
+
+        def start_response(s: str, h: Any, e: Any = None, status: dict[str, str] = status):
+            status["status"] = s
+
+        result = app(_environ_for(header, body), start_response)
+        for _ in result:
+            pass
+        if hasattr(result, "close"):
+            result.close()
+        if int(status.get("status", "500").split()[0]) >= 400:
+            failures += 1
+            log.warning("replay of %s %s answered %s", header["method"], header["path"], status)
+        count += 1
+    if failures:
+        log.warning("%d of %d journaled requests failed on replay", failures, count)
+    return count
+
+
+def build_app(journal_path: Path | None) -> JournalingApp:
+    """moto's dispatcher with our extensions, replayed from and journaling to ``journal_path``."""
+    # moto reads these at import time: keep its own request recorder off, and never
+    # let moto try to run containers or reach the internet.
+    os.environ.setdefault("MOTO_ENABLE_RECORDING", "False")
+    os.environ.setdefault("MOTO_CALL_RESET_API", "false")
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from image_mlops.stack import emulator_extensions
+
+    emulator_extensions.apply()
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    if journal_path is not None and journal_path.exists():
+        started = time.monotonic()
+        count = replay(dispatcher, journal_path)
+        log.info(
+            "replayed %d journaled requests from %s in %.1f s",
+            count,
+            journal_path,
+            time.monotonic() - started,
+        )
+    journal = Journal(journal_path) if journal_path is not None else None
+    return JournalingApp(dispatcher, journal)
+
+
+def serve(host: str, port: int, journal_path: Path | None) -> None:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    app = build_app(journal_path)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    log.info("local AWS emulator listening on http://%s:%d", host, port)
+    server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Local AWS emulator (moto + extensions).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--journal", type=Path, help="journal file (omit: no persistence)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    serve(args.host, args.port, args.journal)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""What the local AWS emulator (moto) lacks and our DAGs need, added the way AWS behaves.
+
+* SageMaker ``UpdateEndpoint``: switches an endpoint to a new endpoint configuration. As on
+  AWS, a ``DeploymentConfig`` with ``AutoRollbackConfiguration.Alarms`` rolls the update back
+  when one of those CloudWatch alarms is in ``ALARM``: the endpoint stays ``InService`` on its
+  previous configuration — which is why callers must check the configuration, not the status.
+  ``RetainAllVariantProperties``/``ExcludeRetainedVariantProperties`` are accepted.
+
+Applied once per emulator process by :func:`apply`, before the server takes requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_applied = False
+
+
+def _update_endpoint(
+    backend: Any,
+    endpoint_name: str,
+    endpoint_config_name: str,
+    deployment_config: dict[str, Any] | None,
+) -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
+
+    endpoint = backend.endpoints.get(endpoint_name)
+    if endpoint is None:
+        arn = FakeEndpoint.arn_formatter(endpoint_name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+    config = backend.endpoint_configs.get(endpoint_config_name)
+    if config is None:
+        arn = FakeEndpointConfig.arn_formatter(
+            endpoint_config_name, backend.account_id, backend.region_name
+        )
+        raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+    if endpoint.endpoint_status not in ("InService", "Failed"):
+        raise ValidationError(
+            message=f"Cannot update in-progress endpoint '{endpoint.arn}'."
+        )
+
+    endpoint.last_deployment_config = deployment_config or None
+    endpoint.last_modified_time = utcnow()
+    alarms = [
+        alarm["AlarmName"]
+        for alarm in ((deployment_config or {}).get("AutoRollbackConfiguration") or {}).get(
+            "Alarms", []
+        )
+    ]
+    if alarms:
+        cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
+        firing = [name for name in alarms if _alarm_state(cloudwatch, name) == "ALARM"]
+        if firing:
+            # AWS: the blue fleet keeps serving, the update is rolled back, status InService.
+            endpoint.endpoint_status = "InService"
+            endpoint.failure_reason = (
+                f"Update rolled back: alarm(s) {', '.join(firing)} in ALARM during deployment."
+            )
+            return endpoint
+
+    endpoint.endpoint_config_name = endpoint_config_name
+    endpoint.production_variants = endpoint._process_production_variants(
+        config.production_variants
+    )
+    endpoint.endpoint_status = "InService"
+    endpoint.failure_reason = None
+    return endpoint
+
+
+def _alarm_state(cloudwatch: Any, name: str) -> str | None:
+    alarm = cloudwatch.alarms.get(name)
+    return alarm.state_value if alarm is not None else None
+
+
+def apply() -> None:
+    """Patch moto's SageMaker backend and response handler (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def update_endpoint_backend(
+        self: SageMakerModelBackend,
+        endpoint_name: str,
+        endpoint_config_name: str,
+        deployment_config: dict[str, Any] | None = None,
+    ) -> Any:
+        return _update_endpoint(self, endpoint_name, endpoint_config_name, deployment_config)
+
+    def update_endpoint_response(self: SageMakerResponse) -> ActionResult:
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+            deployment_config=self._get_param("DeploymentConfig"),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    SageMakerModelBackend.update_endpoint = update_endpoint_backend
+    SageMakerResponse.update_endpoint = update_endpoint_response
+    _applied = True

@@ -1,0 +1,333 @@
+"""The embedded local stack: PostgreSQL, the AWS emulator and Airflow 3, as local processes.
+
+``up`` is idempotent (running parts are left alone, dead ones restarted), ``down`` stops
+only the processes whose PIDs it recorded, ``status`` tells what runs where. All state lives
+under ``IMAGE_MLOPS_STATE_DIR`` (``.local/``): the database files, the emulator's journal,
+Airflow's home and every log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from image_mlops.config import PROJECT_ROOT, Settings
+from image_mlops.stack.postgres import EmbeddedPostgres, PostgresError
+from image_mlops.stack.processes import ManagedProcess, StackError, port_in_use, wait_for
+
+AIRFLOW_DATABASE = "airflow"
+CATALOG_DATABASE = "product_catalog"
+MLOPS_DATABASE = "image_mlops"
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Airflow settings of the local stack: LocalExecutor with low parallelism (each worker
+#: process costs ~145 MB), examples off, new DAG files picked up within seconds.
+AIRFLOW_LOCAL_CONFIG = {
+    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    "AIRFLOW__API__WORKERS": "1",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
+    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+}
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def load_env_file(root: Path = PROJECT_ROOT, environ: dict | None = None) -> Path | None:
+    """Load ``.env`` (created from ``.env.example`` when missing) without overriding.
+
+    Variables already in the environment win, so CI and tests can set their own.
+    """
+    from dotenv import dotenv_values
+
+    environ = os.environ if environ is None else environ
+    env_file = root / ".env"
+    if not env_file.exists():
+        example = root / ".env.example"
+        if not example.exists():
+            return None
+        shutil.copyfile(example, env_file)
+    # ${VAR} is resolved against the environment as it stands (real variables first), so an
+    # overridden port flows into the connection URIs that reference it.
+    for key, value in dotenv_values(env_file, interpolate=False).items():
+        if key in environ or value is None:
+            continue
+        environ[key] = _VARIABLE.sub(lambda m: environ.get(m.group(1), ""), value)
+    return env_file
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+
+    # -- parts ---------------------------------------------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.state_dir
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def journal(self) -> Path:
+        return self.state_dir / "emulator" / "journal.bin"
+
+    @property
+    def postgres(self) -> EmbeddedPostgres:
+        return EmbeddedPostgres(self.state_dir / "postgres" / "data", self.settings.pg_port)
+
+    def emulator(self) -> ManagedProcess:
+        return ManagedProcess(
+            name="emulator",
+            command=[
+                sys.executable,
+                "-m",
+                "image_mlops.stack.emulator",
+                "--port",
+                str(self.settings.emulator_port),
+                "--journal",
+                str(self.journal),
+            ],
+            run_dir=self.run_dir,
+            log_dir=self.log_dir,
+            marker="image_mlops.stack.emulator",
+        )
+
+    def airflow_component(self, name: str) -> ManagedProcess:
+        airflow = str(Path(sys.executable).parent / "airflow")
+        args = [airflow, name]
+        if name == "api-server":
+            args += ["--port", str(self.settings.airflow_port), "--host", "127.0.0.1"]
+        return ManagedProcess(
+            # Airflow retitles its processes ("airflow api_server -- ..."), so match on that.
+            name=name, command=args, run_dir=self.run_dir, log_dir=self.log_dir, marker="airflow"
+        )
+
+    # -- environment -------------------------------------------------------------------------
+    def _secrets(self) -> dict[str, str]:
+        """Per-installation secrets for Airflow, generated once, kept in the state folder."""
+        path = self.airflow_home / "secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        from cryptography.fernet import Fernet
+
+        values = {
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        }
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
+        return values
+
+    def airflow_environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ if base is None else base)
+        port = self.settings.airflow_port
+        env.update(AIRFLOW_LOCAL_CONFIG)
+        env.update(self._secrets())
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.uri(
+                    AIRFLOW_DATABASE, "postgresql+psycopg2"
+                ),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+                "IMAGE_MLOPS_STATE_DIR": str(self.state_dir),
+            }
+        )
+        return env
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def check_ports(self) -> None:
+        """A busy port that is not ours gives one line saying what to do."""
+        checks = [
+            ("PostgreSQL", self.settings.pg_port, "IMAGE_MLOPS_PG_PORT", self.postgres.is_running()),
+            (
+                "AWS emulator",
+                self.settings.emulator_port,
+                "IMAGE_MLOPS_EMULATOR_PORT",
+                self.emulator().pid() is not None,
+            ),
+            (
+                "Airflow api-server",
+                self.settings.airflow_port,
+                "IMAGE_MLOPS_AIRFLOW_PORT",
+                self.airflow_component("api-server").pid() is not None,
+            ),
+        ]
+        for what, port, variable, ours in checks:
+            if not ours and port_in_use(port):
+                raise StackError(
+                    f"port {port} for the {what} is taken by another program: stop it, or set "
+                    f"{variable} to a free port in .env"
+                )
+
+    def start_postgres(self) -> None:
+        pg = self.postgres
+        try:
+            pg.start()
+            pg.ensure_database(AIRFLOW_DATABASE)
+            pg.ensure_database(CATALOG_DATABASE)
+            pg.ensure_database(MLOPS_DATABASE)
+        except PostgresError as exc:
+            raise StackError(str(exc)) from exc
+
+    def start_emulator(self) -> None:
+        process = self.emulator()
+        process.start(os.environ.copy(), PROJECT_ROOT)
+        wait_for(self.emulator_ready, 120, "AWS emulator", process)
+
+    def emulator_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.settings.emulator_url}/moto-api/data.json", timeout=2):
+                return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def bootstrap_aws(self) -> None:
+        """Buckets and the model package group (idempotent; real AWS: see README)."""
+        from image_mlops.aws import aws_client
+
+        s3 = aws_client("s3", self.settings)
+        existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
+        for bucket in self.settings.buckets:
+            if bucket not in existing:
+                s3.create_bucket(Bucket=bucket)
+        sagemaker = aws_client("sagemaker", self.settings)
+        groups = sagemaker.list_model_package_groups(NameContains=self.settings.model_name)
+        names = {g["ModelPackageGroupName"] for g in groups.get("ModelPackageGroupSummaryList", [])}
+        if self.settings.model_name not in names:
+            sagemaker.create_model_package_group(
+                ModelPackageGroupName=self.settings.model_name,
+                ModelPackageGroupDescription="Product-image classifier (image-mlops)",
+            )
+
+    def migrate_airflow(self) -> None:
+        env = self.airflow_environment()
+        airflow = str(Path(sys.executable).parent / "airflow")
+        proc = subprocess.run(
+            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-10:])
+            raise StackError(f"`airflow db migrate` failed:\n{tail}")
+
+    def start_airflow(self) -> None:
+        env = self.airflow_environment()
+        for name in AIRFLOW_COMPONENTS:
+            self.airflow_component(name).start(env, PROJECT_ROOT)
+        wait_for(
+            self.airflow_healthy,
+            180,
+            "Airflow",
+            self.airflow_component("api-server"),
+        )
+
+    def airflow_health(self) -> dict | None:
+        url = f"http://127.0.0.1:{self.settings.airflow_port}/api/v2/monitor/health"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def airflow_healthy(self) -> bool:
+        health = self.airflow_health()
+        if not health:
+            return False
+        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+    def up(self, airflow: bool = True, say: Callable[[str], None] = _say) -> None:
+        started = time.monotonic()
+        self.check_ports()
+        say(f"PostgreSQL      127.0.0.1:{self.settings.pg_port}")
+        self.start_postgres()
+        say(f"AWS emulator    {self.settings.emulator_url}")
+        self.start_emulator()
+        self.bootstrap_aws()
+        if airflow:
+            say("Airflow         migrating the metadata database ...")
+            self.migrate_airflow()
+            say(f"Airflow         starting {', '.join(AIRFLOW_COMPONENTS)} ...")
+            self.start_airflow()
+        say(f"stack up in {time.monotonic() - started:.0f} s; Airflow UI: {self.settings.airflow_url}")
+
+    def down(self, say: Callable[[str], None] = _say) -> None:
+        for name in reversed(AIRFLOW_COMPONENTS):
+            if self.airflow_component(name).stop():
+                say(f"stopped {name}")
+        if self.emulator().stop():
+            say("stopped emulator")
+        if self.postgres.stop():
+            say("stopped postgres")
+
+    def status(self) -> list[tuple[str, str, str]]:
+        """(component, state, where) rows."""
+        rows = []
+        pg_pid = self.postgres.pid()
+        rows.append(
+            (
+                "postgres",
+                f"running (pid {pg_pid})" if pg_pid else "stopped",
+                f"127.0.0.1:{self.settings.pg_port}",
+            )
+        )
+        emulator = self.emulator()
+        pid = emulator.pid()
+        state = f"running (pid {pid})" if pid else _stopped_or_dead(emulator)
+        if pid and not self.emulator_ready():
+            state += ", not answering"
+        rows.append(("emulator", state, self.settings.emulator_url))
+        health = self.airflow_health() or {}
+        key = {"api-server": "metadatabase", "dag-processor": "dag_processor"}
+        for name in AIRFLOW_COMPONENTS:
+            process = self.airflow_component(name)
+            pid = process.pid()
+            state = f"running (pid {pid})" if pid else _stopped_or_dead(process)
+            part = (health.get(key.get(name, name)) or {}).get("status")
+            if pid and part and part != "healthy":
+                state += f", {part}"
+            where = self.settings.airflow_url if name == "api-server" else str(process.log_file)
+            rows.append((name, state, where))
+        return rows
+
+
+def _stopped_or_dead(process: ManagedProcess) -> str:
+    if process.died():
+        return f"DIED (see {process.log_file}; `make up` restarts it)"
+    return "stopped"
