@@ -198,10 +198,9 @@ def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
 
 def build_app(journal_path: Path | None) -> JournalingApp:
     """moto's dispatcher with our extensions, replayed from and journaling to ``journal_path``."""
-    # moto reads these at import time: keep its own request recorder off, and never
-    # let moto try to run containers or reach the internet.
-    os.environ.setdefault("MOTO_ENABLE_RECORDING", "False")
-    os.environ.setdefault("MOTO_CALL_RESET_API", "false")
+    # moto's own recorder would write every request (reads too) to ./moto_recording; it is
+    # on for any non-empty value of this variable, so remove it rather than set it "False".
+    os.environ.pop("MOTO_ENABLE_RECORDING", None)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from image_mlops.stack import emulator_extensions
