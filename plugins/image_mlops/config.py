@@ -136,9 +136,12 @@ class Settings:
     catalog_fetch_size: int = _setting(2000, "Rows per server-side cursor fetch.")
     catalog_image_timeout: float = _setting(10.0, "Seconds per main-image download.")
     catalog_image_retries: int = _setting(2, "Retries per main-image download.")
+    catalog_batch_size: int = _setting(
+        500, "Products per main-image download batch (one mapped task each)."
+    )
 
     # --- local stack ------------------------------------------------------------------------------
-    state_dir: Path = _setting(
+    state_dir: Path = _setting(  # noqa: RUF009 - a Path is immutable
         PROJECT_ROOT / ".local", "Folder for all local state (database, emulator, logs)."
     )
     pg_port: int = _setting(54329, "Port of the embedded PostgreSQL (127.0.0.1).")

@@ -7,7 +7,9 @@ models:     s3://MODELS/<group>/<version>/model.tar.gz, evaluation.json
 outputs:    s3://OUTPUT/predictions/<class>/<name>, predictions/_uncertain/<name>,
             s3://OUTPUT/predictions/_manifests/<run>.jsonl
 feedback:   s3://RAW/feedback/*.csv
-catalogue:  s3://RAW/catalog/<run>/products.jsonl
+catalogue:  s3://RAW/catalog/<run>/products.jsonl, catalog/<run>/chunks|results/part-<n>.jsonl,
+            s3://RAW/catalog/texts/product-<id>.txt (description for the classifier),
+            s3://RAW/incoming/product-<id>.<ext> (main image), s3://RAW/catalog-media/ (demo)
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ INCOMING_PREFIX = "incoming/"
 ERRORS_PREFIX = "errors/"
 FEEDBACK_PREFIX = "feedback/"
 CATALOG_PREFIX = "catalog/"
+CATALOG_TEXTS_PREFIX = CATALOG_PREFIX + "texts/"
+CATALOG_MEDIA_PREFIX = "catalog-media/"
 PREDICTIONS_PREFIX = "predictions/"
 UNCERTAIN_CLASS = "_uncertain"
 MANIFESTS_PREFIX = PREDICTIONS_PREFIX + "_manifests/"
@@ -100,9 +104,124 @@ def catalog_manifest_key(run_id: str) -> str:
     return f"{CATALOG_PREFIX}{run_slug(run_id)}/products.jsonl"
 
 
+def catalog_chunk_key(run_id: str, index: int) -> str:
+    """Products of one download batch, as extracted: ``catalog/<run>/chunks/part-<n>.jsonl``."""
+    return f"{CATALOG_PREFIX}{run_slug(run_id)}/chunks/part-{index:05d}.jsonl"
+
+
+def catalog_result_key(run_id: str, index: int) -> str:
+    """The same batch with download outcomes: ``catalog/<run>/results/part-<n>.jsonl``."""
+    return f"{CATALOG_PREFIX}{run_slug(run_id)}/results/part-{index:05d}.jsonl"
+
+
+def catalog_text_key(product_id: int) -> str:
+    """A product's description for the classifier (outside ``incoming/``, which is validated)."""
+    return f"{CATALOG_TEXTS_PREFIX}product-{int(product_id)}.txt"
+
+
+def catalog_image_key(product_id: int, extension: str) -> str:
+    """Where a product's main image lands for validation: ``incoming/product-<id>.<ext>``."""
+    return f"{INCOMING_PREFIX}product-{int(product_id)}.{extension}"
+
+
+def catalog_media_key(name: str) -> str:
+    """Demo product pictures the sample catalogue's URLs point at (never validated)."""
+    return f"{CATALOG_MEDIA_PREFIX}{posixpath.basename(name)}"
+
+
 def label_of(labeled_key: str) -> str:
     """The class of ``labeled/<class>/<name>``."""
     parts = labeled_key.split("/")
     if len(parts) < 3 or parts[0] + "/" != LABELED_PREFIX:
         raise ValueError(f"{labeled_key!r} is not under {LABELED_PREFIX}<class>/")
     return parts[1]
+
+
+# --- classification work area (output bucket; not under predictions/, so class folders stay
+# --- clean): batch manifests, per-batch results, Batch Transform input/output -------------------
+WORK_PREFIX = "_work/"
+
+
+def classify_work_prefix(run_id: str) -> str:
+    return f"{WORK_PREFIX}classify/{run_slug(run_id)}/"
+
+
+def classify_batch_key(run_id: str, index: int) -> str:
+    """The manifest of one classification batch (JSON list of images)."""
+    return f"{classify_work_prefix(run_id)}batches/batch-{index:05d}.json"
+
+
+def classify_results_key(run_id: str, index: int) -> str:
+    """One batch's results (JSON lines), concatenated into the run manifest at the end."""
+    return f"{classify_work_prefix(run_id)}results/batch-{index:05d}.jsonl"
+
+
+def transform_input_key(run_id: str, index: int) -> str:
+    """Batch Transform input of one batch: JSON lines of ``{"instances": [...]}`` requests."""
+    return f"{classify_work_prefix(run_id)}transform-in/batch-{index:05d}.jsonl"
+
+
+def transform_output_prefix(run_id: str) -> str:
+    """Batch Transform writes ``<input name>.out`` here."""
+    return f"{classify_work_prefix(run_id)}transform-out/"
+
+
+# --- validation (stage 1) -----------------------------------------------------------------
+RUNS_PREFIX = "_runs/"
+CLAIMS_PREFIX = "_claims/"
+INDEX_PREFIX = "_index/sha256/"
+RAW_AREAS = (LABELED_PREFIX, INCOMING_PREFIX)
+
+
+def validated_key(raw_key: str) -> str:
+    """``labeled/<class>/<name>`` or ``incoming/<name>`` of the validated bucket for a raw key.
+
+    Normalised with :func:`relative_key`; raises :class:`UnsafeKeyError` when the key leaves
+    its area (``incoming/../labeled/x``), has no class folder, or is not in a raw area.
+    """
+    rel = relative_key(raw_key)
+    first = next(
+        (p for p in unicodedata.normalize("NFC", raw_key).split("/") if p not in ("", ".")), ""
+    )
+    area, _, rest = rel.partition("/")
+    if area + "/" not in RAW_AREAS or first != area or not rest:
+        raise UnsafeKeyError(f"key {raw_key!r} is not under labeled/<class>/ or incoming/")
+    if area + "/" == LABELED_PREFIX and "/" not in rest:
+        raise UnsafeKeyError(f"labelled key {raw_key!r} has no <class>/ folder")
+    return rel
+
+
+def run_manifest_key(run_id: str, batch: int) -> str:
+    """The list of raw keys of one validation batch: ``_runs/<run>/batch-0001.json``."""
+    return f"{RUNS_PREFIX}{run_slug(run_id)}/batch-{batch:04d}.json"
+
+
+def run_result_key(manifest: str) -> str:
+    """The outcome of a batch, beside its manifest: ``...batch-0001.result.json``."""
+    return manifest.removesuffix(".json") + ".result.json"
+
+
+def run_reasons_part_key(manifest: str) -> str:
+    """The reasons records of one batch (merged into ``errors/<run>/_reasons.jsonl``)."""
+    return manifest.removesuffix(".json") + ".reasons.jsonl"
+
+
+def claim_key(raw_key: str, etag: str) -> str:
+    """Claim marker of one raw object version (validation in progress)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{raw_key}\n{etag.strip(chr(34))}".encode()).hexdigest()
+    return f"{CLAIMS_PREFIX}{digest}"
+
+
+def content_index_key(sha256: str) -> str:
+    """Content-index marker in the validated bucket: value = the validated key."""
+    return f"{INDEX_PREFIX}{sha256}"
+
+
+MONITORING_REPORTS_PREFIX = "monitoring/reports/"
+
+
+def monitoring_report_key(run_id: str) -> str:
+    """The per-run monitoring report in the output bucket: ``monitoring/reports/<run>.html``."""
+    return f"{MONITORING_REPORTS_PREFIX}{run_slug(run_id)}.html"

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _logs(stack, args: argparse.Namespace) -> int:
-    files = sorted(stack.log_dir.glob("*.log")) + [stack.postgres.log_file]
+    files = [*sorted(stack.log_dir.glob("*.log")), stack.postgres.log_file]
     if args.component:
         files = [f for f in files if f.stem == args.component]
         if not files:
@@ -65,7 +65,7 @@ def _logs(stack, args: argparse.Namespace) -> int:
     files = [f for f in files if f.exists()]
     if not files:
         raise CommandError("no logs yet: run `make up` first")
-    command = ["tail", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [
-        str(f) for f in files
-    ]
+    command = (
+        ["tail", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [str(f) for f in files]
+    )
     return subprocess.call(command)

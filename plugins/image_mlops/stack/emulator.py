@@ -23,13 +23,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote
 
 log = logging.getLogger("image_mlops.emulator")
 
 _READ_ONLY_ACTION = re.compile(r"^(Describe|List|Get|Search|Query|Head|Batch(Get|Describe))")
 _REPLAYED_HEADERS_SKIP = {"HTTP_CONTENT_LENGTH", "CONTENT_LENGTH"}
 _RECORD_MAGIC = b"IMJ1 "
+_UPLOAD_ID_IN_RESPONSE = re.compile(rb"<UploadId>([^<]+)</UploadId>")
+_UPLOAD_ID_IN_QUERY = re.compile(r"(^|&)uploadId=([^&]*)")
 
 
 def _action_of(environ: dict[str, Any], body: bytes) -> str | None:
@@ -54,11 +56,9 @@ def is_mutating(environ: dict[str, Any], body: bytes) -> bool:
     path = environ.get("PATH_INFO", "")
     if path.startswith("/moto-api"):
         return False
+    # Everything that is not a read is journaled (S3 POST ?select and the like included).
     action = _action_of(environ, body)
-    if action and _READ_ONLY_ACTION.match(action):
-        return False
-    # S3 POST ?select / restore are rare; everything else that is not a read is journaled.
-    return True
+    return not (action and _READ_ONLY_ACTION.match(action))
 
 
 class Journal:
@@ -69,11 +69,14 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "ab")  # noqa: SIM115 - held open for the process lifetime
 
-    def append(self, environ: dict[str, Any], body: bytes) -> None:
+    def append(
+        self, environ: dict[str, Any], body: bytes, extra: dict[str, Any] | None = None
+    ) -> None:
         headers = {
             key: value
             for key, value in environ.items()
-            if (key.startswith("HTTP_") or key == "CONTENT_TYPE")
+            # REQUEST_URI/RAW_URI: the undecoded path, so a key with "?" or "%" replays as is
+            if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "REQUEST_URI", "RAW_URI"))
             and key not in _REPLAYED_HEADERS_SKIP
             and isinstance(value, str)
         }
@@ -85,6 +88,7 @@ class Journal:
             "length": len(body),
             "time": time.time(),
         }
+        header.update(extra or {})
         self._file.write(_RECORD_MAGIC + json.dumps(header).encode() + b"\n" + body + b"\n")
         # flush() hands the record to the OS: a crash of this process loses nothing.
         self._file.flush()
@@ -110,6 +114,24 @@ class Journal:
                     log.warning("%s: ignoring a torn last record (crash while writing)", path)
                     return
                 yield header, body
+
+    @staticmethod
+    def valid_length(path: Path) -> int:
+        """Bytes of ``path`` up to the end of its last complete record."""
+        good = 0
+        with open(path, "rb") as handle:
+            while True:
+                line = handle.readline()
+                if not line.startswith(_RECORD_MAGIC) or not line.endswith(b"\n"):
+                    return good
+                try:
+                    length = int(json.loads(line[len(_RECORD_MAGIC) :])["length"])
+                except (ValueError, KeyError, TypeError):
+                    return good
+                handle.seek(length, os.SEEK_CUR)
+                if handle.read(1) != b"\n":
+                    return good
+                good = handle.tell()
 
 
 def _environ_for(header: dict[str, Any], body: bytes) -> dict[str, Any]:
@@ -168,25 +190,57 @@ class JournalingApp:
                 result.close()
             if int(captured.get("status", "500").split()[0]) < 400:
                 replay_environ["wsgi.input"] = io.BytesIO(body)
-                self.journal.append(replay_environ, body)
+                self.journal.append(replay_environ, body, _ids_created(environ, chunks))
             return chunks
+
+
+def _ids_created(environ: dict[str, Any], chunks: list[bytes]) -> dict[str, Any]:
+    """Random ids the emulator generated for this request, which later requests refer to.
+
+    moto draws S3 multipart upload ids from ``os.urandom``: a replayed CreateMultipartUpload
+    gets a new id, so the journal keeps the original one to map the parts' ``uploadId`` on.
+    """
+    if environ.get("REQUEST_METHOD") == "POST" and "uploads" in parse_qs(
+        environ.get("QUERY_STRING", ""), keep_blank_values=True
+    ):
+        match = _UPLOAD_ID_IN_RESPONSE.search(b"".join(chunks))
+        if match:
+            return {"upload_id": match.group(1).decode()}
+    return {}
 
 
 def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
     """Re-apply every journaled request to a fresh emulator; returns how many."""
     count = 0
     failures = 0
+    upload_ids: dict[str, str] = {}  # journaled multipart upload id -> this process's id
     for header, body in Journal.read(path):
         status: dict[str, str] = {}
 
         def start_response(s: str, h: Any, e: Any = None, status: dict[str, str] = status):
             status["status"] = s
 
-        result = app(_environ_for(header, body), start_response)
-        for _ in result:
-            pass
-        if hasattr(result, "close"):
-            result.close()
+        if upload_ids and "uploadId=" in header["query"]:
+            header["query"] = _UPLOAD_ID_IN_QUERY.sub(
+                lambda m: m.group(1)
+                + "uploadId="
+                + quote(upload_ids.get(unquote(m.group(2)), unquote(m.group(2))), safe=""),
+                header["query"],
+            )
+        try:
+            result = app(_environ_for(header, body), start_response)
+            chunks = list(result)
+            if hasattr(result, "close"):
+                result.close()
+        except Exception:
+            # One bad record must not keep the emulator (and everything after it) down.
+            log.exception("replay of %s %s raised", header["method"], header["path"])
+            status["status"] = "500 replay error"
+            chunks = []
+        if "upload_id" in header:
+            match = _UPLOAD_ID_IN_RESPONSE.search(b"".join(chunks))
+            if match:
+                upload_ids[header["upload_id"]] = match.group(1).decode()
         if int(status.get("status", "500").split()[0]) >= 400:
             failures += 1
             log.warning("replay of %s %s answered %s", header["method"], header["path"], status)
@@ -216,6 +270,13 @@ def build_app(journal_path: Path | None) -> JournalingApp:
             journal_path,
             time.monotonic() - started,
         )
+    if journal_path is not None and journal_path.exists():
+        good = Journal.valid_length(journal_path)
+        if good < journal_path.stat().st_size:
+            # Cut the torn tail off, or every record appended after it would be unreadable.
+            log.warning("%s: truncating a torn tail at byte %d", journal_path, good)
+            with open(journal_path, "r+b") as handle:
+                handle.truncate(good)
     journal = Journal(journal_path) if journal_path is not None else None
     return JournalingApp(dispatcher, journal)
 

@@ -5,6 +5,9 @@
   when one of those CloudWatch alarms is in ``ALARM``: the endpoint stays ``InService`` on its
   previous configuration — which is why callers must check the configuration, not the status.
   ``RetainAllVariantProperties``/``ExcludeRetainedVariantProperties`` are accepted.
+* SageMaker ``UpdateModelPackage``: as on AWS, properties the request leaves out stay as they
+  were (moto replaced ``CustomerMetadataProperties`` and ``ApprovalDescription`` with nothing,
+  so approving a package erased its lineage metadata); given properties are merged in.
 
 Applied once per emulator process by :func:`apply`, before the server takes requests.
 """
@@ -38,9 +41,7 @@ def _update_endpoint(
         )
         raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
     if endpoint.endpoint_status not in ("InService", "Failed"):
-        raise ValidationError(
-            message=f"Cannot update in-progress endpoint '{endpoint.arn}'."
-        )
+        raise ValidationError(message=f"Cannot update in-progress endpoint '{endpoint.arn}'.")
 
     endpoint.last_deployment_config = deployment_config or None
     endpoint.last_modified_time = utcnow()
@@ -62,9 +63,7 @@ def _update_endpoint(
             return endpoint
 
     endpoint.endpoint_config_name = endpoint_config_name
-    endpoint.production_variants = endpoint._process_production_variants(
-        config.production_variants
-    )
+    endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
     endpoint.endpoint_status = "InService"
     endpoint.failure_reason = None
     return endpoint
@@ -100,6 +99,36 @@ def apply() -> None:
         )
         return ActionResult({"EndpointArn": endpoint.arn})
 
+    original_update_model_package = SageMakerModelBackend.update_model_package
+
+    def update_model_package_backend(
+        self: SageMakerModelBackend,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> str:
+        name = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        package = self.model_packages.get(name)
+        if package is not None:
+            merged = dict(package.customer_metadata_properties or {})
+            merged.update(customer_metadata_properties or {})
+            customer_metadata_properties = merged or None
+            if approval_description is None:
+                approval_description = package.approval_description
+        return original_update_model_package(
+            self,
+            model_package_arn,
+            model_approval_status,
+            approval_description,
+            customer_metadata_properties,
+            *args,
+            **kwargs,
+        )
+
     SageMakerModelBackend.update_endpoint = update_endpoint_backend
+    SageMakerModelBackend.update_model_package = update_model_package_backend
     SageMakerResponse.update_endpoint = update_endpoint_response
     _applied = True

@@ -129,7 +129,11 @@ class LocalStack:
             args += ["--port", str(self.settings.airflow_port), "--host", "127.0.0.1"]
         return ManagedProcess(
             # Airflow retitles its processes ("airflow api_server -- ..."), so match on that.
-            name=name, command=args, run_dir=self.run_dir, log_dir=self.log_dir, marker="airflow"
+            name=name,
+            command=args,
+            run_dir=self.run_dir,
+            log_dir=self.log_dir,
+            marker="airflow",
         )
 
     # -- environment -------------------------------------------------------------------------
@@ -175,7 +179,12 @@ class LocalStack:
     def check_ports(self) -> None:
         """A busy port that is not ours gives one line saying what to do."""
         checks = [
-            ("PostgreSQL", self.settings.pg_port, "IMAGE_MLOPS_PG_PORT", self.postgres.is_running()),
+            (
+                "PostgreSQL",
+                self.settings.pg_port,
+                "IMAGE_MLOPS_PG_PORT",
+                self.postgres.is_running(),
+            ),
             (
                 "AWS emulator",
                 self.settings.emulator_port,
@@ -213,7 +222,9 @@ class LocalStack:
 
     def emulator_ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.settings.emulator_url}/moto-api/data.json", timeout=2):
+            with urllib.request.urlopen(
+                f"{self.settings.emulator_url}/moto-api/data.json", timeout=2
+            ):
                 return True
         except (urllib.error.URLError, OSError):
             return False
@@ -285,7 +296,8 @@ class LocalStack:
             self.migrate_airflow()
             say(f"Airflow         starting {', '.join(AIRFLOW_COMPONENTS)} ...")
             self.start_airflow()
-        say(f"stack up in {time.monotonic() - started:.0f} s; Airflow UI: {self.settings.airflow_url}")
+        elapsed = time.monotonic() - started
+        say(f"stack up in {elapsed:.0f} s; Airflow UI: {self.settings.airflow_url}")
 
     def down(self, say: Callable[[str], None] = _say) -> None:
         for name in reversed(AIRFLOW_COMPONENTS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -116,10 +117,8 @@ def _is_ours(pid: int, marker: str) -> bool:
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -146,4 +145,6 @@ def wait_for(check, timeout: float, what: str, process: ManagedProcess | None = 
                 f"{process.log_tail()}"
             )
         time.sleep(0.3)
-    raise StackError(f"{what} not ready after {timeout:.0f} s; see {process.log_file if process else 'logs'}")
+    raise StackError(
+        f"{what} not ready after {timeout:.0f} s; see {process.log_file if process else 'logs'}"
+    )

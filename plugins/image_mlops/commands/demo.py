@@ -1,0 +1,44 @@
+"""``image-mlops demo``: stack up, the whole lifecycle through Airflow, a summary."""
+
+from __future__ import annotations
+
+import argparse
+
+from image_mlops.commands import CommandError, local_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole lifecycle on the local stack (the stack stays up)",
+        description=(
+            "Starts the local stack, loads demo data, and drives every DAG through the "
+            "running Airflow. DEMO_INTERACTIVE=1 lets you answer the approvals in the UI."
+        ),
+    )
+    parser.add_argument(
+        "--interactive",
+        action="store_true",
+        default=None,
+        help="answer approvals yourself in the Airflow UI (same as DEMO_INTERACTIVE=1)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from image_mlops.airflow_api import AirflowApiError
+    from image_mlops.demo.story import DemoError, run_demo
+    from image_mlops.stack.manager import LocalStack
+    from image_mlops.stack.processes import StackError
+
+    settings = local_settings()
+    if not settings.is_local:
+        raise CommandError("the demo runs on the local stack: set IMAGE_MLOPS_TARGET=local")
+    try:
+        LocalStack(settings).up()
+        run_demo(settings, interactive=args.interactive)
+    except (StackError, DemoError, AirflowApiError) as exc:
+        raise CommandError(
+            f"{exc}\n(the stack is still up: `make status`, `make logs`, {settings.airflow_url})"
+        ) from exc
+    return 0

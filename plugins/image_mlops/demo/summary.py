@@ -1,0 +1,188 @@
+"""The end-of-demo summary: read back from S3, the registry and CloudWatch, not from memory."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from image_mlops import s3layout
+from image_mlops.aws import aws_client
+from image_mlops.config import Settings
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    return [
+        obj["Key"]
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+    ]
+
+
+def collect_summary(settings: Settings) -> dict:
+    s3 = aws_client("s3", settings)
+    summary: dict[str, Any] = {}
+
+    validated = _keys(s3, settings.validated_bucket, "")
+    summary["validated"] = {
+        "labeled": sum(k.startswith(s3layout.LABELED_PREFIX) for k in validated),
+        "incoming": sum(k.startswith(s3layout.INCOMING_PREFIX) for k in validated),
+    }
+    reasons: Counter[str] = Counter()
+    for key in _keys(s3, settings.raw_bucket, s3layout.ERRORS_PREFIX):
+        if key.endswith(s3layout.REASONS_FILE):
+            body = s3.get_object(Bucket=settings.raw_bucket, Key=key)["Body"].read()
+            for line in body.decode().splitlines():
+                if line.strip():
+                    reasons[json.loads(line)["reason"]] += 1
+    summary["quarantined"] = dict(sorted(reasons.items()))
+
+    folders: Counter[str] = Counter()
+    for key in _keys(s3, settings.output_bucket, s3layout.PREDICTIONS_PREFIX):
+        parts = key.split("/")
+        if len(parts) >= 3 and not parts[1].startswith("_manifests"):
+            folders[parts[1]] += 1
+    summary["class_folders"] = dict(sorted(folders.items()))
+
+    sagemaker = aws_client("sagemaker", settings)
+    packages = sagemaker.list_model_packages(
+        ModelPackageGroupName=settings.model_name, SortBy="CreationTime", SortOrder="Ascending"
+    )["ModelPackageSummaryList"]
+    models = []
+    for package in packages:
+        described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+        metadata = described.get("CustomerMetadataProperties", {})
+        models.append(
+            {
+                "version": described.get("ModelPackageVersion"),
+                "status": described.get("ModelApprovalStatus"),
+                "accuracy": metadata.get("accuracy"),
+                "macro_f1": metadata.get("macro_f1"),
+                "reason": metadata.get("training_reason", ""),
+            }
+        )
+    summary["models"] = models
+
+    endpoints = []
+    for stage in ("staging", "production"):
+        name = settings.endpoint_name(stage)
+        try:
+            endpoint = sagemaker.describe_endpoint(EndpointName=name)
+        except sagemaker.exceptions.ClientError:
+            continue
+        config = sagemaker.describe_endpoint_config(
+            EndpointConfigName=endpoint["EndpointConfigName"]
+        )
+        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        environment = model.get("PrimaryContainer", {}).get("Environment", {})
+        endpoints.append(
+            {
+                "endpoint": name,
+                "status": endpoint["EndpointStatus"],
+                "config": endpoint["EndpointConfigName"],
+                "version": environment.get("IMAGE_MLOPS_MODEL_PACKAGE_VERSION", "?"),
+            }
+        )
+    summary["endpoints"] = endpoints
+
+    cloudwatch = aws_client("cloudwatch", settings)
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=settings.model_name).get("MetricAlarms", [])
+    summary["alarms"] = {a["AlarmName"]: a["StateValue"] for a in alarms}
+    summary["kpis"] = _latest_kpis(cloudwatch, settings)
+    return summary
+
+
+def _latest_kpis(cloudwatch: Any, settings: Settings) -> dict[str, float]:
+    """The latest value of every metric of the model (per class where there is one)."""
+    import datetime as dt
+
+    metrics = []
+    paginator = cloudwatch.get_paginator("list_metrics")
+    for page in paginator.paginate(Namespace=settings.cloudwatch_namespace):
+        metrics.extend(page["Metrics"])
+    wanted = [
+        m
+        for m in metrics
+        if any(d["Name"] == "Model" and d["Value"] == settings.model_name for d in m["Dimensions"])
+    ][:100]
+    if not wanted:
+        return {}
+    now = dt.datetime.now(dt.UTC)
+    queries = [
+        {
+            "Id": f"m{i}",
+            "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Average"},
+            "ReturnData": True,
+        }
+        for i, metric in enumerate(wanted)
+    ]
+    result = cloudwatch.get_metric_data(
+        MetricDataQueries=queries,
+        StartTime=now - dt.timedelta(days=2),
+        EndTime=now + dt.timedelta(minutes=5),
+        ScanBy="TimestampDescending",
+    )
+    values: dict[str, float] = {}
+    for query, data in zip(
+        queries, sorted(result["MetricDataResults"], key=lambda r: int(r["Id"][1:])), strict=True
+    ):
+        if not data["Values"]:
+            continue
+        metric = query["MetricStat"]["Metric"]
+        classes = [d["Value"] for d in metric["Dimensions"] if d["Name"] == "Class"]
+        name = metric["MetricName"] + (f"[{classes[0]}]" if classes else "")
+        values[name] = round(float(data["Values"][0]), 4)
+    return dict(sorted(values.items()))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join("    " + row for row in out)
+
+
+def format_summary(settings: Settings, result: Any) -> str:
+    s = result.summary
+    parts = ["", "=" * 78, f"image-mlops demo finished in {result.elapsed / 60:.1f} min", "=" * 78]
+    v = s["validated"]
+    parts.append(f"\nImages validated: {v['labeled']} labelled, {v['incoming']} incoming")
+    if s["quarantined"]:
+        parts.append("Images quarantined (errors/<run>/, reason codes):")
+        parts.append(_table([[r, str(n)] for r, n in s["quarantined"].items()], ["reason", "n"]))
+    parts.append("\nModel versions (SageMaker Model Registry):")
+    parts.append(
+        _table(
+            [
+                [str(m["version"]), m["status"], str(m["accuracy"]), str(m["macro_f1"])]
+                for m in s["models"]
+            ],
+            ["version", "approval", "accuracy", "macro_f1"],
+        )
+    )
+    parts.append("\nEndpoints:")
+    parts.append(
+        _table(
+            [[e["endpoint"], e["status"], str(e["version"]), e["config"]] for e in s["endpoints"]],
+            ["endpoint", "status", "version", "config"],
+        )
+    )
+    parts.append(f"\nImages per class folder (s3://{settings.output_bucket}/predictions/):")
+    parts.append(_table([[c, str(n)] for c, n in s["class_folders"].items()], ["folder", "n"]))
+    if s["kpis"]:
+        parts.append(f"\nLatest KPIs (CloudWatch namespace {settings.cloudwatch_namespace}):")
+        parts.append(_table([[k, str(x)] for k, x in s["kpis"].items()], ["metric", "value"]))
+    if s["alarms"]:
+        parts.append("\nAlarms:")
+        parts.append(_table([[a, st] for a, st in s["alarms"].items()], ["alarm", "state"]))
+    parts.append(
+        f"\nDrift: {result.drift_training_runs} retraining run started; a second evaluation "
+        f"inside the cool-down started {result.second_cooldown_training_runs}."
+    )
+    parts.append(
+        f"\nAirflow UI:  {settings.airflow_url}   (stack keeps running; `make down` stops it)"
+    )
+    parts.append(f"KPI page:    {settings.airflow_url}/image-mlops/")
+    return "\n".join(parts)
