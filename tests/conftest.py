@@ -176,3 +176,8 @@ def run_dag(dag_bag, dag_id: str, conf: dict | None = None, **kwargs):
     dag = dag_bag.get_dag(dag_id)
     assert dag is not None, f"{dag_id} not in dags/: {dag_bag.import_errors}"
     return dag.test(run_conf=conf, **kwargs)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end story runs last: it leaves Airflow services and data behind."""
+    items.sort(key=lambda item: "/e2e/" in str(item.fspath))
