@@ -1,0 +1,249 @@
+"""Throughput of classify_images' batch step against one invocation per image.
+
+Starts a private stack (embedded PostgreSQL + the AWS emulator on free ports, temp state
+folder; no Airflow services), deploys a production model, writes N validated 128 px images,
+then measures end to end — read, input stats, predict, copy into the class folder, record in
+PostgreSQL:
+
+* **batch**: the DAG's own functions (plan → classify every batch → run manifest), one
+  worker, JSON batches through the local endpoint runtime;
+* **baseline**: one image at a time (GET, stats, one invocation, COPY, one-row upsert).
+
+The model is the trained artifact when ``include/scripts/inference.py`` exists (trained with
+``include/scripts/train.py`` on demo data), else the tiny nearest-mean-colour artifact.
+Figures are printed, never asserted.
+
+    .venv/bin/python bench/classify_throughput.py            # 1000 images, baseline 100
+    .venv/bin/python bench/classify_throughput.py --quick    # 500 images, baseline 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def private_environment(state: Path) -> None:
+    """Point every setting at a private state folder and free ports (like tests/conftest.py)."""
+    from image_mlops.stack.processes import free_port
+
+    pg, emulator, airflow = free_port(), free_port(), free_port()
+    os.environ.update(
+        {
+            "IMAGE_MLOPS_TARGET": "local",
+            "IMAGE_MLOPS_STATE_DIR": str(state),
+            "IMAGE_MLOPS_PG_PORT": str(pg),
+            "IMAGE_MLOPS_EMULATOR_PORT": str(emulator),
+            "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow),
+            "AIRFLOW_CONN_AWS_DEFAULT": (
+                '{"conn_type": "aws", "login": "bench-placeholder", "password": '
+                '"bench-placeholder", "extra": {"region_name": "us-east-1", "endpoint_url": '
+                f'"http://127.0.0.1:{emulator}"}}}}'
+            ),
+            "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"postgres://postgres@127.0.0.1:{pg}/image_mlops",
+            "AIRFLOW_CONN_PRODUCT_CATALOG_DB": f"postgres://postgres@127.0.0.1:{pg}/product_catalog",
+            "AWS_ACCESS_KEY_ID": "bench-placeholder",
+            "AWS_SECRET_ACCESS_KEY": "bench-placeholder",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    for key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswith("_BUCKET")]:
+        del os.environ[key]
+
+
+def trained_artifact(work: Path) -> tuple[Path | None, str]:
+    """Train the project's model on demo data; (None, why) when that is not possible."""
+    inference = ROOT / "include" / "scripts" / "inference.py"
+    train = ROOT / "include" / "scripts" / "train.py"
+    if not inference.exists() or not train.exists():
+        return None, "include/scripts/inference.py or train.py not present"
+    try:
+        from image_mlops.demo_data import generate
+    except ImportError:
+        return None, "image_mlops.demo_data not available"
+    data, model_dir, output = work / "demo", work / "model", work / "output"
+    generate(data, per_class=40, incoming=0)
+    model_dir.mkdir()
+    output.mkdir()
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_CHANNEL_TRAIN": str(data / "labeled"),
+        "SM_CHANNEL_TRAINING": str(data / "labeled"),
+        "SM_OUTPUT_DATA_DIR": str(output),
+        "SM_HPS": "{}",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(train)], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        return None, f"train.py failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
+    archive = work / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(model_dir)))
+        if not any(n.startswith("code/") for n in tar.getnames()):
+            for path in sorted((ROOT / "include" / "scripts").glob("*.py")):
+                tar.add(path, arcname=f"code/{path.name}")
+    return archive, "trained artifact (include/scripts/train.py on demo data)"
+
+
+def images_128(count: int) -> list[tuple[str, bytes]]:
+    """``count`` distinct 128×128 JPEG product-like images (demo drawings when available)."""
+    from PIL import Image
+
+    rng = random.Random(7)
+    try:
+        from image_mlops.demo_data import CLASSES, draw_image
+
+        def picture(i: int):
+            return draw_image(CLASSES[i % len(CLASSES)], rng).resize((128, 128))
+    except ImportError:
+
+        def picture(i: int):
+            colour = tuple(rng.randint(0, 255) for _ in range(3))
+            return Image.new("RGB", (128, 128), colour)
+
+    out = []
+    for i in range(count):
+        buffer = io.BytesIO()
+        picture(i).save(buffer, "JPEG", quality=85)
+        out.append((f"bench-{i:05d}.jpg", buffer.getvalue()))
+    return out
+
+
+def baseline(names: list[str], model: dict, settings) -> float:
+    """One image at a time: GET, stats, one invocation, COPY, one-row upsert."""
+    from image_mlops.aws import aws_client
+    from image_mlops.classification import classify, placement, records
+    from image_mlops.classification.transform import runtime_predictor
+
+    s3 = aws_client("s3", settings)
+    predictor = runtime_predictor(model, settings)
+    started = time.perf_counter()
+    for name in names:
+        [image] = classify.fetch(s3, settings, [{"key": "incoming/" + name}])
+        classify.analyse(image)
+        classify.predict([image], predictor, settings.confidence_threshold)
+        image.output_key = placement.target_key(image.key, image.label, image.uncertain)
+        placement.place(s3, settings, placement.Placement(image.key, image.output_key))
+        row = classify._row(image, model, "bench-baseline", "2026-01-01T00:00:00+00:00")
+        records.upsert_predictions([row], settings)
+    return len(names) / (time.perf_counter() - started)
+
+
+def batched(model: dict, settings, batch_size: int) -> tuple[float, dict]:
+    """The DAG's steps in one worker: plan → classify each batch → run manifest."""
+    from image_mlops.classification import run
+
+    started = time.perf_counter()
+    batch_list = run.plan(model, "bench-batch", batch_size, settings)
+    results = [run.classify(b, model, "bench-batch", settings=settings) for b in batch_list]
+    summary = run.finish("bench-batch", results, settings)
+    return summary["images"] / (time.perf_counter() - started), summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=1000, help="images in the batch run")
+    parser.add_argument("--baseline-images", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=0, help="0: the setting (256)")
+    parser.add_argument("--quick", action="store_true", help="500 images, baseline 60")
+    parser.add_argument("--profile", action="store_true", help="cProfile the batched run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.baseline_images = 500, 60
+
+    state = Path(tempfile.mkdtemp(prefix="image-mlops-bench-"))
+    private_environment(state)
+    from classify_fixtures import deploy_production_model
+
+    from image_mlops.aws import aws_client
+    from image_mlops.classification import records, run
+    from image_mlops.classification.transform import runtime_predictor
+    from image_mlops.config import get_settings
+    from image_mlops.stack.manager import LocalStack
+
+    settings = get_settings()
+    stack = LocalStack(settings)
+    try:
+        print("starting a private stack (PostgreSQL + AWS emulator) ...", flush=True)
+        stack.start_postgres()
+        stack.start_emulator()
+        stack.bootstrap_aws()
+        aws = SimpleNamespace(s3=aws_client("s3", settings), sagemaker=aws_client("sagemaker"))
+
+        archive, which = trained_artifact(state / "train")
+        if archive is None:
+            print(f"model: tiny nearest-mean-colour artifact ({which})")
+        else:
+            print(f"model: {which}")
+        deploy_production_model(aws, settings, version=1, archive=archive)
+        model = run.find_model(settings)
+
+        images = images_128(args.images)
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda item: aws.s3.put_object(
+                        Bucket=settings.validated_bucket,
+                        Key="incoming/" + item[0],
+                        Body=item[1],
+                        Metadata={"sha256": hashlib.sha256(item[1]).hexdigest()},
+                    ),
+                    images,
+                )
+            )
+        print(f"{len(images)} validated 128 px JPEG images in s3://{settings.validated_bucket}/")
+        records.ensure_predictions_table(settings)
+        # warm the runtime (artifact download + model_fn) outside both measurements
+        runtime_predictor(model, settings)([images[0][1]])
+
+        names = [name for name, _ in images[: args.baseline_images]]
+        per_image = baseline(names, model, settings)
+        records._execute(settings, "TRUNCATE predictions")
+
+        batch_size = args.batch_size or settings.classify_batch_size
+        if args.profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        per_batch, summary = batched(model, settings, batch_size)
+        if args.profile:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        print()
+        print(f"per-image baseline : {per_image:8.1f} images/s  ({len(names)} images)")
+        print(
+            f"batched (size {batch_size:>4}): {per_batch:8.1f} images/s  ({summary['images']} "
+            f"images: {summary['classified']} classified, {summary['uncertain']} uncertain, "
+            f"{summary['errors']} errors)"
+        )
+        print(f"speed-up           : {per_batch / per_image:8.1f}x")
+        print(f"cores              : {os.cpu_count()}")
+    finally:
+        stack.down(say=lambda _m: None)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""
+### classify_images — put every new product image into its class folder
+
+Runs when validated incoming images arrive (`validated_incoming_images`), when a new model
+goes to production (`production_model`), or on demand.
+
+1. **find_production_model** — the model version on the production endpoint. None yet →
+   the run stops here with a clear message and classifies nothing (tasks *skipped*).
+2. **plan_batches** — validated incoming images this model version has not classified
+   (by content sha256 + version, from the `predictions` table), written as batch manifests
+   to S3 (`IMAGE_MLOPS_CLASSIFY_BATCH_SIZE` images each, or the `batch_size` Param).
+3. **choose_route** — locally (and on AWS for small runs) the batches call the endpoint;
+   on AWS, runs larger than `IMAGE_MLOPS_BATCH_TRANSFORM_THRESHOLD` use one Batch Transform job.
+4. **classify_batch** (one mapped task per batch) — read, input statistics, predict, copy to
+   `s3://OUTPUT/predictions/<class>/<name>` or `predictions/_uncertain/<name>` (top
+   confidence below `IMAGE_MLOPS_CONFIDENCE_THRESHOLD`), upsert rows in `predictions`.
+   Unreadable images are recorded with a reason.
+5. **write_run_manifest** — `predictions/_manifests/<run>.jsonl`; emits `predictions`.
+
+Idempotent: a rerun creates no duplicate file or row; a new model version adds rows and
+moves images whose class changed (copy → verify → delete).
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from image_mlops.assets import PREDICTIONS, PRODUCTION_MODEL, VALIDATED_INCOMING_IMAGES
+
+
+@dag(
+    schedule=(VALIDATED_INCOMING_IMAGES | PRODUCTION_MODEL),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["image-mlops", "classification"],
+    default_args={
+        "owner": "image-mlops",
+        "retries": 2,
+        "retry_delay": pendulum.duration(seconds=30),
+    },
+    params={
+        "batch_size": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Images per batch (empty: IMAGE_MLOPS_CLASSIFY_BATCH_SIZE).",
+        )
+    },
+    doc_md=__doc__,
+)
+def classify_images():
+    @task.short_circuit
+    def find_production_model():
+        from image_mlops.classification import run
+
+        return run.find_model()
+
+    @task
+    def plan_batches(model: dict, run_id=None, params=None) -> list[dict]:
+        from image_mlops.classification import run
+
+        return run.plan(model, run_id, params.get("batch_size"))
+
+    @task
+    def choose_route(model: dict, batch_list: list[dict], run_id=None) -> str:
+        from image_mlops.classification import run
+
+        return run.prepare(model, run_id, list(batch_list))
+
+    @task(map_index_template="{{ task.op_kwargs['batch']['index'] }}")
+    def classify_batch(batch: dict, model: dict, route: str, run_id=None) -> dict:
+        from image_mlops.classification import run
+
+        return run.classify(batch, model, run_id, route)
+
+    @task(outlets=[PREDICTIONS])
+    def write_run_manifest(results: list[dict], run_id=None) -> dict:
+        from image_mlops.classification import run
+
+        return run.finish(run_id, list(results))
+
+    model = find_production_model()
+    batch_list = plan_batches(model)
+    route = choose_route(model, batch_list)
+    results = classify_batch.partial(model=model, route=route).expand(batch=batch_list)
+    write_run_manifest(results)
+
+
+classify_images()

@@ -1,0 +1,238 @@
+"""Classify one batch end to end: read → input stats → predict → place → record.
+
+Every image of the batch ends in exactly one result line (and, when its content hash is
+known, one predictions row): classified, uncertain, or an error with a reason from
+:data:`image_mlops.classification.records.ERROR_REASONS`. Re-running a batch rewrites the
+same keys and rows (idempotent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from image_mlops.classification import batches, placement, records
+from image_mlops.classification.clients import client as aws_client
+from image_mlops.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Parallel S3 reads per batch (botocore's default connection pool holds 10).
+READ_WORKERS = 8
+#: Raw image bytes per JSON request (base64 adds a third; SageMaker's payload limit is 6 MB).
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+Predictor = Callable[[list[bytes]], list[dict[str, Any]]]
+
+
+@dataclass
+class Image:
+    """One image of a batch as it moves through the steps."""
+
+    key: str
+    sha256: str | None = None
+    size: int | None = None
+    data: bytes | None = field(default=None, repr=False)
+    stats: dict[str, float] | None = None
+    error: str | None = None
+    detail: str | None = None
+    label: str | None = None
+    confidence: float | None = None
+    top3: list[dict[str, Any]] = field(default_factory=list)
+    uncertain: bool = False
+    output_key: str | None = None
+
+
+def fetch(s3: Any, settings: Settings, items: list[dict[str, Any]]) -> list[Image]:
+    """Download every image of the batch (parallel); failures become reasons, not exceptions."""
+    from botocore.exceptions import ClientError
+
+    def get(item: dict[str, Any]) -> Image:
+        image = Image(key=item["key"], sha256=item.get("sha256"), size=item.get("size"))
+        try:
+            body = s3.get_object(Bucket=settings.validated_bucket, Key=item["key"])["Body"]
+            image.data = body.read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            image.error = (
+                records.MISSING_OBJECT if code in ("NoSuchKey", "404") else records.READ_FAILED
+            )
+            image.detail = f"{code}: {exc}"[:500]
+            return image
+        image.sha256 = hashlib.sha256(image.data).hexdigest()
+        image.size = len(image.data)
+        return image
+
+    with ThreadPoolExecutor(max(1, min(READ_WORKERS, len(items)))) as pool:
+        return list(pool.map(get, items))
+
+
+def analyse(image: Image) -> None:
+    """Decode the image and compute its input statistics (an undecodable image gets a reason)."""
+    from PIL import Image as PILImage
+
+    from image_mlops.image_stats import input_stats
+
+    if image.error or image.data is None:
+        return
+    try:
+        with PILImage.open(io.BytesIO(image.data)) as pil:
+            pil.load()
+            image.stats = input_stats(pil)
+    except Exception as exc:  # Pillow raises many types for bad bytes
+        image.error = records.UNREADABLE_IMAGE
+        image.detail = f"{type(exc).__name__}: {exc}"[:500]
+
+
+def chunks_by_size(images: list[Image], limit: int = MAX_REQUEST_BYTES) -> list[list[Image]]:
+    """Split into request-sized chunks (at least one image each)."""
+    out: list[list[Image]] = []
+    current: list[Image] = []
+    size = 0
+    for image in images:
+        n = len(image.data or b"")
+        if current and size + n > limit:
+            out.append(current)
+            current, size = [], 0
+        current.append(image)
+        size += n
+    if current:
+        out.append(current)
+    return out
+
+
+def predict(images: list[Image], predictor: Predictor, threshold: float) -> None:
+    """Fill label/confidence/top3/uncertain (or a prediction error) for the readable images."""
+    readable = [image for image in images if image.error is None]
+    for chunk in chunks_by_size(readable):
+        answers = predictor([image.data for image in chunk])
+        if len(answers) != len(chunk):
+            raise RuntimeError(f"the model answered {len(answers)} predictions for {len(chunk)}")
+        for image, answer in zip(chunk, answers, strict=True):
+            if answer.get("error"):
+                image.error = records.PREDICTION_ERROR
+                image.detail = str(answer["error"])[:500]
+                continue
+            image.label = answer.get("label")
+            confidence = answer.get("confidence")
+            image.confidence = None if confidence is None else float(confidence)
+            image.top3 = [
+                {"label": t.get("label"), "score": t.get("score")}
+                for t in (answer.get("top_k") or [])[:3]
+            ]
+            image.uncertain = (
+                image.label is None or image.confidence is None or image.confidence < threshold
+            )
+
+
+def classify_batch(
+    batch_key: str,
+    index: int,
+    model: dict[str, Any],
+    run_id: str,
+    settings: Settings | None = None,
+    predictor: Predictor | None = None,
+) -> dict[str, Any]:
+    """Classify the images listed in ``batch_key``; returns counts and the results key."""
+    settings = settings or get_settings()
+    s3 = aws_client("s3", settings)
+    items = batches.read_json(batch_key, settings, s3)
+    if predictor is None:
+        from image_mlops.classification.transform import runtime_predictor
+
+        predictor = runtime_predictor(model, settings)
+
+    images = fetch(s3, settings, items)
+    for image in images:
+        analyse(image)
+    # one row per content: a second copy of the same bytes in this batch is a duplicate
+    seen: dict[str, str] = {}
+    duplicates: list[Image] = []
+    unique: list[Image] = []
+    for image in images:
+        if image.sha256 and image.sha256 in seen and image.data is not None:
+            image.error, image.detail = "duplicate", f"same content as {seen[image.sha256]}"
+            duplicates.append(image)
+            continue
+        if image.sha256:
+            seen[image.sha256] = image.key
+        unique.append(image)
+
+    predict(unique, predictor, settings.confidence_threshold)
+
+    stale = records.previous_placements([i.sha256 for i in unique if i.sha256], settings)
+    placements = []
+    for image in unique:
+        if image.error:
+            continue
+        image.output_key = placement.target_key(image.key, image.label, image.uncertain)
+        placements.append(
+            placement.Placement(
+                source_key=image.key,
+                target_key=image.output_key,
+                size=image.size,
+                stale_keys=stale.get(image.sha256 or "", set()),
+            )
+        )
+    moved = placement.place_all(s3, settings, placements)
+
+    now = dt.datetime.now(dt.UTC).isoformat()
+    rows = [_row(image, model, run_id, now) for image in unique if image.sha256]
+    records.upsert_predictions(rows, settings)
+    lines = [_line(image, model, now) for image in unique + duplicates]
+    results_key = batches.write_results(run_id, index, lines, settings)
+
+    summary = {
+        "batch_key": batch_key,
+        "results_key": results_key,
+        "images": len(images),
+        "classified": sum(1 for i in unique if not i.error and not i.uncertain),
+        "uncertain": sum(1 for i in unique if not i.error and i.uncertain),
+        "errors": sum(1 for i in images if i.error),
+        "moved": moved,
+    }
+    log.info("batch %s: %s", index, summary)
+    return summary
+
+
+def _row(image: Image, model: dict[str, Any], run_id: str, now: str) -> dict[str, Any]:
+    return {
+        "image_sha256": image.sha256,
+        "model_version": int(model["package_version"]),
+        "model_package_arn": model.get("package_arn") or "",
+        "endpoint_name": model["endpoint_name"],
+        "source_key": image.key,
+        "output_key": image.output_key,
+        "predicted_class": image.label,
+        "confidence": image.confidence,
+        "top3": image.top3,
+        "uncertain": bool(image.uncertain) and not image.error,
+        "error_reason": image.error,
+        "run_id": run_id,
+        "predicted_at": now,
+        "input_stats": image.stats,
+    }
+
+
+def _line(image: Image, model: dict[str, Any], now: str) -> dict[str, Any]:
+    return {
+        "key": image.output_key,
+        "source_key": image.key,
+        "sha256": image.sha256,
+        "class": image.label,
+        "confidence": image.confidence,
+        "top3": image.top3,
+        "uncertain": bool(image.uncertain) and not image.error,
+        "error": image.error,
+        "detail": image.detail,
+        "model_package_version": int(model["package_version"]),
+        "model_package_arn": model.get("package_arn") or "",
+        "endpoint": model["endpoint_name"],
+        "predicted_at": now,
+    }

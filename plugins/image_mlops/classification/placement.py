@@ -1,0 +1,89 @@
+"""Put a classified image into its class folder of the output bucket.
+
+``predictions/<class>/<name>`` or, below the confidence threshold, ``predictions/_uncertain/
+<name>`` (keys from :mod:`image_mlops.s3layout`; the same image always lands on the same key,
+so a rerun overwrites instead of duplicating). When an earlier model placed the same image
+elsewhere, the image *moves*: copy to the new key → verify the copy → delete the old key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from image_mlops import s3layout
+from image_mlops.config import Settings
+
+log = logging.getLogger(__name__)
+
+_UNSAFE_CLASS_CHARS = re.compile(r"[^\w.-]+")
+
+
+class PlacementError(RuntimeError):
+    """A copy could not be verified; the old placement is kept (retry the task)."""
+
+
+def class_folder(label: str) -> str:
+    """A model label as one safe key segment (``"wine glass"`` → ``wine_glass``)."""
+    folder = _UNSAFE_CLASS_CHARS.sub("_", label).strip("._")
+    if not folder or folder == s3layout.UNCERTAIN_CLASS:
+        folder = f"class_{folder or 'unnamed'}"
+    return folder
+
+
+def target_key(source_key: str, label: str | None, uncertain: bool) -> str:
+    if uncertain or not label:
+        return s3layout.uncertain_key(source_key)
+    return s3layout.prediction_key(class_folder(label), source_key)
+
+
+@dataclass
+class Placement:
+    source_key: str
+    target_key: str
+    size: int | None = None
+    stale_keys: set[str] = field(default_factory=set)
+
+
+def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
+    """Copy the image to its target; delete stale placements once the copy is verified.
+
+    Returns the stale keys removed.
+    """
+    s3.copy_object(
+        Bucket=settings.output_bucket,
+        Key=placement.target_key,
+        CopySource={"Bucket": settings.validated_bucket, "Key": placement.source_key},
+    )
+    stale = sorted(k for k in placement.stale_keys if k != placement.target_key)
+    if not stale:
+        return []
+    head = s3.head_object(Bucket=settings.output_bucket, Key=placement.target_key)
+    if placement.size is not None and head["ContentLength"] != placement.size:
+        raise PlacementError(
+            f"copy of {placement.source_key} to {placement.target_key} has "
+            f"{head['ContentLength']} bytes, expected {placement.size}: old placement kept"
+        )
+    s3.delete_objects(
+        Bucket=settings.output_bucket,
+        Delete={"Objects": [{"Key": key} for key in stale], "Quiet": True},
+    )
+    log.info("moved %s: %s → %s", placement.source_key, ", ".join(stale), placement.target_key)
+    return stale
+
+
+def place_all(
+    s3: Any, settings: Settings, placements: Iterable[Placement], workers: int = 8
+) -> int:
+    """Place every image (parallel S3 calls); returns the number of stale keys removed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    placements = list(placements)
+    if not placements:
+        return 0
+    with ThreadPoolExecutor(min(workers, len(placements))) as pool:
+        removed = pool.map(lambda p: place(s3, settings, p), placements)
+        return sum(len(keys) for keys in removed)

@@ -1,0 +1,119 @@
+"""The ``predictions`` table (image_mlops DB): created idempotently, upserted per batch.
+
+Keyed by ``(image_sha256, model_version)``: classifying the same image again with the same
+model updates its row; a new model version adds a row. Monitoring reads this table and may
+call :func:`ensure_predictions_table` itself. SQL lives in ``include/sql/mlops/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+from image_mlops.config import PROJECT_ROOT, Settings, get_settings
+
+SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops"
+
+#: Reasons recorded in ``error_reason`` (a closed set; see docs/readme/classification.md).
+MISSING_OBJECT = "missing_object"
+READ_FAILED = "read_failed"
+UNREADABLE_IMAGE = "unreadable_image"
+PREDICTION_ERROR = "prediction_error"
+ERROR_REASONS = (MISSING_OBJECT, READ_FAILED, UNREADABLE_IMAGE, PREDICTION_ERROR)
+#: Errors that say nothing about the image itself: the next run tries those images again.
+RETRYABLE_REASONS = (MISSING_OBJECT, READ_FAILED)
+
+COLUMNS = (
+    "image_sha256",
+    "model_version",
+    "model_package_arn",
+    "endpoint_name",
+    "source_key",
+    "output_key",
+    "predicted_class",
+    "confidence",
+    "top3",
+    "uncertain",
+    "error_reason",
+    "run_id",
+    "predicted_at",
+    "input_stats",
+)
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of ``include/sql/mlops/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def _hook(settings: Settings | None = None):
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    settings = settings or get_settings()
+    return PostgresHook(postgres_conn_id=settings.mlops_conn_id)
+
+
+def _execute(settings: Settings | None, statement: str, params: dict | None = None) -> list:
+    conn = _hook(settings).get_conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            rows = cur.fetchall() if cur.description else []
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def ensure_predictions_table(settings: Settings | None = None) -> None:
+    """Create the table and its indexes when missing (safe to call any number of times)."""
+    _execute(settings, sql("predictions"))
+
+
+def classified_hashes(
+    model_version: int, shas: Iterable[str], settings: Settings | None = None
+) -> set[str]:
+    """The hashes among ``shas`` this model version has already classified (for good)."""
+    shas = sorted(set(shas))
+    if not shas:
+        return set()
+    rows = _execute(
+        settings,
+        sql("predictions_done"),
+        {
+            "model_version": int(model_version),
+            "shas": json.dumps(shas),
+            "retryable": json.dumps(list(RETRYABLE_REASONS)),
+        },
+    )
+    return {row[0] for row in rows}
+
+
+def previous_placements(
+    shas: Iterable[str], settings: Settings | None = None
+) -> dict[str, set[str]]:
+    """``sha256 → {output keys}`` where earlier classifications placed these images."""
+    shas = sorted(set(shas))
+    if not shas:
+        return {}
+    placements: dict[str, set[str]] = {}
+    for sha, key in _execute(settings, sql("predictions_placements"), {"shas": json.dumps(shas)}):
+        placements.setdefault(sha, set()).add(key)
+    return placements
+
+
+def upsert_predictions(rows: Sequence[dict[str, Any]], settings: Settings | None = None) -> int:
+    """Insert or update rows (dicts with :data:`COLUMNS`) in one statement; returns the count."""
+    if not rows:
+        return 0
+    unknown = {key for row in rows for key in row} - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown predictions columns: {sorted(unknown)}")
+    keys = [(row["image_sha256"], row["model_version"]) for row in rows]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a batch holds the same (image_sha256, model_version) twice")
+    _execute(settings, sql("predictions_upsert"), {"rows": json.dumps(list(rows), default=str)})
+    return len(rows)

@@ -1,0 +1,91 @@
+"""The steps of one ``classify_images`` run, as the DAG calls them (each idempotent).
+
+1. :func:`find_model`      — the production model, or None (the run then classifies nothing);
+2. :func:`plan`            — the pending images, split into batch manifests on S3;
+3. :func:`prepare`         — the route (runtime / Batch Transform) and, on AWS for big runs,
+                             the transform job;
+4. :func:`classify`        — one batch (a mapped task per batch);
+5. :func:`finish`          — the run manifest ``predictions/_manifests/<run>.jsonl``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from image_mlops.classification import batches, endpoint, pending, records, transform
+from image_mlops.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+NO_MODEL_MESSAGE = (
+    "No production model: the endpoint {endpoint} does not exist or serves nothing yet, so "
+    "nothing was classified. Approve and deploy a model (deploy_model DAG); classify_images "
+    "runs again by itself when the production model changes."
+)
+
+
+def find_model(settings: Settings | None = None) -> dict[str, Any] | None:
+    settings = settings or get_settings()
+    model = endpoint.production_model(settings)
+    if model is None:
+        log.warning(NO_MODEL_MESSAGE.format(endpoint=settings.endpoint_name("production")))
+        return None
+    log.info(
+        "production model: package version %s (%s) on %s",
+        model["package_version"],
+        model["package_arn"],
+        model["endpoint_name"],
+    )
+    return model
+
+
+def plan(
+    model: dict[str, Any],
+    run_id: str,
+    batch_size: int | None = None,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Pending images → batch manifests; returns ``[{batch_key, index, count}]`` (small)."""
+    settings = settings or get_settings()
+    records.ensure_predictions_table(settings)
+    items = pending.pending_images(model["package_version"], settings)
+    return batches.write_batches(
+        items, run_id, batch_size or settings.classify_batch_size, settings
+    )
+
+
+def prepare(
+    model: dict[str, Any],
+    run_id: str,
+    batch_list: list[dict[str, Any]],
+    settings: Settings | None = None,
+) -> str:
+    """Choose the route; run the Batch Transform job first when the route needs one."""
+    settings = settings or get_settings()
+    count = sum(b["count"] for b in batch_list)
+    route = transform.choose_route(count, settings)
+    log.info("%d images → route %s", count, route)
+    if route == transform.BATCH_TRANSFORM:
+        transform.run_batch_transform(model, run_id, batch_list, settings)
+    return route
+
+
+def classify(
+    batch: dict[str, Any],
+    model: dict[str, Any],
+    run_id: str,
+    route: str = transform.RUNTIME,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    from image_mlops.classification.classify import classify_batch
+
+    settings = settings or get_settings()
+    predictor = transform.predictor_for(route, model, run_id, batch["index"], settings)
+    return classify_batch(
+        batch["batch_key"], batch["index"], model, run_id, settings, predictor=predictor
+    )
+
+
+def finish(run_id: str, results: list[dict[str, Any]], settings: Settings | None = None) -> dict:
+    return batches.write_run_manifest(run_id, [r["results_key"] for r in results], settings)

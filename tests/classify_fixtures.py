@@ -1,0 +1,97 @@
+"""Fixtures of the classification room, reusable by e2e tests.
+
+* :func:`deploy_production_model` — puts a model on the production endpoint of the emulator
+  the way the deployment stage does (artifact in the models bucket, SageMaker model with the
+  package ARN/version in its environment, endpoint config, endpoint created or updated);
+* :func:`remove_production_endpoint` — no production model;
+* :func:`put_incoming` — a validated incoming image with the validation metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from image_mlops import s3layout
+from image_mlops.serving.sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
+
+__all__ = [
+    "PRIMARY_CENTROIDS",
+    "colour_image",
+    "deploy_production_model",
+    "put_incoming",
+    "remove_production_endpoint",
+]
+
+
+def deploy_production_model(
+    aws, settings, version: int, centroids=None, archive: Path | None = None
+) -> dict:
+    """Serve model package ``version`` in production.
+
+    The artifact is ``archive`` when given, else a nearest-mean-colour model of ``centroids``.
+    """
+    key = s3layout.model_artifact_key(settings.model_name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        if archive is None:
+            archive = write_artifact(Path(tmp) / "model.tar.gz", centroids or PRIMARY_CENTROIDS)
+        body = archive.read_bytes()
+        aws.s3.put_object(Bucket=settings.models_bucket, Key=key, Body=body)
+    data_url = f"s3://{settings.models_bucket}/{key}"
+    package_arn = (
+        f"arn:aws:sagemaker:{settings.region}:{settings.account_id}:model-package/"
+        f"{settings.model_name}/{version}"
+    )
+    digest = hashlib.sha256(body)
+    model_name = f"{settings.model_name}-v{version}-{digest.hexdigest()[:8]}"
+    existing = {m["ModelName"] for m in aws.sagemaker.list_models()["Models"]}
+    if model_name not in existing:
+        aws.sagemaker.create_model(
+            ModelName=model_name,
+            ExecutionRoleArn=settings.sagemaker_role_arn,
+            PrimaryContainer={
+                "Image": "sklearn-inference:test",
+                "ModelDataUrl": data_url,
+                "Environment": {
+                    "IMAGE_MLOPS_MODEL_PACKAGE_ARN": package_arn,
+                    "IMAGE_MLOPS_MODEL_PACKAGE_VERSION": str(version),
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                },
+            },
+        )
+        aws.sagemaker.create_endpoint_config(
+            EndpointConfigName=model_name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": model_name,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": settings.inference_instance_type,
+                }
+            ],
+        )
+    endpoint = settings.endpoint_name("production")
+    endpoints = {e["EndpointName"] for e in aws.sagemaker.list_endpoints()["Endpoints"]}
+    if endpoint in endpoints:
+        aws.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=model_name)
+    else:
+        aws.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=model_name)
+    return {"package_arn": package_arn, "package_version": version, "model_name": model_name}
+
+
+def remove_production_endpoint(aws, settings) -> None:
+    endpoint = settings.endpoint_name("production")
+    endpoints = {e["EndpointName"] for e in aws.sagemaker.list_endpoints()["Endpoints"]}
+    if endpoint in endpoints:
+        aws.sagemaker.delete_endpoint(EndpointName=endpoint)
+
+
+def put_incoming(aws, settings, name: str, data: bytes, *, with_sha: bool = True) -> str:
+    """Write ``validated/incoming/<name>`` with the metadata validation attaches."""
+    key = s3layout.INCOMING_PREFIX + name
+    metadata = {"format": "JPEG", "source-key": key, "run-id": "test"}
+    if with_sha:
+        metadata["sha256"] = hashlib.sha256(data).hexdigest()
+    aws.s3.put_object(Bucket=settings.validated_bucket, Key=key, Body=data, Metadata=metadata)
+    return key

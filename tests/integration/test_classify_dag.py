@@ -1,0 +1,165 @@
+"""classify_images end to end on the private stack: real DAG runs, emulator, PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from classify_fixtures import (
+    colour_image,
+    deploy_production_model,
+    put_incoming,
+    remove_production_endpoint,
+)
+from conftest import run_dag
+
+from image_mlops.classification import records, run
+
+pytestmark = pytest.mark.stack
+
+RED, GREEN, BLUE, GREY = (220, 30, 30), (30, 200, 40), (30, 40, 220), (128, 128, 128)
+
+
+@pytest.fixture
+def empty_table(local_stack, settings):
+    records.ensure_predictions_table(settings)
+    records._execute(settings, "TRUNCATE predictions")
+    return settings
+
+
+def rows(settings) -> list[tuple]:
+    return records._execute(
+        settings,
+        "SELECT source_key, model_version, predicted_class, uncertain, error_reason, output_key,"
+        " input_stats FROM predictions ORDER BY source_key, model_version",
+    )
+
+
+def class_files(aws, settings) -> list[str]:
+    """Every image in a class folder (the run manifests aside)."""
+    return [k for k in aws.keys(settings.output_bucket, "predictions/") if "_manifests/" not in k]
+
+
+def task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def put_scene(aws, settings) -> None:
+    for i in range(3):
+        put_incoming(aws, settings, f"red-{i}.jpg", colour_image(RED, seed=i))
+    put_incoming(aws, settings, "green-0.png", colour_image(GREEN, "PNG", seed=5))
+    put_incoming(aws, settings, "blue-0.jpg", colour_image(BLUE, seed=6))
+    put_incoming(aws, settings, "grey-0.jpg", colour_image(GREY, seed=7))
+    # passed validation once, but unreadable now (e.g. damaged at rest)
+    put_incoming(aws, settings, "broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+
+
+def test_no_production_model_classifies_nothing(dag_bag, clean_aws, empty_table):
+    settings = empty_table
+    remove_production_endpoint(clean_aws, settings)
+    put_incoming(clean_aws, settings, "red-0.jpg", colour_image(RED))
+
+    assert run.find_model(settings) is None
+    dag_run = run_dag(dag_bag, "classify_images")
+
+    states = task_states(dag_run)
+    assert dag_run.state == "success"
+    assert states["find_production_model"] == "success"
+    assert {states[t] for t in ("plan_batches", "classify_batch", "write_run_manifest")} == {
+        "skipped"
+    }
+    assert clean_aws.keys(settings.output_bucket) == []
+    assert rows(settings) == []
+
+
+def test_classifies_into_class_folders_then_rerun_and_new_model(dag_bag, clean_aws, empty_table):
+    settings = empty_table
+    aws = clean_aws
+    deploy_production_model(aws, settings, version=1)
+    put_scene(aws, settings)
+
+    # --- first run: folders, uncertain, unreadable, manifest, rows ------------------------
+    first = run_dag(dag_bag, "classify_images", conf={"batch_size": 3})
+    assert first.state == "success", task_states(first)
+    placed = aws.keys(settings.output_bucket, "predictions/")
+    folders = [k for k in placed if not k.startswith("predictions/_manifests/")]
+    assert folders == [
+        "predictions/_uncertain/grey-0.jpg",
+        "predictions/blue/blue-0.jpg",
+        "predictions/green/green-0.png",
+        "predictions/red/red-0.jpg",
+        "predictions/red/red-1.jpg",
+        "predictions/red/red-2.jpg",
+    ]
+    copy = aws.s3.get_object(Bucket=settings.output_bucket, Key="predictions/green/green-0.png")
+    assert copy["Body"].read() == colour_image(GREEN, "PNG", seed=5)
+
+    manifests = [k for k in placed if k.startswith("predictions/_manifests/")]
+    assert len(manifests) == 1
+    body = aws.s3.get_object(Bucket=settings.output_bucket, Key=manifests[0])["Body"].read()
+    lines = {line["source_key"]: line for line in map(json.loads, body.decode().splitlines())}
+    assert len(lines) == 7
+    assert lines["incoming/red-0.jpg"]["class"] == "red"
+    assert lines["incoming/red-0.jpg"]["confidence"] >= settings.confidence_threshold
+    assert lines["incoming/red-0.jpg"]["model_package_version"] == 1
+    assert lines["incoming/red-0.jpg"]["endpoint"] == settings.endpoint_name("production")
+    assert len(lines["incoming/red-0.jpg"]["top3"]) == 3
+    assert lines["incoming/grey-0.jpg"]["uncertain"] is True
+    assert lines["incoming/grey-0.jpg"]["confidence"] < settings.confidence_threshold
+    assert lines["incoming/broken.jpg"]["error"] == "unreadable_image"
+    assert lines["incoming/broken.jpg"]["key"] is None
+
+    table = rows(settings)
+    assert len(table) == 7
+    by_key = {r[0]: r for r in table}
+    assert by_key["incoming/broken.jpg"][4] == "unreadable_image"
+    assert by_key["incoming/grey-0.jpg"][3] is True
+    assert by_key["incoming/red-1.jpg"][2:6] == (
+        "red",
+        False,
+        None,
+        "predictions/red/red-1.jpg",
+    )
+    assert set(by_key["incoming/red-1.jpg"][6]) == {
+        "brightness",
+        "contrast",
+        "saturation",
+        "width",
+        "height",
+    }
+    classify_results = first.get_task_instances()
+    assert sum(1 for ti in classify_results if ti.task_id == "classify_batch") == 3
+
+    # --- rerun of the same run's batch (a retried task) and a new run: no duplicates ------
+    model = run.find_model(settings)
+    batch_key = "_work/classify/" + manifests[0].rsplit("/", 1)[-1].removesuffix(".jsonl")
+    batch = {"batch_key": batch_key + "/batches/batch-00000.json", "index": 0}
+    run.classify(batch, model, first.run_id, settings=settings)
+    second = run_dag(dag_bag, "classify_images")
+    assert second.state == "success"
+    assert task_states(second)["classify_batch"] == "skipped"  # nothing pending
+    assert class_files(aws, settings) == folders
+    assert rows(settings) == table
+
+    # --- a new production model version: new rows, images follow the new placement -------
+    deploy_production_model(
+        aws,
+        settings,
+        version=2,
+        centroids={"crimson": RED, "green": GREEN, "blue": BLUE},
+    )
+    third = run_dag(dag_bag, "classify_images")
+    assert third.state == "success", task_states(third)
+    folders_v2 = class_files(aws, settings)
+    assert folders_v2 == [
+        "predictions/_uncertain/grey-0.jpg",
+        "predictions/blue/blue-0.jpg",
+        "predictions/crimson/red-0.jpg",
+        "predictions/crimson/red-1.jpg",
+        "predictions/crimson/red-2.jpg",
+        "predictions/green/green-0.png",
+    ]
+    table_v2 = rows(settings)
+    assert len(table_v2) == 14
+    assert {(r[0], r[1]) for r in table_v2} == {(r[0], v) for r in table for v in (1, 2)}
+    assert {r[2] for r in table_v2 if r[0] == "incoming/red-2.jpg"} == {"red", "crimson"}
