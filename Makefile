@@ -17,13 +17,13 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed: install python3.11 (with venv and pip)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed, found $$($(PYTHON) --version)"; exit 1; }
 	@echo "==> creating $(VENV) with pinned dependencies (first run: a few minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --upgrade pip
-	@$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	@$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	@$(BIN)/pip install --quiet --no-deps -e .
 	@test -f .env || cp .env.example .env
 	@touch $(STAMP)
@@ -66,7 +66,7 @@ bench: $(STAMP)  ## run every benchmark in bench/ and print the figures
 
 constraints:  ## re-pin constraints.txt from a fresh resolve of requirements.txt
 	@rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install --quiet --upgrade pip
-	@.venv-pin/bin/pip install --quiet -r requirements.txt
+	@.venv-pin/bin/pip install --quiet -r requirements-dev.txt
 	@.venv-pin/bin/pip list --format=freeze --exclude pip > constraints.txt && rm -rf .venv-pin
 	@echo "constraints.txt updated"
 

