@@ -149,6 +149,8 @@ def test_state_survives_down_and_up_and_down_leaves_no_process(private_stack):
     assert not list((state / "run").glob("*.pid"))
 
     _cli(env, "up", "--no-airflow")
+    bootstrap = _cli(env, "bootstrap")  # idempotent: everything exists already
+    assert "model package group product-image-classifier ready" in bootstrap.stdout
     body = s3.get_object(Bucket="image-mlops-raw", Key="incoming/kept é.jpg")["Body"].read()
     assert body == b"kept bytes"
     alarms = cloudwatch.describe_alarms(AlarmNames=["lifecycle-alarm"])["MetricAlarms"]

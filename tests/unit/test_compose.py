@@ -203,9 +203,8 @@ def test_postgres_creates_the_three_databases(model):
 
 def test_bootstrap_creates_buckets_and_model_package_group(model):
     bootstrap = model["services"]["aws-bootstrap"]
-    code = " ".join(bootstrap["command"])
-    assert "bootstrap_aws()" in code
-    compile(bootstrap["command"][0], "aws-bootstrap", "exec")  # valid Python
+    assert bootstrap["entrypoint"] == ["image-mlops", "stack", "bootstrap"]
+    assert bootstrap["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
 
 def test_secrets_come_from_the_optional_secrets_file(tmp_path):

@@ -16,6 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-airflow", action="store_true", help="only PostgreSQL and the AWS emulator"
     )
     actions.add_parser("down", help="stop what `up` started (recorded PIDs only)")
+    actions.add_parser(
+        "bootstrap",
+        help="create the buckets and the model package group on the target (idempotent)",
+    )
     actions.add_parser("status", help="what runs, where")
     logs = actions.add_parser("logs", help="show (or follow) component logs")
     logs.add_argument("component", nargs="?", help="one component (default: all)")
@@ -37,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
             stack.up(airflow=not args.no_airflow)
         elif args.action == "down":
             stack.down()
+        elif args.action == "bootstrap":
+            stack.bootstrap_aws()
+            settings = stack.settings
+            print(
+                f"buckets {', '.join(settings.buckets)} and model package group "
+                f"{settings.model_name} ready ({settings.target})"
+            )
         elif args.action == "status":
             rows = stack.status()
             width = max(len(r[0]) for r in rows)

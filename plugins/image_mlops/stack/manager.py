@@ -237,7 +237,12 @@ class LocalStack:
         existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
         for bucket in self.settings.buckets:
             if bucket not in existing:
-                s3.create_bucket(Bucket=bucket)
+                extra = {}
+                if self.settings.region != "us-east-1":  # S3's one region without a constraint
+                    extra["CreateBucketConfiguration"] = {
+                        "LocationConstraint": self.settings.region
+                    }
+                s3.create_bucket(Bucket=bucket, **extra)
         sagemaker = aws_client("sagemaker", self.settings)
         groups = sagemaker.list_model_package_groups(NameContains=self.settings.model_name)
         names = {g["ModelPackageGroupName"] for g in groups.get("ModelPackageGroupSummaryList", [])}
