@@ -225,3 +225,23 @@ MONITORING_REPORTS_PREFIX = "monitoring/reports/"
 def monitoring_report_key(run_id: str) -> str:
     """The per-run monitoring report in the output bucket: ``monitoring/reports/<run>.html``."""
     return f"{MONITORING_REPORTS_PREFIX}{run_slug(run_id)}.html"
+
+
+# --- training (room: train, evaluate, register) ------------------------------------------------
+BASELINE_FILE = "baseline.json"
+DATASETS_SEGMENT = "datasets"
+CANDIDATES_SEGMENT = "candidates"
+
+
+def baseline_key(group: str, version: int | str) -> str:
+    return model_prefix(group, version) + BASELINE_FILE
+
+
+def dataset_manifest_key(group: str, fingerprint: str) -> str:
+    """``<group>/datasets/<fingerprint>/manifest.json``: one snapshot of validated/labeled/."""
+    return f"{group}/{DATASETS_SEGMENT}/{fingerprint}/manifest.json"
+
+
+def candidate_prefix(group: str, run_id: str) -> str:
+    """Where one training run writes its artifact before the gate: ``<group>/candidates/<run>/``."""
+    return f"{group}/{CANDIDATES_SEGMENT}/{run_slug(run_id)}/"

@@ -1,0 +1,249 @@
+"""validate_images through real Airflow runs (dag.test) on the emulator: corpus, failures,
+overlapping runs, metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import unquote
+
+import pytest
+from conftest import run_dag
+from validation_corpus import corpus
+
+pytestmark = pytest.mark.stack
+
+
+def _put_corpus(aws, settings, extra_metadata=None):
+    cases = corpus()
+    for name, (data, _) in cases.items():
+        aws.s3.put_object(
+            Bucket=settings.raw_bucket, Key=name, Body=data, Metadata=extra_metadata or {}
+        )
+    return cases
+
+
+def _reasons(aws, settings, run_id):
+    from image_mlops import s3layout
+
+    body = aws.s3.get_object(Bucket=settings.raw_bucket, Key=s3layout.reasons_key(run_id))
+    return [json.loads(line) for line in body["Body"].read().decode().splitlines()]
+
+
+def _raw_images(aws, settings):
+    return [k for k in aws.keys(settings.raw_bucket) if k.startswith(("labeled/", "incoming/"))]
+
+
+def test_corpus_ends_where_it_should(clean_aws, settings, dag_bag):
+    aws = clean_aws
+    cases = _put_corpus(aws, settings, {"product-id": "p-42"})
+    # unsafe keys: climbing out of the area, and a labelled image without a class folder
+    good = cases["labeled/cats/good.jpg"][0]
+    aws.s3.put_object(Bucket=settings.raw_bucket, Key="incoming/../../escape.jpg", Body=good)
+    aws.s3.put_object(Bucket=settings.raw_bucket, Key="labeled/noclass.jpg", Body=b"x")
+
+    run = run_dag(dag_bag, "validate_images")
+    assert run.state == "success"
+    summary = run.get_task_instance("finalize_run").xcom_pull(task_ids="finalize_run")
+    run_id = run.run_id
+
+    assert _raw_images(aws, settings) == []  # nothing left behind
+    valid = {k for k, (_, reason) in cases.items() if reason is None}
+    validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
+    assert validated == valid
+    reasons = {r["key"]: r for r in _reasons(aws, settings, run_id)}
+    expected = {k: reason for k, (_, reason) in cases.items() if reason}
+    expected["incoming/../../escape.jpg"] = "unsafe_key"
+    expected["labeled/noclass.jpg"] = "unsafe_key"
+    assert {k: r["reason"] for k, r in reasons.items()} == expected
+    assert set(reasons["incoming/truncated.jpg"]) == {
+        "key",
+        "reason",
+        "detail",
+        "sha256",
+        "size",
+        "run_id",
+    }
+    # quarantined originals are byte-identical
+    from image_mlops import s3layout
+
+    for key in cases:
+        if cases[key][1]:
+            got = aws.s3.get_object(
+                Bucket=settings.raw_bucket, Key=s3layout.error_key(run_id, key)
+            )["Body"].read()
+            assert got == cases[key][0], key
+
+    # metadata of a validated image, the catalogue's metadata preserved
+    head = aws.s3.head_object(Bucket=settings.validated_bucket, Key="incoming/png named.jpg")
+    meta = head["Metadata"]
+    assert meta["product-id"] == "p-42"
+    assert (meta["format"], meta["width"], meta["height"], meta["mode"]) == (
+        "PNG",
+        "40",
+        "40",
+        "RGB",
+    )
+    assert unquote(meta["source-key"]) == "incoming/png named.jpg"
+    assert meta["run-id"] == run_id and "extension-mismatch" in meta
+    assert head["ContentType"] == "image/png"
+    uni = "incoming/with space ünïcødé 画像.jpg"
+    assert (
+        unquote(
+            aws.s3.head_object(Bucket=settings.validated_bucket, Key=uni)["Metadata"]["source-key"]
+        )
+        == uni
+    )
+
+    assert summary["in"] == summary["validated"] + summary["quarantined"] == len(cases) + 2
+    assert summary["validated"] == len(valid)
+    assert summary["by_reason"]["duplicate"] == 1
+    assert summary["validated_by_area"] == {"labeled": 5, "incoming": 5}
+
+    # assets emitted for both areas; CloudWatch counts per reason
+    for task_id in ("emit_labeled", "emit_incoming"):
+        assert run.get_task_instance(task_id).state == "success"
+    now = dt.datetime.now(dt.UTC)
+    stats = aws.cloudwatch.get_metric_statistics(
+        Namespace=settings.cloudwatch_namespace,
+        MetricName="ValidationResults",
+        Dimensions=[
+            {"Name": "Outcome", "Value": "quarantined"},
+            {"Name": "Reason", "Value": "duplicate"},
+        ],
+        StartTime=now - dt.timedelta(minutes=10),
+        EndTime=now + dt.timedelta(minutes=5),
+        Period=60,
+        Statistics=["Sum"],
+    )
+    assert sum(p["Sum"] for p in stats["Datapoints"]) >= 1
+
+    # a second run sees the validated image again → duplicate against the content index
+    aws.s3.put_object(Bucket=settings.raw_bucket, Key="incoming/again.jpg", Body=good)
+    run2 = run_dag(dag_bag, "validate_images")
+    reasons2 = _reasons(aws, settings, run2.run_id)
+    assert [(r["key"], r["reason"]) for r in reasons2] == [("incoming/again.jpg", "duplicate")]
+    assert run2.get_task_instance("emit_incoming").state == "skipped"
+    assert run2.get_task_instance("emit_labeled").state == "skipped"
+
+
+def test_crash_between_copy_and_delete_then_retry(clean_aws, settings, monkeypatch):
+    """The batch dies after copies were verified, before raw deletes; the rerun finishes."""
+    from image_mlops.validation import mover, pipeline
+
+    aws = clean_aws
+    cases = _put_corpus(aws, settings)
+    real_delete = mover.delete
+    calls = {"n": 0}
+
+    def crashing_delete(s3, bucket, key):
+        if bucket == settings.raw_bucket and key.startswith(("labeled/", "incoming/")):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("worker killed between copy and delete")
+        return real_delete(s3, bucket, key)
+
+    monkeypatch.setattr(mover, "delete", crashing_delete)
+    run_id = "manual__crash-test"
+    manifests = pipeline.plan_run(run_id, settings)
+    with pytest.raises(RuntimeError, match="killed"):
+        for key in manifests:
+            pipeline.validate_batch(key, settings)
+    monkeypatch.setattr(mover, "delete", real_delete)
+    for key in manifests:  # the task's retry
+        pipeline.validate_batch(key, settings)
+    summary = pipeline.finalize_run(run_id, manifests, settings)
+
+    assert _raw_images(aws, settings) == []
+    validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
+    assert validated == {k for k, (_, r) in cases.items() if r is None}
+    errors = [k for k in aws.keys(settings.raw_bucket, "errors/") if not k.endswith(".jsonl")]
+    assert len(errors) == sum(1 for _, r in cases.values() if r)
+    assert summary["by_reason"].get("duplicate") == 1  # only the real duplicate
+    assert summary["in"] == len(cases) == summary["validated"] + summary["quarantined"]
+    assert aws.keys(settings.raw_bucket, "_claims/") == []
+
+
+def test_overlapping_runs_leave_each_image_in_one_place(clean_aws, settings):
+    """Two runs list the same objects; their batches interleave."""
+    from image_mlops.validation import pipeline
+
+    aws = clean_aws
+    cases = _put_corpus(aws, settings)
+    a = pipeline.plan_run("run-a", settings)
+    b = pipeline.plan_run("run-b", settings)
+    # run b takes the first half of the objects while run a is still planning/working
+    pipeline.validate_batch(b[0], settings)
+    for key in a:
+        pipeline.validate_batch(key, settings)
+    for key in b:
+        pipeline.validate_batch(key, settings)  # b re-runs its own batch too: idempotent
+    sa = pipeline.finalize_run("run-a", a, settings)
+    sb = pipeline.finalize_run("run-b", b, settings)
+
+    assert _raw_images(aws, settings) == []
+    validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
+    assert validated == {k for k, (_, r) in cases.items() if r is None}
+    errors = [k for k in aws.keys(settings.raw_bucket, "errors/") if not k.endswith(".jsonl")]
+    assert len(errors) == sum(1 for _, r in cases.values() if r)
+    # every object counted by exactly one run
+    assert sa["in"] + sb["in"] == len(cases)
+    assert sa["validated"] + sb["validated"] == len(validated)
+
+
+def test_dag_shape(dag_bag, settings):
+    dag = dag_bag.get_dag("validate_images")
+    assert dag.catchup is False
+    assert dag.timetable.expression == settings.validation_schedule
+    batch = dag.get_task("validate_batch")
+    assert batch.max_active_tis_per_dag == settings.validation_max_active_batches
+    outlets = {
+        t: [a.name for a in dag.get_task(t).outlets] for t in ("emit_labeled", "emit_incoming")
+    }
+    assert outlets == {
+        "emit_labeled": ["validated_labeled_images"],
+        "emit_incoming": ["validated_incoming_images"],
+    }
+    branch = dag.get_task("choose_engine")
+    assert branch.downstream_task_ids == {"validate_batch", "stepfunctions.state_machine_request"}
+    assert {"stepfunctions.start_state_machine", "stepfunctions.wait_for_state_machine"} <= set(
+        dag.task_ids
+    )
+
+
+def test_task_instances_grow_with_batches_not_images(clean_aws, settings, dag_bag, monkeypatch):
+    from validation_corpus import image_bytes
+
+    monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_BATCH_SIZE", "5")
+    for i in range(12):
+        aws_key = f"incoming/n{i:02d}.png"
+        clean_aws.s3.put_object(
+            Bucket=settings.raw_bucket, Key=aws_key, Body=image_bytes("PNG", (40, 40), seed=i)
+        )
+    run = run_dag(dag_bag, "validate_images")
+    mapped = [t for t in run.get_task_instances() if t.task_id == "validate_batch"]
+    assert len(mapped) == 3  # ceil(12 / 5)
+    summary = run.get_task_instance("finalize_run").xcom_pull(task_ids="finalize_run")
+    assert summary["validated"] == 12 and summary["batches"] == 3
+
+
+def test_state_machine_input_starts_an_execution_on_the_emulator(clean_aws, settings):
+    from pathlib import Path
+
+    from image_mlops.validation import pipeline
+
+    root = Path(__file__).resolve().parents[2]
+    definition = (root / "include/statemachines/validate_images.asl.json").read_text()
+    arn = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:validate"
+    machine = clean_aws.stepfunctions.create_state_machine(
+        name="validate-images-input-test",
+        definition=definition.replace("${ValidateFunctionArn}", arn),
+        roleArn=f"arn:aws:iam::{settings.account_id}:role/sfn",
+    )["stateMachineArn"]
+    sfn_input = pipeline.state_machine_input("r1", ["_runs/r1/batch-0001.json"], settings)
+    execution = clean_aws.stepfunctions.start_execution(
+        stateMachineArn=machine, input=json.dumps(sfn_input)
+    )["executionArn"]
+    described = clean_aws.stepfunctions.describe_execution(executionArn=execution)
+    assert json.loads(described["input"])["batches"][0]["manifest_key"].endswith("0001.json")
+    clean_aws.stepfunctions.delete_state_machine(stateMachineArn=machine)

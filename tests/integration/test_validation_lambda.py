@@ -1,0 +1,123 @@
+"""The Step Functions route: the Lambda handler against the emulator's S3, built exactly as
+the deployment zip is (standalone module copies), and the state machine on the emulator."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from validation_corpus import corpus
+
+pytestmark = pytest.mark.stack
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "plugins/image_mlops/validation"
+ZIP_LAYOUT = {
+    "image_checks.py": "checks.py",
+    "image_mover.py": "mover.py",
+    "image_validator.py": "validator.py",
+}
+
+
+@pytest.fixture
+def lambda_module(tmp_path, monkeypatch):
+    """The zip's contents in a folder: handler + standalone copies; imported from there."""
+    build = tmp_path / "validate_lambda"
+    build.mkdir()
+    shutil.copy(ROOT / "include/scripts/validate_lambda.py", build)
+    for target, source in ZIP_LAYOUT.items():
+        shutil.copy(PACKAGE / source, build / target)
+    monkeypatch.syspath_prepend(str(build))
+    for name in ("validate_lambda", *(n.removesuffix(".py") for n in ZIP_LAYOUT)):
+        sys.modules.pop(name, None)
+    module = importlib.import_module("validate_lambda")
+    assert "image_mlops" not in module.image_validator.checks.__name__
+    return module
+
+
+def test_handler_validates_a_manifest_like_the_dag(clean_aws, settings, lambda_module):
+    from image_mlops import s3layout
+    from image_mlops.validation import pipeline
+
+    aws = clean_aws
+    cases = corpus()
+    for name, (data, _) in cases.items():
+        aws.s3.put_object(Bucket=settings.raw_bucket, Key=name, Body=data)
+    run_id = "sfn-run-1"
+    manifests = pipeline.plan_run(run_id, settings)
+    sfn_input = pipeline.state_machine_input(run_id, manifests, settings)
+    for event in sfn_input["batches"]:
+        summary = lambda_module.handler(json.loads(json.dumps(event)), None, s3=aws.s3)
+        assert summary["in"] == summary["validated"] + summary["quarantined"]
+    result = pipeline.finalize_run(run_id, manifests, settings)  # the DAG's last step
+
+    assert result["in"] == len(cases)
+    validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
+    assert validated == {k for k, (_, r) in cases.items() if r is None}
+    body = aws.s3.get_object(Bucket=settings.raw_bucket, Key=s3layout.reasons_key(run_id))
+    reasons = {json.loads(x)["key"]: json.loads(x)["reason"] for x in body["Body"].iter_lines()}
+    assert reasons == {k: r for k, (_, r) in cases.items() if r}
+
+
+def test_state_machine_deploys_on_the_emulator(aws, settings):
+    definition = (ROOT / "include/statemachines/validate_images.asl.json").read_text()
+    arn = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:image-mlops-validate"
+    created = aws.stepfunctions.create_state_machine(
+        name="image-mlops-validate-images-test",
+        definition=definition.replace("${ValidateFunctionArn}", arn),
+        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-stepfunctions",
+    )
+    described = aws.stepfunctions.describe_state_machine(stateMachineArn=created["stateMachineArn"])
+    assert arn in described["definition"]
+    aws.stepfunctions.delete_state_machine(stateMachineArn=created["stateMachineArn"])
+
+
+def test_dag_with_the_stepfunctions_engine(
+    clean_aws, settings, dag_bag, lambda_module, monkeypatch
+):
+    """IMAGE_MLOPS_VALIDATION_ENGINE=stepfunctions: the DAG starts the state machine on the
+    emulator; the emulator cannot run Lambda functions, so the sensor's poke plays the
+    Step Functions service: it runs the real handler on each Map item of the execution."""
+    from airflow.providers.amazon.aws.sensors.step_function import StepFunctionExecutionSensor
+    from conftest import run_dag
+
+    aws = clean_aws
+    definition = (ROOT / "include/statemachines/validate_images.asl.json").read_text()
+    function = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:validate"
+    machine = aws.stepfunctions.create_state_machine(
+        name="image-mlops-validate-images-dag",
+        definition=definition.replace("${ValidateFunctionArn}", function),
+        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_ENGINE", "stepfunctions")
+    monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_STATE_MACHINE_ARN", machine)
+    executions = []
+
+    def step_functions_service(self, context):
+        execution = aws.stepfunctions.describe_execution(executionArn=self.execution_arn)
+        executions.append(execution)
+        for event in json.loads(execution["input"])["batches"]:
+            lambda_module.handler(event, None, s3=aws.s3)
+        return True
+
+    monkeypatch.setattr(StepFunctionExecutionSensor, "poke", step_functions_service)
+    cases = corpus()
+    for name, (data, _) in cases.items():
+        aws.s3.put_object(Bucket=settings.raw_bucket, Key=name, Body=data)
+
+    run = run_dag(dag_bag, "validate_images")
+    assert run.state == "success"
+    assert run.get_task_instance("validate_batch").state == "skipped"
+    assert len(executions) == 1 and executions[0]["stateMachineArn"] == machine
+    summary = run.get_task_instance("finalize_run").xcom_pull(task_ids="finalize_run")
+    assert summary["in"] == len(cases) == summary["validated"] + summary["quarantined"]
+    validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
+    assert validated == {k for k, (_, r) in cases.items() if r is None}
+    assert summary["by_reason"] == {
+        r: sum(1 for _, x in cases.values() if x == r) for _, r in cases.values() if r
+    }
+    aws.stepfunctions.delete_state_machine(stateMachineArn=machine)
