@@ -1,0 +1,207 @@
+"""Human approval: what the approver sees, and writing the decision to the registry.
+
+The registry is the single source of truth: Approve sets the package ``Approved`` with who
+and when in ``ApprovalDescription``; Reject sets ``Rejected``. A package already decided in
+the registry (e.g. in SageMaker Studio) is not asked again (:func:`route`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from image_mlops.config import Settings, get_settings
+from image_mlops.deployment import history, packages
+from image_mlops.deployment.packages import APPROVED, PENDING, REJECTED, Candidate
+
+ASK, DEPLOY, STOP = "ask", "deploy", "stop"
+
+
+def route(candidate: Candidate) -> str:
+    """``ask`` (pending), ``deploy`` (already Approved) or ``stop`` (already Rejected)."""
+    return {PENDING: ASK, APPROVED: DEPLOY, REJECTED: STOP}.get(candidate.approval_status, STOP)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value in (None, ""):
+        return "—"
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _recalls(evaluation: dict[str, Any]) -> dict[str, float]:
+    per_class = evaluation.get("per_class") or {}
+    return {
+        cls: values.get("recall")
+        for cls, values in per_class.items()
+        if isinstance(values, dict) and values.get("recall") is not None
+    }
+
+
+def comparison_markdown(
+    candidate: Candidate,
+    candidate_eval: dict[str, Any],
+    production: Candidate | None,
+    production_eval: dict[str, Any],
+) -> str:
+    """Candidate next to the production model: metrics, per-class recall, lineage."""
+    prod_title = f"production v{production.version}" if production else "production (none)"
+    pm = production.metadata if production else {}
+    cm = candidate.metadata
+
+    def metric(name: str, evaluation: dict, metadata: dict) -> Any:
+        return evaluation.get(name, metadata.get(name))
+
+    rows = [
+        (
+            "accuracy",
+            _fmt(metric("accuracy", candidate_eval, cm)),
+            _fmt(metric("accuracy", production_eval, pm)) if production else "—",
+        ),
+        (
+            "macro F1",
+            _fmt(metric("macro_f1", candidate_eval, cm)),
+            _fmt(metric("macro_f1", production_eval, pm)) if production else "—",
+        ),
+        ("data fingerprint", cm.get("data_fingerprint", "—"), pm.get("data_fingerprint", "—")),
+        ("trained by", cm.get("trained_by", "—"), pm.get("trained_by", "—")),
+        ("training run", cm.get("training_run_id", "—"), pm.get("training_run_id", "—")),
+        ("code version", cm.get("code_version", "—"), pm.get("code_version", "—")),
+        (
+            "artifact sha256",
+            cm.get("artifact_sha256", "—")[:16],
+            pm.get("artifact_sha256", "—")[:16],
+        ),
+    ]
+    lines = [
+        f"| | candidate v{candidate.version} | {prod_title} |",
+        "|---|---|---|",
+        *[f"| {name} | {a} | {b} |" for name, a, b in rows],
+    ]
+    c_rec, p_rec = _recalls(candidate_eval), _recalls(production_eval)
+    if c_rec or p_rec:
+        lines += [
+            "",
+            "**Per-class recall**",
+            "",
+            "| class | candidate | production | Δ |",
+            "|---|---|---|---|",
+        ]
+        for cls in sorted(set(c_rec) | set(p_rec)):
+            a, b = c_rec.get(cls), p_rec.get(cls)
+            delta = f"{a - b:+.3f}" if a is not None and b is not None else "—"
+            flag = " ⚠" if a is not None and b is not None and a < b else ""
+            lines.append(f"| {cls} | {_fmt(a)} | {_fmt(b)} | {delta}{flag} |")
+    return "\n".join(lines)
+
+
+def candidate_body(candidate_arn: str, settings: Settings | None = None) -> str:
+    """The body of the first approval (markdown)."""
+    from image_mlops.deployment.endpoints import production_model
+
+    settings = settings or get_settings()
+    candidate = packages.describe(candidate_arn, settings)
+    serving = production_model(settings)
+    production = None
+    if serving and serving.package_arn:
+        try:
+            production = packages.describe(serving.package_arn, settings)
+        except packages.PackageError:
+            production = None
+    return "\n".join(
+        [
+            f"Deploy **{settings.model_name} v{candidate.version}** to staging "
+            f"(`{settings.endpoint_name('staging')}`)?",
+            "",
+            "Approve sets the package **Approved** in the model registry and deploys it to "
+            "staging, then smoke-tests it. Reject sets it **Rejected**; nothing is deployed.",
+            "",
+            comparison_markdown(
+                candidate,
+                packages.load_evaluation(candidate, settings),
+                production,
+                packages.load_evaluation(production, settings) if production else {},
+            ),
+            "",
+            f"Package: `{candidate.arn}`  ",
+            f"Artifact: `{candidate.artifact_uri}`",
+        ]
+    )
+
+
+def production_body(candidate_arn: str, run_id: str, settings: Settings | None = None) -> str:
+    """The body of the production approval: the staging result and the comparison."""
+    settings = settings or get_settings()
+    staging = [r for r in history.for_run(run_id, settings) if r["stage"] == "staging"]
+    lines = [
+        f"Promote **v{packages.describe(candidate_arn, settings).version}** to production "
+        f"(`{settings.endpoint_name('production')}`)?",
+        "",
+        "Staging deployment of this run:",
+        "",
+        history.markdown(staging) if staging else "_no staging record_",
+        "",
+        candidate_body(candidate_arn, settings).split("\n", 4)[-1],
+    ]
+    return "\n".join(lines)
+
+
+def approval_description(
+    approved: bool, approver: str, at: dt.datetime | str | None, run_id: str
+) -> str:
+    at_text = at.isoformat() if isinstance(at, dt.datetime) else str(at or "")
+    verb = "Approved" if approved else "Rejected"
+    return f"{verb} by {approver} at {at_text} in Airflow deploy_model run {run_id}"
+
+
+def record_decision(
+    *,
+    stage: str,
+    candidate_arn: str,
+    approved: bool,
+    approver: str,
+    at: dt.datetime | str | None,
+    run_id: str,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Write a human decision: the registry status (first approval) and the history."""
+    settings = settings or get_settings()
+    candidate = packages.describe(candidate_arn, settings)
+    if stage == "approval":
+        status = APPROVED if approved else REJECTED
+        if candidate.approval_status != status:
+            packages.set_status(
+                candidate.arn,
+                status,
+                approval_description(approved, approver, at, run_id),
+                settings,
+            )
+        if approved:  # the staging record carries the approver
+            return {"approved": True, "approver": approver}
+        return history.record(
+            run_id,
+            "approval",
+            package_arn=candidate.arn,
+            package_version=candidate.version,
+            outcome="rejected",
+            finished=True,
+            approver=approver,
+            settings=settings,
+            reason=f"rejected by {approver} in Airflow",
+        )
+    if approved:
+        return {"approved": True, "approver": approver}
+    return history.record(
+        run_id,
+        "production",
+        package_arn=candidate.arn,
+        package_version=candidate.version,
+        outcome="rejected",
+        finished=True,
+        approver=approver,
+        settings=settings,
+        endpoint_name=settings.endpoint_name("production"),
+        reason=f"promotion to production rejected by {approver}; staging keeps the model",
+    )

@@ -1,0 +1,308 @@
+"""SageMaker models, endpoint configurations and endpoints: create-or-update, verify, roll back.
+
+Names are deterministic, so re-running or clearing a task reuses what exists:
+
+* model:  ``<group>-v<version>-<hash8>`` (hash of artifact URL, image and package ARN);
+* config: ``<group>-<stage>-v<version>-<hash8>`` (hash also covers the instance type);
+* endpoint: ``settings.endpoint_name(stage)`` (``<group>-staging`` / ``<group>-production``).
+
+The model's container Environment carries the package ARN and version, so what an endpoint
+serves is readable from ``DescribeModel`` (:func:`serving_model`, :func:`production_model`).
+Updates are in-place blue/green ``UpdateEndpoint`` calls whose auto-rollback watches the
+endpoint's CloudWatch alarms; since a rolled-back update also ends ``InService``, callers
+verify the configuration with :func:`verify_serving`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from image_mlops.aws import aws_client
+from image_mlops.config import Settings, get_settings
+from image_mlops.deployment.packages import Candidate
+
+ENV_PACKAGE_ARN = "IMAGE_MLOPS_MODEL_PACKAGE_ARN"
+ENV_PACKAGE_VERSION = "IMAGE_MLOPS_MODEL_PACKAGE_VERSION"
+VARIANT = "AllTraffic"
+#: Alarm kinds watched by the blue/green auto-rollback (AWS/SageMaker endpoint metrics).
+ROLLBACK_ALARMS = {
+    "invocation-5xx": ("Invocation5XXErrors", "Sum", 1.0),
+    "model-latency": ("ModelLatency", "Average", 5_000_000.0),  # microseconds
+}
+
+
+class DeploymentError(RuntimeError):
+    """The endpoint does not serve what we deployed (message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    endpoint_name: str
+    endpoint_config_name: str
+    model_name: str
+    model_data_url: str
+    package_arn: str | None
+    package_version: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+
+
+def model_name_for(candidate: Candidate, settings: Settings) -> str:
+    digest = _hash(candidate.arn, candidate.artifact_uri, image_uri_for(candidate, settings))
+    return f"{settings.model_name}-v{candidate.version}-{digest}"[:63]
+
+
+def endpoint_config_name_for(candidate: Candidate, stage: str, settings: Settings) -> str:
+    digest = _hash(model_name_for(candidate, settings), settings.inference_instance_type)
+    return f"{settings.model_name}-{stage}-v{candidate.version}-{digest}"[:63]
+
+
+def image_uri_for(candidate: Candidate, settings: Settings) -> str:
+    """The package's inference image, else the scikit-learn serving image of the region."""
+    if candidate.image_uri:
+        return candidate.image_uri
+    try:
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve(
+            "sklearn",
+            region=settings.region,
+            version=settings.framework_version,
+            image_scope="inference",
+        )
+    except Exception:  # offline / unknown region: the well-known account of us-east-1
+        return (
+            f"683313688378.dkr.ecr.{settings.region}.amazonaws.com/"
+            f"sagemaker-scikit-learn:{settings.framework_version}-cpu-py3"
+        )
+
+
+def alarm_names(endpoint_name: str) -> list[str]:
+    """CloudWatch alarms whose ALARM state rolls back an update of ``endpoint_name``."""
+    return [f"image-mlops-{endpoint_name}-{kind}" for kind in ROLLBACK_ALARMS]
+
+
+def _exists(call, **kwargs) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if exc.response.get("Error", {}).get("Code") in (
+            "ValidationException",
+            "ResourceNotFound",
+            "ResourceNotFoundException",
+        ) and ("not found" in message.lower() or "could not find" in message.lower()):
+            return None
+        raise
+
+
+def ensure_model(candidate: Candidate, settings: Settings | None = None) -> str:
+    """Create the SageMaker model of ``candidate`` unless it exists; returns its name."""
+    settings = settings or get_settings()
+    sagemaker = aws_client("sagemaker", settings)
+    name = model_name_for(candidate, settings)
+    if _exists(sagemaker.describe_model, ModelName=name) is None:
+        sagemaker.create_model(
+            ModelName=name,
+            ExecutionRoleArn=settings.sagemaker_role_arn,
+            PrimaryContainer={
+                "Image": image_uri_for(candidate, settings),
+                "ModelDataUrl": candidate.artifact_uri,
+                "Environment": {
+                    ENV_PACKAGE_ARN: candidate.arn,
+                    ENV_PACKAGE_VERSION: str(candidate.version),
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    "SAGEMAKER_REGION": settings.region,
+                },
+            },
+            Tags=[
+                {"Key": "image-mlops:model-package-arn", "Value": candidate.arn},
+                {"Key": "image-mlops:model-package-version", "Value": str(candidate.version)},
+            ],
+        )
+    return name
+
+
+def ensure_endpoint_config(
+    candidate: Candidate, stage: str, settings: Settings | None = None
+) -> str:
+    """Create the endpoint configuration for ``candidate`` on ``stage`` unless it exists."""
+    settings = settings or get_settings()
+    sagemaker = aws_client("sagemaker", settings)
+    model_name = ensure_model(candidate, settings)
+    name = endpoint_config_name_for(candidate, stage, settings)
+    if _exists(sagemaker.describe_endpoint_config, EndpointConfigName=name) is None:
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": model_name,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": settings.inference_instance_type,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
+    return name
+
+
+def ensure_rollback_alarms(endpoint_name: str, settings: Settings | None = None) -> list[str]:
+    """Put (idempotently) the endpoint's error and latency alarms; returns their names."""
+    settings = settings or get_settings()
+    cloudwatch = aws_client("cloudwatch", settings)
+    names = alarm_names(endpoint_name)
+    for name, (metric, statistic, threshold) in zip(names, ROLLBACK_ALARMS.values(), strict=True):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=f"Rolls back a deployment to {endpoint_name} ({metric}).",
+            Namespace="AWS/SageMaker",
+            MetricName=metric,
+            Dimensions=[
+                {"Name": "EndpointName", "Value": endpoint_name},
+                {"Name": "VariantName", "Value": VARIANT},
+            ],
+            Statistic=statistic,
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )
+    return names
+
+
+def deployment_config(alarms: list[str]) -> dict[str, Any]:
+    """Blue/green, all at once, with auto-rollback on the given alarms."""
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+            "TerminationWaitInSeconds": 120,
+            "MaximumExecutionTimeoutInSeconds": 1800,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
+    }
+
+
+def describe_endpoint(endpoint_name: str, settings: Settings | None = None) -> dict | None:
+    return _exists(aws_client("sagemaker", settings).describe_endpoint, EndpointName=endpoint_name)
+
+
+def switch_endpoint(
+    endpoint_name: str, config_name: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Create ``endpoint_name`` on ``config_name``, or update it in place (blue/green).
+
+    Returns ``{"action": created|updated|unchanged, "previous_config": name or None}``.
+    """
+    settings = settings or get_settings()
+    sagemaker = aws_client("sagemaker", settings)
+    current = describe_endpoint(endpoint_name, settings)
+    if current is None:
+        sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
+        return {"action": "created", "previous_config": None}
+    previous = current["EndpointConfigName"]
+    if previous == config_name and current["EndpointStatus"] == "InService":
+        return {"action": "unchanged", "previous_config": previous}
+    if current["EndpointStatus"] in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+        raise DeploymentError(
+            f"endpoint {endpoint_name} is {current['EndpointStatus']}: wait until it is "
+            "InService, then clear this task"
+        )
+    alarms = ensure_rollback_alarms(endpoint_name, settings)
+    sagemaker.update_endpoint(
+        EndpointName=endpoint_name,
+        EndpointConfigName=config_name,
+        DeploymentConfig=deployment_config(alarms),
+    )
+    return {"action": "updated", "previous_config": previous}
+
+
+def wait_in_service(
+    endpoint_name: str, settings: Settings | None = None, timeout: float = 3600, poll: float = 15
+) -> dict[str, Any]:
+    """Poll until the endpoint leaves Creating/Updating (for rollbacks inside a task)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        endpoint = describe_endpoint(endpoint_name, settings)
+        if endpoint is None:
+            raise DeploymentError(f"endpoint {endpoint_name} disappeared")
+        status = endpoint["EndpointStatus"]
+        if status == "InService":
+            return endpoint
+        if status == "Failed":
+            raise DeploymentError(
+                f"endpoint {endpoint_name} Failed: {endpoint.get('FailureReason')}"
+            )
+        if time.monotonic() > deadline:
+            raise DeploymentError(f"endpoint {endpoint_name} still {status} after {timeout} s")
+        time.sleep(poll)
+
+
+def verify_serving(
+    endpoint_name: str, config_name: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Fail unless the endpoint is InService on ``config_name`` (a rollback also says InService)."""
+    endpoint = describe_endpoint(endpoint_name, settings)
+    if endpoint is None:
+        raise DeploymentError(f"endpoint {endpoint_name} does not exist")
+    if endpoint["EndpointStatus"] != "InService":
+        raise DeploymentError(
+            f"endpoint {endpoint_name} is {endpoint['EndpointStatus']}: "
+            f"{endpoint.get('FailureReason') or 'no reason given'}"
+        )
+    if endpoint["EndpointConfigName"] != config_name:
+        raise DeploymentError(
+            f"endpoint {endpoint_name} serves {endpoint['EndpointConfigName']}, not {config_name}: "
+            f"{endpoint.get('FailureReason') or 'the update did not take effect'}"
+        )
+    return endpoint
+
+
+def serving_model(endpoint_name: str, settings: Settings | None = None) -> ServingModel | None:
+    """What ``endpoint_name`` serves now (None when the endpoint does not exist)."""
+    settings = settings or get_settings()
+    sagemaker = aws_client("sagemaker", settings)
+    endpoint = describe_endpoint(endpoint_name, settings)
+    if endpoint is None:
+        return None
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model_name = config["ProductionVariants"][0]["ModelName"]
+    model = sagemaker.describe_model(ModelName=model_name)
+    container = model.get("PrimaryContainer") or {}
+    env = container.get("Environment") or {}
+    version = env.get(ENV_PACKAGE_VERSION)
+    return ServingModel(
+        endpoint_name=endpoint_name,
+        endpoint_config_name=endpoint["EndpointConfigName"],
+        model_name=model_name,
+        model_data_url=container.get("ModelDataUrl", ""),
+        package_arn=env.get(ENV_PACKAGE_ARN),
+        package_version=int(version) if version and version.isdigit() else None,
+    )
+
+
+def production_model(settings: Settings | None = None) -> ServingModel | None:
+    """The model the production endpoint serves, or None when there is none."""
+    settings = settings or get_settings()
+    return serving_model(settings.endpoint_name("production"), settings)
+
+
+def delete_endpoint(endpoint_name: str, settings: Settings | None = None) -> None:
+    import contextlib
+
+    from botocore.exceptions import ClientError
+
+    with contextlib.suppress(ClientError):  # already gone
+        aws_client("sagemaker", settings).delete_endpoint(EndpointName=endpoint_name)

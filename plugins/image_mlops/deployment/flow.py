@@ -1,0 +1,211 @@
+"""The steps of deploy_model, one function per task (the DAG only wires them).
+
+``deploy(stage)`` re-reads the registry and refuses any package that is not ``Approved``;
+``check(stage)`` verifies the endpoint serves the new configuration, then smoke-tests it.
+A failed staging check stops the run (production untouched); a failed production check
+rolls the endpoint back to its previous configuration, verifies that the previous model
+answers, and fails the run with the reason. Every step writes the deployments history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.exceptions import AirflowFailException
+
+from image_mlops.aws import aws_client
+from image_mlops.config import Settings, get_settings
+from image_mlops.deployment import approval, endpoints, history, packages, smoke
+from image_mlops.deployment.packages import APPROVED, Candidate
+
+
+class DeploymentFailed(AirflowFailException):
+    """A deployment check failed; retrying the task would not help (the reason says why)."""
+
+
+class NotApproved(DeploymentFailed):
+    """The registry does not say Approved: nothing is deployed."""
+
+
+def resolve_candidate(model_package: str | int | None, settings: Settings | None = None) -> dict:
+    """The package to deploy (Param value, or the newest pending/approved one) and its route."""
+    settings = settings or get_settings()
+    if model_package in (None, "", 0, "0"):
+        candidate = packages.newest_deployable(settings)
+    else:
+        candidate = packages.describe(model_package, settings)
+    return {**candidate.summary(), "route": approval.route(candidate)}
+
+
+def record_registry_decision(candidate_arn: str, run_id: str, settings: Settings | None = None):
+    """The package was Rejected in the registry before this run: record it, deploy nothing."""
+    candidate = packages.describe(candidate_arn, settings)
+    return history.record(
+        run_id,
+        "approval",
+        package_arn=candidate.arn,
+        package_version=candidate.version,
+        outcome="rejected",
+        finished=True,
+        settings=settings,
+        approver=candidate.approval_description or "registry",
+        reason=f"package is {candidate.approval_status} in the model registry: nothing deployed",
+    )
+
+
+def require_approved(candidate_arn: str, settings: Settings | None = None) -> Candidate:
+    """Re-read the registry; raise :class:`NotApproved` unless the package is Approved."""
+    candidate = packages.describe(candidate_arn, settings)
+    if candidate.approval_status != APPROVED:
+        raise NotApproved(
+            f"model package v{candidate.version} is {candidate.approval_status} in the registry, "
+            "not Approved: refusing to deploy. Approve it (deploy_model approval or SageMaker "
+            "Studio) and run deploy_model again."
+        )
+    return candidate
+
+
+def deploy(
+    stage: str,
+    candidate_arn: str,
+    run_id: str,
+    approver: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Create the model and endpoint config, create or update ``<model>-<stage>``."""
+    settings = settings or get_settings()
+    endpoint_name = settings.endpoint_name(stage)
+    try:
+        candidate = require_approved(candidate_arn, settings)
+    except NotApproved as exc:
+        raw = packages.describe(candidate_arn, settings)
+        history.record(
+            run_id,
+            stage,
+            package_arn=raw.arn,
+            package_version=raw.version,
+            outcome="failed",
+            finished=True,
+            endpoint_name=endpoint_name,
+            reason=str(exc),
+            settings=settings,
+        )
+        raise
+    model_name = endpoints.ensure_model(candidate, settings)
+    config_name = endpoints.ensure_endpoint_config(candidate, stage, settings)
+    previous = history.for_run(run_id, settings)
+    prior = next((r for r in previous if r["stage"] == stage), None)
+    switch = endpoints.switch_endpoint(endpoint_name, config_name, settings)
+    # On a re-run after the switch, the "previous" config is the one recorded the first time.
+    previous_config = (prior or {}).get("previous_config_name") or switch["previous_config"]
+    record = history.record(
+        run_id,
+        stage,
+        package_arn=candidate.arn,
+        package_version=candidate.version,
+        outcome="in_progress",
+        endpoint_name=endpoint_name,
+        endpoint_config_name=config_name,
+        previous_config_name=previous_config,
+        model_name=model_name,
+        approver=approver or candidate.approval_description or "model registry",
+        settings=settings,
+    )
+    return {**record, "action": switch["action"]}
+
+
+def check(stage: str, deployment: dict[str, Any], settings: Settings | None = None) -> dict:
+    """Verify the endpoint serves our config, then smoke-test it; roll back production."""
+    settings = settings or get_settings()
+    endpoint_name = deployment["endpoint_name"]
+    config_name = deployment["endpoint_config_name"]
+    common = {
+        "package_arn": deployment["package_arn"],
+        "package_version": deployment["package_version"],
+        "settings": settings,
+    }
+    run_id = deployment["run_id"]
+    try:
+        endpoints.verify_serving(endpoint_name, config_name, settings)
+    except endpoints.DeploymentError as exc:
+        # AWS (or the emulator) already rolled back, or the update never took effect.
+        reason = f"{stage} endpoint check failed: {exc}"
+        history.record(
+            run_id,
+            stage,
+            outcome="rolled_back" if stage == "production" else "failed",
+            finished=True,
+            reason=reason,
+            **common,
+        )
+        raise DeploymentFailed(reason) from exc
+    candidate = packages.describe(deployment["package_arn"], settings)
+    result = smoke.run_smoke_test(endpoint_name, candidate.accuracy, settings)
+    metrics = {
+        "smoke_samples": result.samples,
+        "smoke_accuracy": result.accuracy,
+        "smoke_errors": result.errors,
+        "latency_p50_ms": result.latency_p50_ms,
+        "latency_p95_ms": result.latency_p95_ms,
+    }
+    if result.passed:
+        record = history.record(
+            run_id, stage, outcome="succeeded", finished=True, **metrics, **common
+        )
+        return {**record, "smoke": result.summary()}
+    reason = f"{stage} smoke test failed: {result.reason}"
+    if result.examples:
+        reason += " (e.g. " + "; ".join(result.examples[:3]) + ")"
+    if stage == "staging":
+        history.record(
+            run_id, stage, outcome="smoke_failed", finished=True, reason=reason, **metrics, **common
+        )
+        raise DeploymentFailed(reason + ". Production is untouched.")
+    rollback_note = rollback(endpoint_name, deployment.get("previous_config_name"), settings)
+    history.record(
+        run_id,
+        stage,
+        outcome="rolled_back",
+        finished=True,
+        reason=f"{reason}. {rollback_note}",
+        **metrics,
+        **common,
+    )
+    raise DeploymentFailed(f"{reason}. {rollback_note}")
+
+
+def rollback(
+    endpoint_name: str, previous_config: str | None, settings: Settings | None = None
+) -> str:
+    """Put ``endpoint_name`` back on ``previous_config`` and check the previous model answers.
+
+    With no previous configuration (first deployment) the endpoint is deleted: a model that
+    failed its check must not serve.
+    """
+    from image_mlops.serving.runtime import get_runtime
+
+    settings = settings or get_settings()
+    if not previous_config:
+        endpoints.delete_endpoint(endpoint_name, settings)
+        return f"No previous configuration: endpoint {endpoint_name} deleted."
+    current = endpoints.describe_endpoint(endpoint_name, settings)
+    if current and current["EndpointConfigName"] != previous_config:
+        aws_client("sagemaker", settings).update_endpoint(
+            EndpointName=endpoint_name, EndpointConfigName=previous_config
+        )
+    endpoints.wait_in_service(endpoint_name, settings)
+    endpoints.verify_serving(endpoint_name, previous_config, settings)
+    keys = smoke.labelled_sample(settings)[:3]
+    if keys:
+        from image_mlops.aws import s3_hook
+
+        hook = s3_hook(settings)
+        images = [hook.get_key(k, settings.validated_bucket).get()["Body"].read() for k in keys]
+        predictions = get_runtime(settings).invoke_images(endpoint_name, images)
+        failed = [p for p in predictions if p.get("error")]
+        if failed:
+            raise DeploymentFailed(
+                f"rolled back {endpoint_name} to {previous_config} but the previous model "
+                f"errs too: {failed[0]['error']} — investigate the endpoint now"
+            )
+    return f"Rolled back {endpoint_name} to {previous_config}; the previous model answers."

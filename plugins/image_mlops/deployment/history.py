@@ -1,0 +1,131 @@
+"""The ``deployments`` table (image_mlops DB): one row per DAG run and stage.
+
+``record(...)`` upserts by ``'<run id>/<stage>'``: each task adds what it knows and a re-run
+rewrites the same row. Users query it with SQL (docs/readme/deployment.md); the DAG's tasks
+return the record so the Airflow UI shows it in the run. SQL lives in ``include/sql/mlops/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import cache
+from typing import Any
+
+from image_mlops.config import PROJECT_ROOT, Settings, get_settings
+
+SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops"
+STAGES = ("approval", "staging", "production")
+OUTCOMES = ("in_progress", "succeeded", "rejected", "smoke_failed", "rolled_back", "failed")
+FIELDS = (
+    "deployment_id",
+    "run_id",
+    "stage",
+    "package_arn",
+    "package_version",
+    "endpoint_name",
+    "endpoint_config_name",
+    "previous_config_name",
+    "model_name",
+    "approver",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "reason",
+    "smoke_samples",
+    "smoke_accuracy",
+    "smoke_errors",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+
+
+@cache
+def sql(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def _execute(settings: Settings | None, statement: str, params: dict | None = None) -> list:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    settings = settings or get_settings()
+    conn = PostgresHook(postgres_conn_id=settings.mlops_conn_id).get_conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            columns = [c.name for c in cur.description] if cur.description else []
+            rows = (
+                [dict(zip(columns, row, strict=True)) for row in cur.fetchall()] if columns else []
+            )
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def ensure_table(settings: Settings | None = None) -> None:
+    """Create the table when missing (safe to call any number of times)."""
+    _execute(settings, sql("deployments"))
+
+
+def deployment_id(run_id: str, stage: str) -> str:
+    return f"{run_id}/{stage}"
+
+
+def record(
+    run_id: str,
+    stage: str,
+    *,
+    package_arn: str,
+    package_version: int,
+    outcome: str,
+    finished: bool = False,
+    settings: Settings | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Upsert the record of ``run_id``/``stage``; returns it (JSON-safe) for XCom and the UI."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"unknown deployment fields: {sorted(unknown)}")
+    row = {key: None for key in FIELDS}
+    row.update(fields)
+    row.update(
+        deployment_id=deployment_id(run_id, stage),
+        run_id=run_id,
+        stage=stage,
+        package_arn=package_arn,
+        package_version=int(package_version),
+        outcome=outcome,
+        finished_at=dt.datetime.now(dt.UTC).isoformat() if finished else None,
+    )
+    ensure_table(settings)
+    _execute(settings, sql("deployments_upsert"), {"record": json.dumps(row, default=str)})
+    return {k: v for k, v in row.items() if v is not None and k != "started_at"}
+
+
+def for_run(run_id: str, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The records of one run (stage order)."""
+    ensure_table(settings)
+    return _execute(settings, sql("deployments_for_run"), {"run_id": run_id})
+
+
+def markdown(records: list[dict[str, Any]]) -> str:
+    """A small markdown table of records (for a DAG run note or a log)."""
+    lines = [
+        "| stage | package | endpoint config | approver | outcome | smoke acc | p95 ms | reason |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        acc = r.get("smoke_accuracy")
+        p95 = r.get("latency_p95_ms")
+        lines.append(
+            f"| {r['stage']} | v{r['package_version']} | {r.get('endpoint_config_name') or ''} "
+            f"| {r.get('approver') or ''} | {r['outcome']} "
+            f"| {'' if acc is None else f'{acc:.3f}'} | {'' if p95 is None else f'{p95:.1f}'} "
+            f"| {(r.get('reason') or '').replace('|', '/')} |"
+        )
+    return "\n".join(lines)

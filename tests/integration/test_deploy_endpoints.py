@@ -1,0 +1,102 @@
+"""Staging, smoke test, production and rollback against the emulator (functions, no DAG)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from image_mlops.deployment import endpoints, flow, history, production_model
+from image_mlops.serving.runtime import get_runtime
+from image_mlops.serving.sample_model import (
+    PRIMARY_CENTROIDS,
+    colour_image,
+    publish_sample_package,
+    upload_sample_images,
+)
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def packages(local_stack, tmp_path_factory):
+    from image_mlops.config import get_settings
+
+    settings = get_settings()
+    upload_sample_images(settings, per_class=4)
+    work = tmp_path_factory.mktemp("artifacts")
+    return {
+        "good": publish_sample_package(settings, "ep-good", status="Approved", workdir=work),
+        "good2": publish_sample_package(settings, "ep-good2", status="Approved", workdir=work),
+        "broken": publish_sample_package(
+            settings, "ep-broken", invert=True, status="Approved", workdir=work
+        ),
+        "pending": publish_sample_package(settings, "ep-pending", workdir=work),
+    }
+
+
+def _deploy(stage, arn, run_id):
+    return flow.check(stage, flow.deploy(stage, arn, run_id))
+
+
+def _label(endpoint, rgb=PRIMARY_CENTROIDS["blue"]):
+    body = get_runtime().invoke(endpoint, colour_image(rgb, "PNG", seed=9), "image/png")
+    return json.loads(body)["predictions"][0]["label"]
+
+
+def test_staging_deploy_and_smoke_test(packages, settings):
+    result = _deploy("staging", packages["good"], "t-staging")
+    assert result["outcome"] == "succeeded"
+    assert result["smoke"]["samples"] == 12 and result["smoke"]["accuracy"] == 1.0
+    assert result["latency_p95_ms"] >= result["latency_p50_ms"] > 0
+    serving = endpoints.serving_model(settings.endpoint_name("staging"))
+    assert serving.package_arn == packages["good"]
+    assert _label(settings.endpoint_name("staging")) == "blue"
+    [row] = history.for_run("t-staging")
+    assert row["outcome"] == "succeeded" and row["smoke_accuracy"] == 1.0
+    assert row["approver"]  # the registry's approval description
+
+
+def test_pending_package_is_never_deployed(packages, settings):
+    before = endpoints.describe_endpoint(settings.endpoint_name("production"))
+    for stage in ("staging", "production"):
+        with pytest.raises(flow.NotApproved, match="PendingManualApproval"):
+            flow.deploy(stage, packages["pending"], f"t-pending-{stage}")
+    after = endpoints.describe_endpoint(settings.endpoint_name("production"))
+    assert (before or {}).get("EndpointConfigName") == (after or {}).get("EndpointConfigName")
+    assert [r["outcome"] for r in history.for_run("t-pending-production")] == ["failed"]
+
+
+def test_broken_artifact_fails_staging_and_production_keeps_serving(packages, settings):
+    _deploy("production", packages["good"], "t-broken-setup")
+    with pytest.raises(flow.DeploymentFailed, match="staging smoke test failed: accuracy"):
+        _deploy("staging", packages["broken"], "t-broken")
+    assert production_model().package_arn == packages["good"]
+    assert _label(settings.endpoint_name("production")) == "blue"
+    [row] = history.for_run("t-broken")
+    assert row["outcome"] == "smoke_failed" and row["smoke_accuracy"] < 0.5
+
+
+def test_production_check_failure_rolls_back(packages, settings):
+    _deploy("production", packages["good"], "t-rollback-setup")
+    previous = production_model()
+    with pytest.raises(flow.DeploymentFailed, match="Rolled back"):
+        _deploy("production", packages["broken"], "t-rollback")
+    now = production_model()
+    assert now.endpoint_config_name == previous.endpoint_config_name
+    assert now.package_arn == packages["good"]
+    assert _label(settings.endpoint_name("production")) == "blue"
+    [row] = history.for_run("t-rollback")
+    assert row["outcome"] == "rolled_back"
+    assert row["previous_config_name"] == previous.endpoint_config_name
+
+
+def test_rerunning_a_deployment_is_idempotent(packages, settings):
+    first = flow.deploy("staging", packages["good2"], "t-rerun")
+    second = flow.deploy("staging", packages["good2"], "t-rerun")
+    assert second["endpoint_config_name"] == first["endpoint_config_name"]
+    assert second["action"] == "unchanged"
+    assert second["previous_config_name"] == first["previous_config_name"]
+    flow.check("staging", second)
+    flow.check("staging", second)
+    assert [r["outcome"] for r in history.for_run("t-rerun")] == ["succeeded"]

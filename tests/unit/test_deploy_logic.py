@@ -1,0 +1,83 @@
+"""Pure deployment logic: sampling, percentiles, routing, the approval body, names."""
+
+from __future__ import annotations
+
+from image_mlops.config import Settings
+from image_mlops.deployment import approval, endpoints, smoke
+from image_mlops.deployment.packages import Candidate
+
+
+def _candidate(version=3, status="PendingManualApproval", **metadata):
+    return Candidate(
+        arn=f"arn:aws:sagemaker:us-east-1:123456789012:model-package/g/{version}",
+        version=version,
+        approval_status=status,
+        artifact_uri=f"s3://models/g/{version}/model.tar.gz",
+        image_uri="img",
+        metadata={k: str(v) for k, v in metadata.items()},
+    )
+
+
+def test_percentile_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert smoke.percentile(values, 50) == 50.0
+    assert smoke.percentile(values, 95) == 95.0
+    assert smoke.percentile([], 95) == 0.0
+    assert smoke.percentile([7.0], 95) == 7.0
+
+
+def test_sample_is_deterministic_and_spread_over_classes():
+    keys = [f"labeled/{c}/{i}.jpg" for c in ("a", "b", "c") for i in range(10)]
+    keys += ["labeled/a/readme.txt", "labeled/x.jpg"]
+    sample = smoke.choose_sample(keys, 7)
+    assert sample == smoke.choose_sample(list(reversed(keys)), 7)
+    assert len(sample) == 7
+    assert {k.split("/")[1] for k in sample} == {"a", "b", "c"}
+    assert all(k.endswith(".jpg") for k in sample)
+
+
+def test_route_honours_registry_decisions():
+    assert approval.route(_candidate(status="PendingManualApproval")) == approval.ASK
+    assert approval.route(_candidate(status="Approved")) == approval.DEPLOY
+    assert approval.route(_candidate(status="Rejected")) == approval.STOP
+
+
+def test_body_compares_candidate_with_production():
+    candidate = _candidate(3, accuracy=0.91, data_fingerprint="fp3", trained_by="ana")
+    production = _candidate(2, accuracy=0.93, data_fingerprint="fp2", trained_by="bob")
+    body = approval.comparison_markdown(
+        candidate,
+        {"accuracy": 0.91, "per_class": {"mug": {"recall": 0.8}, "shoe": {"recall": 0.95}}},
+        production,
+        {"accuracy": 0.93, "per_class": {"mug": {"recall": 0.9}, "shoe": {"recall": 0.9}}},
+    )
+    assert "| accuracy | 0.910 | 0.930 |" in body
+    assert "| data fingerprint | fp3 | fp2 |" in body
+    assert "| trained by | ana | bob |" in body
+    assert "| mug | 0.800 | 0.900 | -0.100 ⚠ |" in body
+    assert "| shoe | 0.950 | 0.900 | +0.050 |" in body
+
+
+def test_names_are_deterministic_and_valid():
+    settings = Settings()
+    a, b = _candidate(3), _candidate(4)
+    assert endpoints.model_name_for(a, settings) == endpoints.model_name_for(a, settings)
+    assert endpoints.model_name_for(a, settings) != endpoints.model_name_for(b, settings)
+    staging = endpoints.endpoint_config_name_for(a, "staging", settings)
+    production = endpoints.endpoint_config_name_for(a, "production", settings)
+    assert staging != production
+    for name in (staging, production, endpoints.model_name_for(a, settings)):
+        assert len(name) <= 63 and name.replace("-", "").isalnum()
+
+
+def test_deployment_config_validates_against_botocore():
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    params = {
+        "EndpointName": "e",
+        "EndpointConfigName": "c",
+        "DeploymentConfig": endpoints.deployment_config(endpoints.alarm_names("e")),
+    }
+    validate_parameters(params, model.operation_model("UpdateEndpoint").input_shape)
