@@ -1,0 +1,134 @@
+"""
+### train_and_register — snapshot, train, evaluate, quality gate, register
+
+Triggers: manually (Params below), on `IMAGE_MLOPS_TRAINING_SCHEDULE` (weekly), by
+`retrain_on_drift` (conf `{"reason": "..."}`), and — when
+`IMAGE_MLOPS_RETRAIN_MIN_NEW_LABELED` > 0 — also when validated labelled images arrive
+(asset-or-time schedule; the run stops early unless at least that many labelled images are
+new since the latest registered model's data snapshot).
+
+1. **snapshot** `s3://VALIDATED/labeled/` → manifest `s3://MODELS/<group>/datasets/<fingerprint>/manifest.json`
+   (stratified 70/15/15 split, fingerprint of the exact files and labels), or reuse the
+   snapshot given in the `dataset` Param;
+2. **train** `include/scripts/train.py` — locally as a subprocess with SageMaker's
+   environment contract, on AWS as a SageMaker training job (script mode, job name unique per
+   run and try) → `s3://MODELS/<group>/candidates/<run>/model.tar.gz`;
+3. **evaluate** `include/scripts/evaluate.py` on the test split → `evaluation.json` (and the
+   production model on the same split, if there is one) + monitoring `baseline.json`;
+4. **quality_gate** fails the run (nothing registered) when accuracy < `IMAGE_MLOPS_MIN_ACCURACY`
+   or more than `IMAGE_MLOPS_MAX_REGRESSION` below production — the task log says why;
+5. **register** a model package (`PendingManualApproval`) with metrics and lineage; emits
+   the `registered_model` Asset. Re-running the same run does not register twice.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from image_mlops.assets import REGISTERED_MODEL, VALIDATED_LABELED_IMAGES
+from image_mlops.config import get_settings
+
+settings = get_settings()
+
+
+def _schedule():
+    if settings.retrain_min_new_labeled > 0:
+        from airflow.timetables.assets import AssetOrTimeSchedule
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        return AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(settings.training_schedule, timezone="UTC"),
+            assets=VALIDATED_LABELED_IMAGES,
+        )
+    return settings.training_schedule
+
+
+@dag(
+    schedule=_schedule(),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["image-mlops", "training"],
+    default_args={
+        "owner": "image-mlops",
+        "retries": 1,
+        "retry_delay": pendulum.duration(seconds=30),
+    },
+    params={
+        "hyperparameters": Param(
+            {}, type="object", description='train.py hyperparameters, e.g. {"C": 0.01, "seed": 0}'
+        ),
+        "dataset": Param(
+            "",
+            type="string",
+            description="reuse a snapshot: its fingerprint or manifest key (empty: new snapshot)",
+        ),
+        "reason": Param("", type="string", description="why this run (logged, kept in metadata)"),
+    },
+    doc_md=__doc__,
+)
+def train_and_register():
+    @task.short_circuit
+    def enough_new_data(params=None, dag_run=None) -> bool:
+        """Asset-triggered runs go on only with enough new labelled images."""
+        from image_mlops.training.steps import enough_new_labeled
+
+        return enough_new_labeled(get_settings(), run_type=str(dag_run.run_type))
+
+    @task
+    def snapshot(params=None, dag_run=None) -> dict:
+        from image_mlops.training.steps import log_reason, snapshot
+
+        log_reason(params, dag_run)
+        hps = params.get("hyperparameters") or {}
+        return snapshot(
+            get_settings(), dataset_ref=params.get("dataset") or None, seed=int(hps.get("seed", 0))
+        )
+
+    @task
+    def train(snap: dict, params=None, run_id=None, ti=None, **context) -> dict:
+        from image_mlops.training.steps import train
+
+        return train(
+            get_settings(),
+            snap,
+            hyperparameters=params.get("hyperparameters") or {},
+            run_id=run_id,
+            try_number=ti.try_number,
+            context=context,
+        )
+
+    @task
+    def evaluate(snap: dict, trained: dict) -> dict:
+        from image_mlops.training.steps import evaluate
+
+        return evaluate(get_settings(), snap, trained)
+
+    @task
+    def quality_gate(evaluated: dict) -> dict:
+        from image_mlops.training.steps import quality_gate
+
+        return quality_gate(get_settings(), evaluated)
+
+    @task(outlets=[REGISTERED_MODEL])
+    def register(snap: dict, trained: dict, evaluated: dict, params=None, run_id=None) -> dict:
+        from image_mlops.training.steps import register
+
+        return register(
+            get_settings(),
+            snap,
+            trained,
+            evaluated,
+            run_id=run_id,
+            reason=params.get("reason") or "",
+        )
+
+    snap = snapshot()
+    enough_new_data() >> snap
+    trained = train(snap)
+    evaluated = evaluate(snap, trained)
+    quality_gate(evaluated) >> register(snap, trained, evaluated)
+
+
+train_and_register()

@@ -1,0 +1,48 @@
+"""The AWS route without AWS: requests validated by botocore and accepted by the emulator."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.validate import validate_parameters
+
+pytestmark = pytest.mark.stack
+
+
+def test_create_training_job_request(aws, settings):
+    from image_mlops.training.runner import SageMakerTrainingRunner, training_job_name
+
+    runner = SageMakerTrainingRunner(settings)
+    name = training_job_name(settings.model_name, "manual__2026-01-01T00:00:00+00:00", 2)
+    assert name.endswith("-t2") and len(name) <= 63
+    assert name != training_job_name(settings.model_name, "manual__2026-01-01T00:00:00+00:00", 1)
+    config = runner.training_job_config(
+        job_name=name,
+        channels={"train": "s3://b/x/train.manifest", "validation": "s3://b/x/v.manifest"},
+        source_uri=runner.upload_source(),
+        output_prefix="g/candidates/r/jobs/",
+        hyperparameters={"seed": 0, "C": 0.01},
+    )
+    model = aws.sagemaker.meta.service_model
+    validate_parameters(config, model.operation_model("CreateTrainingJob").input_shape)
+    assert "sagemaker-scikit-learn" in config["AlgorithmSpecification"]["TrainingImage"]
+    assert config["HyperParameters"]["sagemaker_program"] == '"train.py"'
+    aws.sagemaker.create_training_job(**config)
+    described = aws.sagemaker.describe_training_job(TrainingJobName=name)
+    assert described["HyperParameters"]["sagemaker_program"] == '"train.py"'
+
+
+def test_create_model_package_request(aws, settings):
+    from image_mlops import registry
+
+    request = registry.build_request(
+        settings,
+        version_prefix_uris={
+            "artifact": "s3://m/g/1/model.tar.gz",
+            "evaluation": "s3://m/g/1/evaluation.json",
+        },
+        metadata={"training_run_id": "r", "accuracy": "0.9"},
+        image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1",
+        client_token="abc",
+    )
+    model = aws.sagemaker.meta.service_model
+    validate_parameters(request, model.operation_model("CreateModelPackage").input_shape)

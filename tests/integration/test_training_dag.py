@@ -1,0 +1,127 @@
+"""train_and_register end to end on the emulator: demo data → registered package."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+from conftest import run_dag
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    from image_mlops.demo_data import generate
+
+    out = tmp_path_factory.mktemp("demo")
+    generate(out, per_class=25, incoming=0, seed=3)
+    return out
+
+
+def _upload_labeled(aws, settings, demo_dir):
+    import hashlib
+
+    for path in sorted((demo_dir / "labeled").rglob("*.*")):
+        data = path.read_bytes()
+        key = f"labeled/{path.parent.name}/{path.name}"
+        aws.s3.put_object(
+            Bucket=settings.validated_bucket,
+            Key=key,
+            Body=data,
+            Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+        )
+
+
+def _packages(aws, settings):
+    return aws.sagemaker.list_model_packages(ModelPackageGroupName=settings.model_name)[
+        "ModelPackageSummaryList"
+    ]
+
+
+def test_dag_registers_a_package_once(clean_aws, settings, dag_bag, demo_dir):
+    aws = clean_aws
+    _upload_labeled(aws, settings, demo_dir)
+    before = len(_packages(aws, settings))
+    run = run_dag(dag_bag, "train_and_register", conf={"reason": "test"})
+    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
+    result = run.get_task_instance("register").xcom_pull(task_ids="register")
+    assert len(_packages(aws, settings)) == before + 1
+
+    from image_mlops import registry
+
+    package = registry.describe_package(result["model_package_arn"])
+    assert package.approval_status == "PendingManualApproval"
+    assert float(package.metadata["accuracy"]) >= 0.9
+    for field in (
+        "artifact_sha256",
+        "data_fingerprint",
+        "code_version",
+        "macro_f1",
+        "training_run_id",
+        "trained_by",
+        "baseline_uri",
+        "evaluation_uri",
+    ):
+        assert package.metadata[field], field
+    assert package.metadata["reason"] == "test"
+    assert package.metadata["training_run_id"] == run.run_id
+    described = aws.sagemaker.describe_model_package(ModelPackageName=package.arn)
+    spec = described["InferenceSpecification"]
+    assert spec["SupportedContentTypes"] == ["image/jpeg", "image/png", "application/json"]
+    assert described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == (
+        package.evaluation_uri
+    )
+
+    bucket, _, key = package.artifact_uri.removeprefix("s3://").partition("/")
+    assert key == f"{settings.model_name}/{package.version}/model.tar.gz"
+    data = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    import hashlib
+
+    assert hashlib.sha256(data).hexdigest() == package.metadata["artifact_sha256"]
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        names = set(tar.getnames())
+    assert {"code/inference.py", "code/features.py", "metadata.json", "model.npz"} <= names
+
+    evaluation = registry.load_evaluation(package)
+    assert (
+        evaluation["multiclass_classification_metrics"]["accuracy"]["value"]
+        == (evaluation["accuracy"])
+    )
+    assert set(evaluation["per_class"]) == {"mug", "shirt", "shoe", "lamp", "bottle", "book"}
+    baseline_key = package.baseline_uri.removeprefix(f"s3://{bucket}/")
+    baseline = json.loads(aws.s3.get_object(Bucket=bucket, Key=baseline_key)["Body"].read())
+    assert abs(sum(baseline["class_distribution"].values()) - 1) < 1e-3
+    assert set(baseline["input_stats"]) == {
+        "brightness",
+        "contrast",
+        "saturation",
+        "width",
+        "height",
+    }
+
+    # the same training run registered again: no second package
+    from image_mlops.training import steps
+
+    snap = run.get_task_instance("snapshot").xcom_pull(task_ids="snapshot")
+    trained = run.get_task_instance("train").xcom_pull(task_ids="train")
+    evaluated = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")
+    again = steps.register(settings, snap, trained, evaluated, run_id=run.run_id)
+    assert again["model_package_arn"] == package.arn
+    assert len(_packages(aws, settings)) == before + 1
+
+
+def test_quality_gate_failure_registers_nothing(
+    clean_aws, settings, dag_bag, demo_dir, monkeypatch
+):
+    aws = clean_aws
+    _upload_labeled(aws, settings, demo_dir)
+    before = len(_packages(aws, settings))
+    monkeypatch.setenv("IMAGE_MLOPS_MIN_ACCURACY", "1.01")
+    run = run_dag(dag_bag, "train_and_register", conf={"reason": "gate test"})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["quality_gate"] == "failed"
+    assert states["register"] != "success"
+    assert len(_packages(aws, settings)) == before
