@@ -9,6 +9,10 @@
   were (moto replaced ``CustomerMetadataProperties`` and ``ApprovalDescription`` with nothing,
   so approving a package erased its lineage metadata); given properties are merged in.
 
+* CloudWatch ``GetMetricData``: moto ignored the namespace of a ``MetricStat`` that has
+  dimensions (metrics of the same name and dimensions in another namespace were mixed in);
+  each query now sees only its own namespace, as on AWS (monitoring room).
+
 Applied once per emulator process by :func:`apply`, before the server takes requests.
 """
 
@@ -74,6 +78,60 @@ def _alarm_state(cloudwatch: Any, name: str) -> str | None:
     return alarm.state_value if alarm is not None else None
 
 
+class _NamespaceView:
+    """A CloudWatch backend seen through one namespace (for moto's GetMetricData)."""
+
+    def __init__(self, backend: Any, namespace: str) -> None:
+        self._backend = backend
+        self._namespace = namespace
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def get_all_metrics(self) -> list[Any]:
+        return [md for md in self._backend.get_all_metrics() if md.namespace == self._namespace]
+
+
+def _namespaced_get_metric_data(original: Any) -> Any:
+    def get_metric_data(
+        self: Any,
+        queries: list[dict[str, Any]],
+        start_time: Any,
+        end_time: Any,
+        scan_by: str = "TimestampAscending",
+    ) -> list[dict[str, Any]]:
+        from moto.cloudwatch.metric_data_expression_parser import parse_expression
+
+        stats: dict[str, dict[str, Any]] = {}
+        for query in queries:
+            if "MetricStat" in query:
+                view = _NamespaceView(self, query["MetricStat"]["Metric"]["Namespace"])
+                stats[query["Id"]] = original(
+                    view, [dict(query, ReturnData=True)], start_time, end_time, scan_by
+                )[0]
+        returned: list[dict[str, Any]] = []
+        for query in queries:
+            if "MetricStat" in query:
+                if query.get("ReturnData", True):
+                    returned.append(stats[query["Id"]])
+            elif query["Expression"].startswith("SELECT"):
+                returned.extend(original(self, [query], start_time, end_time, scan_by))
+            else:
+                values, timestamps = parse_expression(query["Expression"], list(stats.values()))
+                returned.append(
+                    {
+                        "id": query["Id"],
+                        "label": query.get("Label") or query["Id"],
+                        "values": values,
+                        "timestamps": timestamps,
+                        "status_code": "Complete",
+                    }
+                )
+        return returned
+
+    return get_metric_data
+
+
 def apply() -> None:
     """Patch moto's SageMaker backend and response handler (idempotent)."""
     global _applied
@@ -128,6 +186,11 @@ def apply() -> None:
             **kwargs,
         )
 
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    CloudWatchBackend.get_metric_data = _namespaced_get_metric_data(
+        CloudWatchBackend.get_metric_data
+    )
     SageMakerModelBackend.update_endpoint = update_endpoint_backend
     SageMakerModelBackend.update_model_package = update_model_package_backend
     SageMakerResponse.update_endpoint = update_endpoint_response

@@ -1,0 +1,1 @@
+"""CloudWatch metrics hook, sensors and triggers in the Amazon provider's shape."""

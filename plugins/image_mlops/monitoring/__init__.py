@@ -1,0 +1,1 @@
+"""Stage 6: KPIs, drift signals, CloudWatch metrics, dashboard, alarms, reports, retraining."""

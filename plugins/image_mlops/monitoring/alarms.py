@@ -1,0 +1,102 @@
+"""The alarms, as code from the metric constants and the threshold settings.
+
+Per class: true positives below ``tp_alarm_threshold`` and recall below
+``recall_alarm_threshold``; per model: prediction-mix PSI above ``psi_alarm_threshold``.
+PutMetricAlarm is an upsert, so :func:`put_alarms` is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from image_mlops.config import Settings
+from image_mlops.monitoring import metrics as m
+
+if TYPE_CHECKING:
+    from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
+
+KIND_TP_LOW = "tp-low"
+KIND_RECALL_LOW = "recall-low"
+KIND_PSI_HIGH = "psi-high"
+
+
+def _alarm(
+    settings: Settings,
+    name: str,
+    metric: str,
+    dims: list[dict],
+    statistic: str,
+    comparison: str,
+    threshold: float,
+    description: str,
+) -> dict:
+    return {
+        "AlarmName": name,
+        "AlarmDescription": description,
+        "Namespace": settings.cloudwatch_namespace,
+        "MetricName": metric,
+        "Dimensions": dims,
+        "Statistic": statistic,
+        "Period": m.PERIOD_SECONDS,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "ComparisonOperator": comparison,
+        "Threshold": float(threshold),
+        # no monitoring run in the period = no evidence of a problem
+        "TreatMissingData": "notBreaching",
+        "ActionsEnabled": False,
+        "Tags": [{"Key": "project", "Value": "image-mlops"}],
+    }
+
+
+def alarm_definitions(settings: Settings, classes: Iterable[str]) -> list[dict]:
+    model = settings.model_name
+    out = []
+    for cls in sorted(set(classes)):
+        out.append(
+            _alarm(
+                settings,
+                m.alarm_name(model, KIND_TP_LOW, cls),
+                m.TRUE_POSITIVES,
+                m.dimensions(model, cls),
+                "Minimum",
+                "LessThanThreshold",
+                settings.tp_alarm_threshold,
+                f"True positives of {cls} below {settings.tp_alarm_threshold:g} per window "
+                "(feedback shows the class being missed). Triggers retrain_on_drift.",
+            )
+        )
+        out.append(
+            _alarm(
+                settings,
+                m.alarm_name(model, KIND_RECALL_LOW, cls),
+                m.RECALL,
+                m.dimensions(model, cls),
+                "Minimum",
+                "LessThanThreshold",
+                settings.recall_alarm_threshold,
+                f"Recall of {cls} below {settings.recall_alarm_threshold:g}.",
+            )
+        )
+    out.append(
+        _alarm(
+            settings,
+            m.alarm_name(model, KIND_PSI_HIGH),
+            m.PREDICTION_PSI,
+            m.dimensions(model),
+            "Maximum",
+            "GreaterThanThreshold",
+            settings.psi_alarm_threshold,
+            f"Predicted class mix drifted from training (PSI > {settings.psi_alarm_threshold:g}).",
+        )
+    )
+    return out
+
+
+def put_alarms(hook: CloudWatchMetricsHook, definitions: list[dict]) -> list[str]:
+    for definition in definitions:
+        hook.put_metric_alarm(**definition)
+    names = [d["AlarmName"] for d in definitions]
+    hook.log.info("Created or updated %s alarms", len(names))
+    return names

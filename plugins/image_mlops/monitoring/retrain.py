@@ -1,0 +1,149 @@
+"""The retraining decision of ``retrain_on_drift``, with its guards.
+
+Guards, in order (the first that holds decides "skip", with its reason):
+
+1. no drift alarm in ALARM → skip;
+2. a ``train_and_register`` run is already queued or running → skip (at most one active);
+3. a drift retraining was triggered less than ``retrain_cooldown_minutes`` ago → skip
+   (this is also what stops a retrain storm while an alarm *stays* in ALARM).
+
+Otherwise → trigger, with a deterministic run id per cool-down slot
+(``drift_retrain__<slot start>``), so even a racing or retried trigger in the same slot
+is a no-op (``skip_when_already_exists``). Every decision is logged and stored in the
+``retrain_decisions`` table (image_mlops DB) under an advisory lock; the last "trigger"
+row is what the cool-down reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from image_mlops.config import Settings
+
+log = logging.getLogger(__name__)
+
+TARGET_DAG_ID = "train_and_register"
+RUN_ID_PREFIX = "drift_retrain__"
+ACTIVE_STATES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Decision:
+    trigger: bool
+    reason: str
+    trigger_run_id: str | None = None
+    alarms: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cooldown_run_id(now: dt.datetime, cooldown_minutes: int) -> str:
+    """``drift_retrain__<start of the cool-down slot now falls in>`` (UTC, epoch-aligned)."""
+    slot = max(1, int(cooldown_minutes)) * 60
+    start = int(now.timestamp()) // slot * slot
+    return f"{RUN_ID_PREFIX}{dt.datetime.fromtimestamp(start, dt.UTC):%Y%m%dT%H%M%SZ}"
+
+
+def decide(
+    *,
+    alarms: Sequence[str],
+    now: dt.datetime,
+    cooldown_minutes: int,
+    active_runs: int,
+    last_trigger_at: dt.datetime | None,
+) -> Decision:
+    """The pure decision (no I/O): see the module docstring for the guards."""
+    alarms = sorted(alarms)
+    if not alarms:
+        return Decision(False, "no drift alarm is in ALARM")
+    if active_runs > 0:
+        return Decision(
+            False,
+            f"{active_runs} {TARGET_DAG_ID} run(s) already queued or running; "
+            "at most one at a time",
+            alarms=alarms,
+        )
+    cooldown = dt.timedelta(minutes=cooldown_minutes)
+    if last_trigger_at is not None and now - last_trigger_at < cooldown:
+        return Decision(
+            False,
+            f"cool-down: last drift retraining at {last_trigger_at.isoformat()}, next allowed "
+            f"after {(last_trigger_at + cooldown).isoformat()} ({cooldown_minutes} min)",
+            alarms=alarms,
+        )
+    return Decision(
+        True,
+        "drift alarms in ALARM: " + ", ".join(alarms),
+        trigger_run_id=cooldown_run_id(now, cooldown_minutes),
+        alarms=alarms,
+    )
+
+
+def ensure_table(cur) -> None:
+    from image_mlops.monitoring.sources import sql
+
+    cur.execute(sql("retrain_decisions"))
+
+
+def decide_and_record(
+    settings: Settings,
+    *,
+    alarms: Sequence[str],
+    active_runs: int,
+    dag_run_id: str | None,
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Decide under a database lock and store the decision with its reason."""
+    from image_mlops.monitoring.sources import pg_hook, sql
+
+    now = now or dt.datetime.now(dt.UTC)
+    conn = pg_hook(settings).get_conn()
+    try:
+        with conn, conn.cursor() as cur:
+            ensure_table(cur)
+            cur.execute(sql("lock_retrain_decisions"))
+            cur.execute(sql("last_retrain_trigger"))
+            row = cur.fetchone()
+            decision = decide(
+                alarms=alarms,
+                now=now,
+                cooldown_minutes=settings.retrain_cooldown_minutes,
+                active_runs=active_runs,
+                last_trigger_at=row[0] if row else None,
+            )
+            cur.execute(
+                sql("insert_retrain_decision"),
+                {
+                    "decided_at": now,
+                    "decision": "trigger" if decision.trigger else "skip",
+                    "reason": decision.reason,
+                    "alarms": json.dumps(list(decision.alarms)),
+                    "trigger_run_id": decision.trigger_run_id,
+                    "dag_run_id": dag_run_id,
+                },
+            )
+    finally:
+        conn.close()
+    log.info(
+        "Retraining decision: %s — %s", "TRIGGER" if decision.trigger else "skip", decision.reason
+    )
+    return decision
+
+
+def recent_decisions(settings: Settings, limit: int = 20) -> list[dict]:
+    from image_mlops.monitoring.sources import pg_hook, sql
+
+    conn = pg_hook(settings).get_conn()
+    try:
+        with conn, conn.cursor() as cur:
+            ensure_table(cur)
+            cur.execute(sql("recent_retrain_decisions"), {"limit": limit})
+            names = [c[0] for c in cur.description]
+            return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
+    finally:
+        conn.close()

@@ -1,0 +1,1 @@
+"""The KPI page: a FastAPI app the Airflow api-server mounts at ``/image-mlops``."""

@@ -1,0 +1,110 @@
+"""What the KPI page shows, read from CloudWatch, SageMaker and the retrain decisions table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from image_mlops.config import Settings
+from image_mlops.monitoring import metrics as m
+
+log = logging.getLogger(__name__)
+
+#: Per-class series drawn on the page: (metric, statistic, alarm threshold setting or None)
+CLASS_CHARTS = (
+    (m.TRUE_POSITIVES, "Minimum", "tp_alarm_threshold"),
+    (m.RECALL, "Minimum", "recall_alarm_threshold"),
+    (m.PRECISION, "Average", None),
+)
+MODEL_CHARTS = ((m.ACCURACY, "Average", None), (m.PREDICTION_PSI, "Maximum", "psi_alarm_threshold"))
+SHORT_NAMES = {m.PREDICTION_PSI: "PSI"}
+
+
+def _query(qid: str, settings: Settings, metric: str, stat: str, period: int, cls=None) -> dict:
+    return {
+        "Id": qid,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": settings.cloudwatch_namespace,
+                "MetricName": metric,
+                "Dimensions": m.dimensions(settings.model_name, cls),
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+    }
+
+
+def kpi_series(settings: Settings, hours: float, period: int, now: dt.datetime | None = None):
+    """``{metric: {series name: [(ts, value)]}}`` for the page's charts, plus the classes."""
+    from image_mlops.monitoring.publish import metrics_hook
+
+    hook = metrics_hook(settings)
+    now = now or dt.datetime.now(dt.UTC)
+    classes = hook.list_dimension_values(
+        settings.cloudwatch_namespace, m.TRUE_POSITIVES, m.DIM_CLASS
+    )
+    queries, index = [], {}
+    for mi, (metric, stat, _) in enumerate(CLASS_CHARTS):
+        for ci, cls in enumerate(classes):
+            qid = f"c{mi}_{ci}"
+            queries.append(_query(qid, settings, metric, stat, period, cls))
+            index[qid] = (metric, cls)
+    for mi, (metric, stat, _) in enumerate(MODEL_CHARTS):
+        qid = f"m{mi}"
+        queries.append(_query(qid, settings, metric, stat, period))
+        index[qid] = (metric, SHORT_NAMES.get(metric, metric))
+    data = (
+        hook.get_metric_data(
+            queries, now - dt.timedelta(hours=hours), now + dt.timedelta(minutes=1)
+        )
+        if queries
+        else {}
+    )
+    series: dict[str, dict[str, list]] = {}
+    for qid, (metric, name) in index.items():
+        series.setdefault(metric, {})[name] = data.get(qid, [])
+    return classes, series
+
+
+def alarms(settings: Settings) -> list[dict]:
+    from image_mlops.cloudwatch.alarm_eval import alarm_states
+    from image_mlops.monitoring.publish import metrics_hook
+
+    return alarm_states(
+        metrics_hook(settings),
+        alarm_name_prefix=m.alarm_prefix(settings.model_name),
+        evaluate_locally=settings.is_local,
+    )
+
+
+def deployed_versions(settings: Settings) -> list[dict[str, Any]]:
+    """Staging and production endpoints → model package versions (deployment room)."""
+    try:
+        from image_mlops.deployment.endpoints import serving_model
+    except ImportError:  # pragma: no cover - deployment room missing
+        serving_model = None
+    out = []
+    for stage in ("staging", "production"):
+        name = settings.endpoint_name(stage)
+        row: dict[str, Any] = {"stage": stage, "endpoint": name, "version": None, "model": None}
+        try:
+            serving = serving_model(name, settings) if serving_model else None
+        except Exception as exc:  # shown on the page, never a 500
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            serving = None
+        if serving is not None:
+            row.update(version=serving.package_version, model=serving.model_name)
+        out.append(row)
+    return out
+
+
+def decisions(settings: Settings) -> list[dict]:
+    from image_mlops.monitoring.retrain import recent_decisions
+
+    try:
+        return recent_decisions(settings, limit=10)
+    except Exception as exc:
+        log.warning("retrain decisions unavailable: %s", exc)
+        return []

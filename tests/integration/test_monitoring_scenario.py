@@ -1,0 +1,237 @@
+"""Stage 6 on the local stack: healthy model → drift → alarm → exactly one retraining.
+
+Predictions rows are inserted directly (the classification room's table contract) with the
+input statistics of real demo images (normal, then ``shifted=True``); feedback CSVs go to
+S3; the real DAGs ``monitor_model`` and ``retrain_on_drift`` run with ``dag.test()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import random
+
+import pytest
+from conftest import ROOT, run_dag
+
+from image_mlops.cloudwatch.alarm_eval import ALARM, alarm_states
+from image_mlops.monitoring import metrics as m
+from image_mlops.monitoring.publish import metrics_hook
+
+pytestmark = pytest.mark.stack
+
+VERSION = 4242  # a version of its own: other tests' rows are left alone
+PER_CLASS = 6
+TARGET = "train_and_register"
+
+
+def _stats(label: str, rng: random.Random, shifted: bool) -> dict:
+    from image_mlops.demo_data import draw_image
+    from image_mlops.image_stats import input_stats
+
+    return input_stats(draw_image(label, rng, shifted=shifted))
+
+
+def _pg(settings):
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=settings.mlops_conn_id)
+
+
+@pytest.fixture(scope="module")
+def world(local_stack, airflow_db):
+    """Predictions table, training baseline for VERSION, a namespace of its own."""
+    import uuid
+
+    from image_mlops.config import get_settings
+    from image_mlops.demo_data import CLASSES
+    from image_mlops.monitoring.sources import baseline_uri_for
+
+    patch = pytest.MonkeyPatch()
+    # metrics of other tests in the same session must not move these alarms
+    patch.setenv("IMAGE_MLOPS_CLOUDWATCH_NAMESPACE", f"ScenarioTest{uuid.uuid4().hex[:6]}")
+    settings = get_settings()
+    hook = _pg(settings)
+    hook.run((ROOT / "include/sql/mlops/predictions.sql").read_text())
+    hook.run("DELETE FROM predictions WHERE model_version = %s", parameters=(VERSION,))
+    hook.run("DROP TABLE IF EXISTS retrain_decisions")
+    rng = random.Random("baseline")
+    stats = [_stats(c, rng, False) for c in CLASSES for _ in range(PER_CLASS)]
+    baseline = {
+        "classes": list(CLASSES),
+        "class_distribution": {c: 1 / len(CLASSES) for c in CLASSES},
+        "input_stats": {k: [s[k] for s in stats] for k in stats[0]},
+    }
+    uri = baseline_uri_for(settings, VERSION)
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    from image_mlops.aws import s3_hook
+
+    s3_hook(settings).load_string(json.dumps(baseline), key, bucket_name=bucket, replace=True)
+    yield settings, list(CLASSES)
+    patch.undo()
+
+
+def _insert(settings, classes, *, shifted: bool, at: dt.datetime, tag: str) -> None:
+    """PER_CLASS predictions per class; when shifted, every mug is predicted as a bottle."""
+    rng = random.Random(tag)
+    rows, feedback = [], ["key,label"]
+    for cls in classes:
+        for i in range(PER_CLASS):
+            key = f"incoming/{tag}-{cls}-{i}.jpg"
+            predicted = "bottle" if shifted and cls == "mug" else cls
+            rows.append(
+                (
+                    hashlib.sha256(key.encode()).hexdigest(),
+                    VERSION,
+                    "arn:aws:sagemaker:us-east-1:123456789012:model-package/x/1",
+                    settings.endpoint_name("production"),
+                    key,
+                    predicted,
+                    0.55 if shifted else 0.93,
+                    shifted,
+                    "test-run",
+                    at,
+                    json.dumps(_stats(cls, rng, shifted)),
+                )
+            )
+            feedback.append(f"{key},{cls}")
+    _pg(settings).insert_rows(
+        "predictions",
+        rows,
+        target_fields=[
+            "image_sha256",
+            "model_version",
+            "model_package_arn",
+            "endpoint_name",
+            "source_key",
+            "predicted_class",
+            "confidence",
+            "uncertain",
+            "run_id",
+            "predicted_at",
+            "input_stats",
+        ],
+    )
+    from image_mlops.aws import s3_hook
+
+    s3_hook(settings).load_string(
+        "\n".join(feedback) + "\n", f"feedback/{tag}.csv", settings.raw_bucket, replace=True
+    )
+
+
+def _target_runs(prefix: str = "drift_retrain__"):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [
+            (r.run_id, r.state, r.conf)
+            for r in session.query(DagRun).filter(DagRun.dag_id == TARGET)
+            if r.run_id.startswith(prefix)
+        ]
+
+
+def _finish_target_runs() -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagRun).filter(
+            DagRun.dag_id == TARGET, DagRun.state.in_(["queued", "running"])
+        ).update({"state": "failed"}, synchronize_session=False)
+
+
+def _retrain(dag_bag):
+    return run_dag(dag_bag, "retrain_on_drift", conf={"poke_seconds": 1, "wait_minutes": 0.05})
+
+
+def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws, test_output):
+    settings, classes = world
+    hook = metrics_hook(settings)
+    prefix = m.alarm_prefix(settings.model_name)
+    now = dt.datetime.now(dt.UTC)
+
+    # --- a healthy model: metrics published, alarms created, none in ALARM -------------------
+    _insert(settings, classes, shifted=False, at=now - dt.timedelta(hours=2), tag="healthy")
+    run = run_dag(dag_bag, "monitor_model", conf={"model_version": VERSION, "window_hours": 24})
+    assert run.state == "success"
+    summary = run.get_task_instance("compute_and_publish").xcom_pull(task_ids="compute_and_publish")
+    assert summary["kpis"]["labeled"] == PER_CLASS * len(classes)
+    assert summary["kpis"]["accuracy"] == 1.0
+    assert summary["psi"] < settings.psi_alarm_threshold
+    tp = hook.get_metric_data(
+        [
+            {
+                "Id": "tp",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": settings.cloudwatch_namespace,
+                        "MetricName": m.TRUE_POSITIVES,
+                        "Dimensions": m.dimensions(settings.model_name, "mug"),
+                    },
+                    "Period": 3600,
+                    "Stat": "Minimum",
+                },
+            }
+        ],
+        now - dt.timedelta(hours=1),
+        now + dt.timedelta(minutes=5),
+    )
+    assert [v for _, v in tp["tp"]] == [float(PER_CLASS)]
+    alarms = hook.describe_alarms(alarm_name_prefix=prefix)
+    assert len(alarms) == 2 * len(classes) + 1
+    healthy_states = alarm_states(hook, alarm_name_prefix=prefix, evaluate_locally=True)
+    assert [s for s in healthy_states if s["state"] == ALARM] == []
+    assert hook.get_dashboard(m.dashboard_name(settings.model_name))["widgets"]
+    report_uri = run.get_task_instance("write_report").xcom_pull(task_ids="write_report")
+    report_key = report_uri.split("/", 3)[3]
+    html = aws.s3.get_object(Bucket=settings.output_bucket, Key=report_key)["Body"].read().decode()
+    assert 'data-class="mug"' in html and "No alarm in ALARM state" in html
+    (test_output / "monitoring_report_healthy.html").write_text(html)
+
+    assert TARGET in dag_bag.dags, f"the trigger target {TARGET} must be in dags/"
+    quiet = _retrain(dag_bag)
+    assert quiet.get_task_instance("wait_for_drift_alarm").state == "skipped"
+    assert _target_runs() == []
+
+    # --- drift: darker images, mugs predicted as bottles --------------------------------------
+    _insert(settings, classes, shifted=True, at=dt.datetime.now(dt.UTC), tag="drift")
+    run = run_dag(dag_bag, "monitor_model", conf={"model_version": VERSION, "window_hours": 1})
+    assert run.state == "success"
+    summary = run.get_task_instance("compute_and_publish").xcom_pull(task_ids="compute_and_publish")
+    mug = summary["kpis"]["per_class"]["mug"]
+    assert mug["tp"] == 0 and mug["recall"] == 0.0
+    assert summary["psi"] > settings.psi_alarm_threshold
+    brightness = next(d for d in summary["input_drift"] if d["stat"] == "brightness")
+    assert brightness["pvalue"] < 0.01
+    in_alarm = {
+        s["name"]
+        for s in alarm_states(hook, alarm_name_prefix=prefix, evaluate_locally=True)
+        if s["state"] == ALARM
+    }
+    assert m.alarm_name(settings.model_name, "tp-low", "mug") in in_alarm
+    assert m.alarm_name(settings.model_name, "recall-low", "mug") in in_alarm
+    assert m.alarm_name(settings.model_name, "tp-low", "book") not in in_alarm
+    # locally evaluated state is written back, as on AWS
+    described = {
+        a["AlarmName"]: a["StateValue"] for a in hook.describe_alarms(alarm_name_prefix=prefix)
+    }
+    assert described[m.alarm_name(settings.model_name, "tp-low", "mug")] == ALARM
+
+    # runs of train_and_register left queued by other tests would (rightly) block retraining
+    _finish_target_runs()
+    first = _retrain(dag_bag)
+    assert first.get_task_instance("trigger_retraining").state == "success"
+    runs = _target_runs()
+    assert len(runs) == 1
+    assert "tp-low-mug" in runs[0][2]["reason"]
+
+    # --- a second evaluation inside the cool-down starts none ---------------------------------
+    # (the first retraining is made finished so the cool-down, not the active-run guard, decides)
+    _finish_target_runs()
+    second = _retrain(dag_bag)
+    assert second.get_task_instance("trigger_retraining").state == "skipped"
+    decision = second.get_task_instance("decide").xcom_pull(task_ids="decide")
+    assert decision["trigger"] is False and "cool-down" in decision["reason"]
+    assert len(_target_runs()) == 1

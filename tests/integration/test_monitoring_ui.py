@@ -1,0 +1,159 @@
+"""The KPI page through the running Airflow api-server, rendered by headless Chromium.
+
+CI needs Debian's ``chromium`` package (``apt-get install -y chromium``); without it the
+browser part is skipped with that message (the HTML checks still run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+
+import pytest
+
+from image_mlops.cloudwatch.alarm_eval import sync_local_alarm_states
+from image_mlops.monitoring import metrics as m
+from image_mlops.monitoring.alarms import alarm_definitions, put_alarms
+from image_mlops.monitoring.kpis import compute_kpis
+from image_mlops.monitoring.publish import metric_data, metrics_hook
+
+pytestmark = pytest.mark.stack
+
+CLASSES = ["book", "bottle", "mug", "shoe"]
+
+
+def _seed(settings, aws) -> None:
+    """Three hourly monitoring passes (mug degrading) + alarms + a production endpoint."""
+    hook = metrics_hook(settings)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for step, hours_ago in enumerate((3, 2, 0)):
+        rows, labels = [], {}
+        for cls in CLASSES:
+            for i in range(8):
+                key = f"incoming/{step}-{cls}-{i}"
+                wrong = cls == "mug" and i < 3 * step  # 0, 3, 6 mugs missed
+                rows.append(
+                    {
+                        "source_key": key,
+                        "predicted_class": "bottle" if wrong else cls,
+                        "confidence": 0.9,
+                        "uncertain": False,
+                    }
+                )
+                labels[key] = cls
+        kpis = compute_kpis(rows, labels, CLASSES)
+        data = metric_data(
+            kpis,
+            model=settings.model_name,
+            version=3,
+            timestamp=now - dt.timedelta(hours=hours_ago, minutes=1),
+            classes=CLASSES,
+            psi_value=0.02 + 0.1 * step,
+            ks_results=[],
+            validation_error_rate=None,
+        )
+        hook.put_metric_data(settings.cloudwatch_namespace, data)
+    put_alarms(hook, alarm_definitions(settings, CLASSES))
+    sync_local_alarm_states(hook, alarm_name_prefix=m.alarm_prefix(settings.model_name))
+
+    from image_mlops.deployment.endpoints import ENV_PACKAGE_VERSION
+
+    sm = aws.sagemaker
+    name = f"{settings.model_name}-v3"
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=settings.sagemaker_role_arn,
+        PrimaryContainer={
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sklearn:1.2-1",
+            "ModelDataUrl": f"s3://{settings.models_bucket}/{settings.model_name}/3/model.tar.gz",
+            "Environment": {ENV_PACKAGE_VERSION: "3"},
+        },
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": 1,
+                "InstanceType": settings.inference_instance_type,
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=settings.endpoint_name("production"), EndpointConfigName=name)
+
+
+def _blank(png_path) -> bool:
+    from PIL import Image
+
+    with Image.open(png_path) as image:
+        colors = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    return colors is None or len(colors) < 20
+
+
+def test_kpi_page_in_the_api_server(airflow_services, aws, settings, test_output):
+    _seed(settings, aws)
+    # monitor_model's default (model_version=0) follows the production endpoint
+    from image_mlops.monitoring.sources import monitored_model
+
+    model = monitored_model(settings)
+    assert model.version == 3
+    assert model.baseline_uri == (
+        f"s3://{settings.models_bucket}/{settings.model_name}/3/baseline.json"
+    )
+    base = f"http://127.0.0.1:{settings.airflow_port}"
+    url = f"{base}/image-mlops/?hours=6&period=3600"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        assert response.status == 200
+        html = response.read().decode()
+    # real content: classes, values, alarm states, the deployed version, inline SVG charts
+    for cls in CLASSES:
+        assert f'data-class="{cls}"' in html
+    assert "<svg" in html and "<polyline" in html
+    assert 'class="state-ALARM">ALARM' in html  # mug recall 2/8 in the latest pass
+    assert m.alarm_name(settings.model_name, "recall-low", "mug") in html
+    assert '<td class="version">3</td>' in html
+    assert "http://" not in html.replace(base, "").split("<svg", 1)[0].lower().replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )  # no CDN
+    (test_output / "monitoring_kpi_page.html").write_text(html)
+    with urllib.request.urlopen(f"{base}/image-mlops/static/kpis.css", timeout=30) as response:
+        assert b".state-ALARM" in response.read()
+
+    # the nav entry is registered with the api-server
+    with urllib.request.urlopen(f"{base}/api/v2/plugins", timeout=30) as response:
+        plugins = response.read().decode()
+    assert "image_mlops_ui" in plugins and "Model KPIs" in plugins
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium not installed: apt-get install -y chromium (CI must install it)")
+    png = test_output / "monitoring_kpi_page.png"
+    png.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--screenshot={png}",
+                "--window-size=1280,1400",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    assert png.exists() and png.stat().st_size > 10_000
+    assert not _blank(png)
