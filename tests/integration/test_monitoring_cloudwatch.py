@@ -229,26 +229,18 @@ def test_deferrable_alarm_sensor_defers_and_soft_fails_on_timeout(hook, ns):
 def test_validation_error_rate_from_validation_results(hook, settings, ns):
     import dataclasses
 
-    from image_mlops.monitoring import metrics as m
-
     settings = dataclasses.replace(settings, cloudwatch_namespace=ns)
     from image_mlops.monitoring.publish import validation_error_rate
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     start = now - dt.timedelta(hours=1)
     assert validation_error_rate(hook, settings, start, now) is None
+    # Exactly what validate_images publishes (its own function): 90 validated, 10 quarantined.
+    from image_mlops.validation.pipeline import metric_data
+
+    summary = {"validated": 90, "by_reason": {"corrupt": 6, "too_small": 4}}
     hook.put_metric_data(
-        settings.cloudwatch_namespace,
-        [
-            {
-                "MetricName": m.VALIDATION_RESULTS,
-                "Dimensions": [{"Name": m.DIM_REASON, "Value": reason}],
-                "Value": count,
-                "Timestamp": now - dt.timedelta(minutes=5),
-                "Unit": "Count",
-            }
-            for reason, count in (("ok", 90.0), ("corrupt", 6.0), ("too_small", 4.0))
-        ],
+        settings.cloudwatch_namespace, metric_data(summary, now - dt.timedelta(minutes=5))
     )
     assert validation_error_rate(hook, settings, start, now) == pytest.approx(0.1)
 

@@ -80,6 +80,19 @@ class CloudWatchMetricsHook(AwsBaseHook):
             points.sort(key=lambda p: p[0])
         return out
 
+    def list_metrics(self, namespace: str, metric_name: str) -> list[dict]:
+        """Every metric (name + full dimension set) under ``metric_name`` (from ListMetrics)."""
+        paginator = self.conn.get_paginator("list_metrics")
+        return [
+            {
+                "Namespace": namespace,
+                "MetricName": metric["MetricName"],
+                "Dimensions": metric.get("Dimensions", []),
+            }
+            for page in paginator.paginate(Namespace=namespace, MetricName=metric_name)
+            for metric in page.get("Metrics", [])
+        ]
+
     def list_dimension_values(self, namespace: str, metric_name: str, dimension: str) -> list[str]:
         """Values of ``dimension`` seen on ``metric_name`` (from ListMetrics)."""
         values: set[str] = set()

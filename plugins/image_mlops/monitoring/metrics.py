@@ -33,11 +33,15 @@ MODEL_VERSION = "ModelVersion"
 # --- per input statistic (Model, Stat) ---------------------------------------------------------
 INPUT_DRIFT_KS = "InputDriftKS"
 INPUT_DRIFT_PVALUE = "InputDriftPValue"
-# --- published by validation (Reason); read here for the validation error rate -------------
+# --- published by validation, read here for the validation error rate ----------------------
+#: One datum per run and reason, dimensions Outcome (validated|quarantined) and Reason
+#: (a reason code, or ``none`` for validated images).
 VALIDATION_RESULTS = "ValidationResults"
+DIM_OUTCOME = "Outcome"
 DIM_REASON = "Reason"
-#: ``ValidationResults`` reasons that mean "accepted" (anything else is an error).
-VALID_REASONS = frozenset({"ok", "valid", "validated", "accepted"})
+OUTCOME_VALIDATED = "validated"
+OUTCOME_QUARANTINED = "quarantined"
+REASON_NONE = "none"
 
 #: CloudWatch period of the KPI metrics and alarms (monitor_model runs hourly).
 PERIOD_SECONDS = 3600

@@ -82,36 +82,31 @@ def metric_data(
 def validation_error_rate(
     hook: CloudWatchMetricsHook, settings: Settings, start: dt.datetime, end: dt.datetime
 ) -> float | None:
-    """Rejected / all images from validation's ``ValidationResults`` metric (Reason dim).
+    """Quarantined / all images, from validation's ``ValidationResults`` metric.
 
-    None when validation published nothing in the window.
+    CloudWatch matches a metric by its full dimension set, so every (Outcome, Reason)
+    combination validation published is queried as it is. None when validation published
+    nothing in the window.
     """
     ns = settings.cloudwatch_namespace
-    reasons = hook.list_dimension_values(ns, m.VALIDATION_RESULTS, m.DIM_REASON)
-    if not reasons:
+    metrics = hook.list_metrics(ns, m.VALIDATION_RESULTS)
+    if not metrics:
         return None
     period = max(60, int((end - start).total_seconds()) // 60 * 60)
     queries = [
         {
             "Id": f"r{i}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": ns,
-                    "MetricName": m.VALIDATION_RESULTS,
-                    "Dimensions": [{"Name": m.DIM_REASON, "Value": reason}],
-                },
-                "Period": period,
-                "Stat": "Sum",
-            },
+            "MetricStat": {"Metric": metric, "Period": period, "Stat": "Sum"},
         }
-        for i, reason in enumerate(reasons)
+        for i, metric in enumerate(metrics)
     ]
     data = hook.get_metric_data(queries, start, end)
     total = errors = 0.0
-    for i, reason in enumerate(reasons):
+    for i, metric in enumerate(metrics):
         count = sum(v for _, v in data.get(f"r{i}", []))
         total += count
-        if reason.lower() not in m.VALID_REASONS:
+        outcome = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}.get(m.DIM_OUTCOME)
+        if outcome == m.OUTCOME_QUARANTINED:
             errors += count
     return errors / total if total else None
 

@@ -19,8 +19,6 @@ from image_mlops.validation.checks import CheckLimits
 
 log = logging.getLogger(__name__)
 
-METRIC_NAME = "ValidationResults"
-
 
 class ValidationRunError(RuntimeError):
     """The run's books do not balance: objects in != validated + quarantined."""
@@ -169,13 +167,15 @@ def emit_if_validated(summary: dict, area: str, event) -> int:
 
 def metric_data(summary: dict, when: dt.datetime | None = None) -> list[dict]:
     """One ``ValidationResults`` datum per reason (``Reason=none`` for validated images)."""
+    from image_mlops.monitoring import metrics as m
+
     when = when or dt.datetime.now(dt.UTC)
     data = [
         {
-            "MetricName": METRIC_NAME,
+            "MetricName": m.VALIDATION_RESULTS,
             "Dimensions": [
-                {"Name": "Outcome", "Value": "validated"},
-                {"Name": "Reason", "Value": "none"},
+                {"Name": m.DIM_OUTCOME, "Value": m.OUTCOME_VALIDATED},
+                {"Name": m.DIM_REASON, "Value": m.REASON_NONE},
             ],
             "Value": float(summary["validated"]),
             "Unit": "Count",
@@ -185,10 +185,10 @@ def metric_data(summary: dict, when: dt.datetime | None = None) -> list[dict]:
     for reason, count in summary["by_reason"].items():
         data.append(
             {
-                "MetricName": METRIC_NAME,
+                "MetricName": m.VALIDATION_RESULTS,
                 "Dimensions": [
-                    {"Name": "Outcome", "Value": "quarantined"},
-                    {"Name": "Reason", "Value": reason},
+                    {"Name": m.DIM_OUTCOME, "Value": m.OUTCOME_QUARANTINED},
+                    {"Name": m.DIM_REASON, "Value": reason},
                 ],
                 "Value": float(count),
                 "Unit": "Count",
