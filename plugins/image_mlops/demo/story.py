@@ -31,6 +31,7 @@ DAG_IDS = (
     "monitor_model",
     "retrain_on_drift",
 )
+ASSET_SCHEDULED = ("deploy_model", "classify_images", "monitor_model")
 
 
 class DemoError(RuntimeError):
@@ -111,6 +112,25 @@ class DemoStory:
         self._follow(dag_id, run_id)
         return run_id
 
+    def start_and_follow(self, dag_id: str, conf: dict | None = None) -> str:
+        """Unpause a time-scheduled DAG and follow its run.
+
+        With ``catchup=False`` the scheduler starts the most recent scheduled run as soon as
+        a DAG is unpaused; the demo follows that run instead of adding a second one, and
+        triggers a run itself only when the DAG was already unpaused.
+        """
+        known = self._known_runs(dag_id)
+        if (self.client.dag(dag_id) or {}).get("is_paused", True):
+            self.client.set_paused(dag_id, False)
+            try:
+                run_id = self.client.wait_for_new_run(dag_id, known, timeout=30)
+            except AirflowApiError:
+                return self.trigger_and_follow(dag_id, conf)
+            self.progress.line(f"  {dag_id}: unpaused, following its scheduled run {run_id}")
+            self._follow(dag_id, run_id)
+            return run_id
+        return self.trigger_and_follow(dag_id, conf)
+
     def follow_asset_run(self, dag_id: str, known: set[str]) -> str:
         """Wait for the run that an Asset event starts, then follow it."""
         run_id = self.client.wait_for_new_run(dag_id, known, timeout=self.timeout)
@@ -122,23 +142,28 @@ class DemoStory:
     def run(self) -> DemoResult:
         started = time.monotonic()
         p = self.progress
-        with p.stage("Airflow: every DAG parsed, unpaused"):
+        with p.stage("Airflow: every DAG parsed"):
             self.client.wait_for_dags(list(DAG_IDS))
-            for dag_id in DAG_IDS:
+            # Asset-scheduled DAGs follow their producers from the start; time-scheduled ones
+            # are unpaused at their stage (unpausing starts their latest scheduled run).
+            for dag_id in ASSET_SCHEDULED:
                 self.client.set_paused(dag_id, False)
 
         with p.stage("Demo data: product catalogue and images"):
             self.load_data()
 
         with p.stage("extract_product_catalog: catalogue → main images into raw/incoming/"):
-            self.trigger_and_follow("extract_product_catalog")
+            self.start_and_follow("extract_product_catalog")
 
         with p.stage("validate_images: every raw image validated or quarantined"):
-            self.trigger_and_follow("validate_images")
+            known_classify = self._known_runs("classify_images")
+            self.start_and_follow("validate_images")
+            # No production model yet: the run this starts ends with "nothing to classify".
+            self.follow_asset_run("classify_images", known_classify)
 
         with p.stage("train_and_register: train, evaluate, quality gate, register v1"):
             known_deploys = self._known_runs("deploy_model")
-            self.trigger_and_follow("train_and_register", {"reason": "demo: initial model"})
+            self.start_and_follow("train_and_register", {"reason": "demo: initial model"})
 
         with p.stage("deploy_model: approvals → staging → smoke test → production"):
             known_classify = self._known_runs("classify_images")
@@ -153,25 +178,24 @@ class DemoStory:
 
         with p.stage("Drift: shifted images and feedback arrive"):
             known_classify = self._known_runs("classify_images")
-            known_monitor = self._known_runs("monitor_model")
             self.inject_drift()
             self.trigger_and_follow("validate_images")
+            known_monitor = self._known_runs("monitor_model")
             self.follow_asset_run("classify_images", known_classify)
             self.follow_asset_run("monitor_model", known_monitor)
 
         with p.stage("retrain_on_drift: the drift alarm starts exactly one retraining"):
             known_training = self._known_runs("train_and_register")
             known_deploys = self._known_runs("deploy_model")
-            self.trigger_and_follow("retrain_on_drift", {"poke_interval": 5, "timeout": 300})
+            self.start_and_follow("retrain_on_drift", {"poke_seconds": 5, "wait_minutes": 5})
             new_training = self._known_runs("train_and_register") - known_training
             self.result.drift_training_runs = len(new_training)
             if len(new_training) != 1:
                 raise DemoError(f"expected one retraining run, found {sorted(new_training)}")
-            training_run = new_training.pop()
-            self._follow("train_and_register", training_run)
+            self._follow("train_and_register", new_training.pop())
             # A second look inside the cool-down starts nothing.
             known_training = self._known_runs("train_and_register")
-            self.trigger_and_follow("retrain_on_drift", {"poke_interval": 5, "timeout": 60})
+            self.trigger_and_follow("retrain_on_drift", {"poke_seconds": 5, "wait_minutes": 1})
             again = self._known_runs("train_and_register") - known_training
             self.result.second_cooldown_training_runs = len(again)
             if again:

@@ -87,8 +87,14 @@ def collect_summary(settings: Settings) -> dict:
     summary["endpoints"] = endpoints
 
     cloudwatch = aws_client("cloudwatch", settings)
-    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=settings.model_name).get("MetricAlarms", [])
-    summary["alarms"] = {a["AlarmName"]: a["StateValue"] for a in alarms}
+    from image_mlops.monitoring.metrics import ALARM_PREFIX
+
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    summary["alarms"] = {
+        alarm["AlarmName"]: alarm["StateValue"]
+        for page in paginator.paginate(AlarmNamePrefix=ALARM_PREFIX)
+        for alarm in page.get("MetricAlarms", [])
+    }
     summary["kpis"] = _latest_kpis(cloudwatch, settings)
     return summary
 
@@ -112,7 +118,8 @@ def _latest_kpis(cloudwatch: Any, settings: Settings) -> dict[str, float]:
     queries = [
         {
             "Id": f"m{i}",
-            "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Average"},
+            # 1 s periods: the latest datum of the latest monitoring run, not a minute's mean
+            "MetricStat": {"Metric": metric, "Period": 1, "Stat": "Maximum"},
             "ReturnData": True,
         }
         for i, metric in enumerate(wanted)
@@ -144,6 +151,26 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join("    " + row for row in out)
 
 
+PER_CLASS = ("TruePositives", "FalseNegatives", "FalsePositives", "Precision", "Recall")
+
+
+def _kpi_tables(kpis: dict[str, float]) -> str:
+    per_class: dict[str, dict[str, float]] = {}
+    overall = []
+    for name, value in kpis.items():
+        metric, _, cls = name.partition("[")
+        if cls:
+            per_class.setdefault(cls.rstrip("]"), {})[metric] = value
+        else:
+            overall.append(f"{metric} {value:g}")
+    rows = [
+        [cls, *(f"{values[m]:g}" if m in values else "-" for m in PER_CLASS)]
+        for cls, values in sorted(per_class.items())
+    ]
+    table = _table(rows, ["class", "TP", "FN", "FP", "precision", "recall"]) if rows else ""
+    return table + "\n    " + ", ".join(overall)
+
+
 def format_summary(settings: Settings, result: Any) -> str:
     s = result.summary
     parts = ["", "=" * 78, f"image-mlops demo finished in {result.elapsed / 60:.1f} min", "=" * 78]
@@ -173,7 +200,7 @@ def format_summary(settings: Settings, result: Any) -> str:
     parts.append(_table([[c, str(n)] for c, n in s["class_folders"].items()], ["folder", "n"]))
     if s["kpis"]:
         parts.append(f"\nLatest KPIs (CloudWatch namespace {settings.cloudwatch_namespace}):")
-        parts.append(_table([[k, str(x)] for k, x in s["kpis"].items()], ["metric", "value"]))
+        parts.append(_kpi_tables(s["kpis"]))
     if s["alarms"]:
         parts.append("\nAlarms:")
         parts.append(_table([[a, st] for a, st in s["alarms"].items()], ["alarm", "state"]))
