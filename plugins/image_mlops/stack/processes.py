@@ -65,6 +65,13 @@ class ManagedProcess:
                 start_new_session=True,  # its own process group: we stop it and its children
             )
         self.pid_file.write_text(str(proc.pid))
+        # Until the child has exec'd, its /proc cmdline is still ours (the parent's), and
+        # pid() would take it for a stranger; wait for the exec (or an early exit).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _is_ours(proc.pid, self.marker):
+                break
+            time.sleep(0.02)
         return proc.pid
 
     def stop(self, timeout: float = 20) -> bool:
