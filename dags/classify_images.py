@@ -7,8 +7,9 @@ goes to production (`production_model`), or on demand.
 1. **find_production_model** — the model version on the production endpoint. None yet →
    the run stops here with a clear message and classifies nothing (tasks *skipped*).
 2. **plan_batches** — validated incoming images this model version has not classified
-   (by content sha256 + version, from the `predictions` table), written as batch manifests
-   to S3 (`IMAGE_MLOPS_CLASSIFY_BATCH_SIZE` images each, or the `batch_size` Param).
+   (by content: the listing's ETag + version, from the `predictions` table; no request per
+   image), written as batch manifests to S3 (`IMAGE_MLOPS_CLASSIFY_BATCH_SIZE` images each,
+   or the `batch_size` Param).
 3. **choose_route** — locally (and on AWS for small runs) the batches call the endpoint;
    on AWS, runs larger than `IMAGE_MLOPS_BATCH_TRANSFORM_THRESHOLD` use one Batch Transform job.
 4. **classify_batch** (one mapped task per batch) — read, input statistics, predict, copy to

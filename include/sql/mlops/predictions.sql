@@ -22,3 +22,8 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE INDEX IF NOT EXISTS predictions_predicted_at_idx ON predictions (predicted_at);
 CREATE INDEX IF NOT EXISTS predictions_model_version_idx ON predictions (model_version);
 CREATE INDEX IF NOT EXISTS predictions_run_id_idx ON predictions (run_id);
+
+-- Added for HEAD-free planning: the S3 ETag of the image that was classified (its content
+-- identity in the bucket listing). NULL on rows written before the column existed.
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS source_etag text NULL;
+CREATE INDEX IF NOT EXISTS predictions_version_etag_idx ON predictions (model_version, source_etag);

@@ -4,6 +4,12 @@ Every image of the batch ends in exactly one result line (and, when its content 
 known, one predictions row): classified, uncertain, or an error with a reason from
 :data:`image_mlops.classification.records.ERROR_REASONS`. Re-running a batch rewrites the
 same keys and rows (idempotent).
+
+The steps are pipelined: every image's GET + decode + input stats is queued on a small thread
+pool at once; the images are predicted in chunks of :data:`PIPELINE_CHUNK` as they become
+ready, and each chunk's copies are queued while the next chunk is predicted. The rows are
+upserted in one statement once every copy has completed (a row never points at a file not
+yet there).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +29,10 @@ from image_mlops.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-#: Parallel S3 reads per batch (botocore's default connection pool holds 10).
+#: Parallel S3 reads and copies per batch (botocore's default connection pool holds 10).
 READ_WORKERS = 8
+#: Images decoded and predicted together while the next downloads and copies run.
+PIPELINE_CHUNK = 64
 #: Raw image bytes per JSON request (base64 adds a third; SageMaker's payload limit is 6 MB).
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
@@ -38,6 +46,7 @@ class Image:
     key: str
     sha256: str | None = None
     size: int | None = None
+    etag: str | None = None
     data: bytes | None = field(default=None, repr=False)
     stats: dict[str, float] | None = None
     error: str | None = None
@@ -49,28 +58,30 @@ class Image:
     output_key: str | None = None
 
 
-def fetch(s3: Any, settings: Settings, items: list[dict[str, Any]]) -> list[Image]:
-    """Download every image of the batch (parallel); failures become reasons, not exceptions."""
+def fetch_one(s3: Any, settings: Settings, item: dict[str, Any]) -> Image:
+    """Download one image; a failure becomes a reason, not an exception."""
     from botocore.exceptions import ClientError
 
-    def get(item: dict[str, Any]) -> Image:
-        image = Image(key=item["key"], sha256=item.get("sha256"), size=item.get("size"))
-        try:
-            body = s3.get_object(Bucket=settings.validated_bucket, Key=item["key"])["Body"]
-            image.data = body.read()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            image.error = (
-                records.MISSING_OBJECT if code in ("NoSuchKey", "404") else records.READ_FAILED
-            )
-            image.detail = f"{code}: {exc}"[:500]
-            return image
-        image.sha256 = hashlib.sha256(image.data).hexdigest()
-        image.size = len(image.data)
+    image = Image(key=item["key"], sha256=item.get("sha256"), size=item.get("size"))
+    try:
+        response = s3.get_object(Bucket=settings.validated_bucket, Key=item["key"])
+        image.data = response["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        missing = code in ("NoSuchKey", "404")
+        image.error = records.MISSING_OBJECT if missing else records.READ_FAILED
+        image.detail = f"{code}: {exc}"[:500]
         return image
+    image.etag = (response.get("ETag") or "").strip('"') or None
+    image.sha256 = hashlib.sha256(image.data).hexdigest()
+    image.size = len(image.data)
+    return image
 
+
+def fetch(s3: Any, settings: Settings, items: list[dict[str, Any]]) -> list[Image]:
+    """Download every image of the batch (parallel); failures become reasons, not exceptions."""
     with ThreadPoolExecutor(max(1, min(READ_WORKERS, len(items)))) as pool:
-        return list(pool.map(get, items))
+        return list(pool.map(lambda item: fetch_one(s3, settings, item), items))
 
 
 def analyse(image: Image) -> None:
@@ -148,43 +159,58 @@ def classify_batch(
 
         predictor = runtime_predictor(model, settings)
 
-    images = fetch(s3, settings, items)
-    for image in images:
-        analyse(image)
-    # one row per content: a second copy of the same bytes in this batch is a duplicate
-    seen: dict[str, str] = {}
-    duplicates: list[Image] = []
+    images: list[Image] = []
     unique: list[Image] = []
-    for image in images:
-        if image.sha256 and image.sha256 in seen and image.data is not None:
-            image.error, image.detail = "duplicate", f"same content as {seen[image.sha256]}"
-            duplicates.append(image)
-            continue
-        if image.sha256:
-            seen[image.sha256] = image.key
-        unique.append(image)
-
-    predict(unique, predictor, settings.confidence_threshold)
-
-    stale = records.previous_placements([i.sha256 for i in unique if i.sha256], settings)
-    placements = []
-    for image in unique:
-        if image.error:
-            continue
-        image.output_key = placement.target_key(image.key, image.label, image.uncertain)
-        placements.append(
-            placement.Placement(
-                source_key=image.key,
-                target_key=image.output_key,
-                size=image.size,
-                stale_keys=stale.get(image.sha256 or "", set()),
+    duplicates: list[Image] = []
+    seen: dict[str, str] = {}  # sha256 → key: a second copy of the same bytes is a duplicate
+    copies: list[tuple[Image, Future[list[str]]]] = []
+    with (
+        ThreadPoolExecutor(max(1, min(READ_WORKERS, len(items)))) as pool,
+        records.connect(settings) as conn,
+    ):
+        # download + decode + stats in the pool (Pillow releases the GIL while decoding)
+        downloads = [pool.submit(_read, s3, settings, item) for item in items]
+        for chunk in batches.split(downloads, PIPELINE_CHUNK) if downloads else []:
+            fresh = []
+            for image in (future.result() for future in chunk):
+                images.append(image)
+                if image.sha256 and image.sha256 in seen and image.data is not None:
+                    image.error, image.detail = "duplicate", f"same content as {seen[image.sha256]}"
+                    duplicates.append(image)
+                    continue
+                if image.sha256:
+                    seen[image.sha256] = image.key
+                fresh.append(image)
+            unique.extend(fresh)
+            predict(fresh, predictor, settings.confidence_threshold)
+            stale = records.previous_placements(
+                [i.sha256 for i in fresh if i.sha256 and not i.error], settings, conn
             )
-        )
-    moved = placement.place_all(s3, settings, placements)
+            for image in fresh:
+                if image.error:
+                    continue
+                image.output_key = placement.target_key(image.key, image.label, image.uncertain)
+                job = placement.Placement(
+                    source_key=image.key,
+                    target_key=image.output_key,
+                    size=image.size,
+                    stale_keys=stale.get(image.sha256 or "", set()),
+                    source_etag=image.etag,
+                )
+                copies.append((image, pool.submit(placement.place, s3, settings, job)))
+            image_data_done(fresh)
+        moved = 0
+        for image, future in copies:
+            try:
+                moved += len(future.result())
+            except placement.SourceChanged as exc:
+                # retryable: the next run reads and classifies the new content
+                image.error, image.detail = records.READ_FAILED, str(exc)[:500]
+                image.output_key = None
 
-    now = dt.datetime.now(dt.UTC).isoformat()
-    rows = [_row(image, model, run_id, now) for image in unique if image.sha256]
-    records.upsert_predictions(rows, settings)
+        now = dt.datetime.now(dt.UTC).isoformat()
+        rows = [_row(image, model, run_id, now) for image in unique if image.sha256]
+        records.upsert_predictions(rows, settings, conn)
     lines = [_line(image, model, now) for image in unique + duplicates]
     results_key = batches.write_results(run_id, index, lines, settings)
 
@@ -199,6 +225,18 @@ def classify_batch(
     }
     log.info("batch %s: %s", index, summary)
     return summary
+
+
+def _read(s3: Any, settings: Settings, item: dict[str, Any]) -> Image:
+    image = fetch_one(s3, settings, item)
+    analyse(image)
+    return image
+
+
+def image_data_done(images: list[Image]) -> None:
+    """Drop the bytes of predicted images (a batch holds at most a chunk's bytes at once)."""
+    for image in images:
+        image.data = None
 
 
 def _row(image: Image, model: dict[str, Any], run_id: str, now: str) -> dict[str, Any]:
@@ -217,6 +255,7 @@ def _row(image: Image, model: dict[str, Any], run_id: str, now: str) -> dict[str
         "run_id": run_id,
         "predicted_at": now,
         "input_stats": image.stats,
+        "source_etag": image.etag,
     }
 
 

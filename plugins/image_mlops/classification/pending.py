@@ -1,9 +1,15 @@
 """Which validated incoming images the production model version has not classified yet.
 
-Images are identified by content (sha256, from the validation metadata); an image is pending
-for model version *v* unless the predictions table holds a row ``(sha256, v)`` whose error,
-if any, is not retryable. Images without a sha256 in their metadata are always pending (the
-batch computes the hash from the bytes, and the upsert keeps rows unique).
+Planning costs one LIST request per 1000 images, no request per image: the listing's ETag
+identifies an object's content (for a single-part upload it is the MD5 of the bytes), and
+every predictions row records the ``source_etag`` of the image it classified. An image is
+pending for model version *v* unless a row of *v* has its ETag (same content, under any key)
+and an error, if any, that is not retryable. Images of the same content are planned once.
+
+Rows written before ``source_etag`` existed (NULL) are matched by ``source_key`` and
+confirmed by the sha256 of the validation metadata (one HEAD for each such image, once).
+The batch computes the sha256 from the bytes it downloads anyway; rows stay keyed by
+``(image_sha256, model_version)``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from image_mlops.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-#: Parallel HEAD requests when reading the validation metadata.
+#: Parallel HEAD requests when reading the validation metadata (rows from before source_etag).
 HEAD_WORKERS = 8
 
 
@@ -63,20 +69,24 @@ def pending_images(model_version: int, settings: Settings | None = None) -> list
     """Validated incoming images not yet classified by ``model_version`` (one per content)."""
     settings = settings or get_settings()
     s3 = aws_client("s3", settings)
-    items = with_hashes(list_incoming(settings, s3), settings, s3)
-    done = records.classified_hashes(
-        model_version, [i["sha256"] for i in items if i["sha256"]], settings
-    )
+    items = list_incoming(settings, s3)
+    done_etags, legacy = records.classified_sources(model_version, items, settings)
+    to_confirm = [i for i in items if i["etag"] not in done_etags and i["key"] in legacy]
+    confirmed = {
+        item["key"]
+        for item in with_hashes(to_confirm, settings, s3)
+        if item["sha256"] and item["sha256"] == legacy[item["key"]]
+    }
     pending, seen = [], set()
     for item in items:
-        sha = item["sha256"]
-        if sha and (sha in done or sha in seen):
+        etag = item["etag"]
+        if etag in done_etags or etag in seen or item["key"] in confirmed:
             continue
-        if sha:
-            seen.add(sha)
+        seen.add(etag)
         pending.append(item)
     log.info(
-        "%d validated incoming images, %d already classified by model version %s, %d pending",
+        "%d validated incoming images, %d already classified by model version %s "
+        "(or same content as another), %d pending",
         len(items),
         len(items) - len(pending),
         model_version,

@@ -4,6 +4,11 @@
 <name>`` (keys from :mod:`image_mlops.s3layout`; the same image always lands on the same key,
 so a rerun overwrites instead of duplicating). When an earlier model placed the same image
 elsewhere, the image *moves*: copy to the new key → verify the copy → delete the old key.
+
+The copy is conditional on the source ETag the batch read (``CopySourceIfMatch``), so the
+file placed is the content that was classified; the ETag in the copy's own response proves
+it (no HEAD), except for multipart sources (their ETag is not the content's MD5), which
+are verified by size with a HEAD before a stale placement is deleted.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ class PlacementError(RuntimeError):
     """A copy could not be verified; the old placement is kept (retry the task)."""
 
 
+class SourceChanged(PlacementError):
+    """The source object changed after the batch read it: classify it again (next run)."""
+
+
 def class_folder(label: str) -> str:
     """A model label as one safe key segment (``"wine glass"`` → ``wine_glass``)."""
     folder = _UNSAFE_CLASS_CHARS.sub("_", label).strip("._")
@@ -46,27 +55,48 @@ class Placement:
     target_key: str
     size: int | None = None
     stale_keys: set[str] = field(default_factory=set)
+    #: ETag of the source as the batch read it (unquoted); None: copy whatever is there.
+    source_etag: str | None = None
 
 
 def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
     """Copy the image to its target; delete stale placements once the copy is verified.
 
-    Returns the stale keys removed.
+    Returns the stale keys removed. Raises :class:`SourceChanged` when the source no longer
+    holds the content that was read (nothing is deleted then).
     """
-    s3.copy_object(
-        Bucket=settings.output_bucket,
-        Key=placement.target_key,
-        CopySource={"Bucket": settings.validated_bucket, "Key": placement.source_key},
-    )
+    from botocore.exceptions import ClientError
+
+    request: dict[str, Any] = {
+        "Bucket": settings.output_bucket,
+        "Key": placement.target_key,
+        "CopySource": {"Bucket": settings.validated_bucket, "Key": placement.source_key},
+    }
+    if placement.source_etag:
+        request["CopySourceIfMatch"] = f'"{placement.source_etag}"'
+    try:
+        response = s3.copy_object(**request)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            raise SourceChanged(f"{placement.source_key} changed after it was read") from exc
+        raise
+    copied = (response.get("CopyObjectResult") or {}).get("ETag", "").strip('"')
+    multipart = bool(placement.source_etag) and "-" in (placement.source_etag or "")
+    if placement.source_etag and not multipart and copied != placement.source_etag:
+        raise SourceChanged(
+            f"copy of {placement.source_key} has ETag {copied}, the content read had "
+            f"{placement.source_etag}: the source changed after it was read"
+        )
     stale = sorted(k for k in placement.stale_keys if k != placement.target_key)
     if not stale:
         return []
-    head = s3.head_object(Bucket=settings.output_bucket, Key=placement.target_key)
-    if placement.size is not None and head["ContentLength"] != placement.size:
-        raise PlacementError(
-            f"copy of {placement.source_key} to {placement.target_key} has "
-            f"{head['ContentLength']} bytes, expected {placement.size}: old placement kept"
-        )
+    if not placement.source_etag or multipart:
+        head = s3.head_object(Bucket=settings.output_bucket, Key=placement.target_key)
+        if placement.size is not None and head["ContentLength"] != placement.size:
+            raise PlacementError(
+                f"copy of {placement.source_key} to {placement.target_key} has "
+                f"{head['ContentLength']} bytes, expected {placement.size}: old placement kept"
+            )
     s3.delete_objects(
         Bucket=settings.output_bucket,
         Delete={"Objects": [{"Key": key} for key in stale], "Quiet": True},

@@ -8,7 +8,8 @@ call :func:`ensure_predictions_table` itself. SQL lives in ``include/sql/mlops/`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -40,6 +41,7 @@ COLUMNS = (
     "run_id",
     "predicted_at",
     "input_stats",
+    "source_etag",
 )
 
 
@@ -56,16 +58,31 @@ def _hook(settings: Settings | None = None):
     return PostgresHook(postgres_conn_id=settings.mlops_conn_id)
 
 
-def _execute(settings: Settings | None, statement: str, params: dict | None = None) -> list:
+@contextmanager
+def connect(settings: Settings | None = None) -> Iterator[Any]:
+    """One database connection for several statements (a batch opens one, not one each)."""
     conn = _hook(settings).get_conn()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _execute(
+    settings: Settings | None, statement: str, params: dict | None = None, conn: Any = None
+) -> list:
+    if conn is None:
+        with connect(settings) as own:
+            return _execute(settings, statement, params, own)
     try:
         with conn.cursor() as cur:
             cur.execute(statement, params)
             rows = cur.fetchall() if cur.description else []
         conn.commit()
-        return rows
-    finally:
-        conn.close()
+    except Exception:
+        conn.rollback()
+        raise
+    return rows
 
 
 def ensure_predictions_table(settings: Settings | None = None) -> None:
@@ -73,39 +90,53 @@ def ensure_predictions_table(settings: Settings | None = None) -> None:
     _execute(settings, sql("predictions"))
 
 
-def classified_hashes(
-    model_version: int, shas: Iterable[str], settings: Settings | None = None
-) -> set[str]:
-    """The hashes among ``shas`` this model version has already classified (for good)."""
-    shas = sorted(set(shas))
-    if not shas:
-        return set()
+def classified_sources(
+    model_version: int,
+    items: Iterable[dict[str, Any]],
+    settings: Settings | None = None,
+) -> tuple[set[str], dict[str, str]]:
+    """What ``model_version`` has already classified (for good) among listed objects.
+
+    ``items`` are ``{key, etag}`` from the bucket listing. Returns ``(etags, legacy)``:
+    the ETags (content identities) with a row of this version, and ``{source_key: sha256}``
+    of this version's rows written before ``source_etag`` existed (the caller confirms those
+    by the validation metadata's sha256).
+    """
+    items = list(items)
+    if not items:
+        return set(), {}
     rows = _execute(
         settings,
         sql("predictions_done"),
         {
             "model_version": int(model_version),
-            "shas": json.dumps(shas),
+            "etags": json.dumps(sorted({i["etag"] for i in items if i.get("etag")})),
+            "keys": json.dumps(sorted({i["key"] for i in items})),
             "retryable": json.dumps(list(RETRYABLE_REASONS)),
         },
     )
-    return {row[0] for row in rows}
+    etags = {etag for etag, _key, _sha in rows if etag}
+    legacy = {key: sha for etag, key, sha in rows if not etag}
+    return etags, legacy
 
 
 def previous_placements(
-    shas: Iterable[str], settings: Settings | None = None
+    shas: Iterable[str], settings: Settings | None = None, conn: Any = None
 ) -> dict[str, set[str]]:
     """``sha256 → {output keys}`` where earlier classifications placed these images."""
     shas = sorted(set(shas))
     if not shas:
         return {}
     placements: dict[str, set[str]] = {}
-    for sha, key in _execute(settings, sql("predictions_placements"), {"shas": json.dumps(shas)}):
+    found = _execute(settings, sql("predictions_placements"), {"shas": json.dumps(shas)}, conn)
+    for sha, key in found:
         placements.setdefault(sha, set()).add(key)
     return placements
 
 
-def upsert_predictions(rows: Sequence[dict[str, Any]], settings: Settings | None = None) -> int:
+def upsert_predictions(
+    rows: Sequence[dict[str, Any]], settings: Settings | None = None, conn: Any = None
+) -> int:
     """Insert or update rows (dicts with :data:`COLUMNS`) in one statement; returns the count."""
     if not rows:
         return 0
@@ -115,5 +146,7 @@ def upsert_predictions(rows: Sequence[dict[str, Any]], settings: Settings | None
     keys = [(row["image_sha256"], row["model_version"]) for row in rows]
     if len(set(keys)) != len(keys):
         raise ValueError("a batch holds the same (image_sha256, model_version) twice")
-    _execute(settings, sql("predictions_upsert"), {"rows": json.dumps(list(rows), default=str)})
+    _execute(
+        settings, sql("predictions_upsert"), {"rows": json.dumps(list(rows), default=str)}, conn
+    )
     return len(rows)

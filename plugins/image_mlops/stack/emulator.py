@@ -252,17 +252,43 @@ def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
     return count
 
 
+def _dispatcher() -> Callable[..., Iterable[bytes]]:
+    """moto's dispatcher, minus a directory scan per request.
+
+    moto's ``get_backend_for_host`` lists its own package folder (~180 ``stat`` calls) on
+    every request, while holding the dispatcher's lock, so every request — reads too — waited
+    on it in turn (about half of the emulator's time per S3 GET). The answer for a host never
+    changes within a process: it is computed once per host and remembered.
+    """
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    class CachingDispatcher(DomainDispatcherApplication):
+        modules = frozenset(backends.list_of_moto_modules())
+
+        def __init__(self, create_app: Callable[..., Any]) -> None:
+            super().__init__(create_app)
+            self._backend_for_host: dict[str, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host is None or host == "moto_api" or host in self.modules:
+                return host
+            if host not in self._backend_for_host:
+                self._backend_for_host[host] = super().get_backend_for_host(host)
+            return self._backend_for_host[host]
+
+    return CachingDispatcher(create_backend_app)
+
+
 def build_app(journal_path: Path | None) -> JournalingApp:
     """moto's dispatcher with our extensions, replayed from and journaling to ``journal_path``."""
     # moto's own recorder would write every request (reads too) to ./moto_recording; it is
     # on for any non-empty value of this variable, so remove it rather than set it "False".
     os.environ.pop("MOTO_ENABLE_RECORDING", None)
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
     from image_mlops.stack import emulator_extensions
 
     emulator_extensions.apply()
-    dispatcher = DomainDispatcherApplication(create_backend_app)
+    dispatcher = _dispatcher()
     if journal_path is not None and journal_path.exists():
         started = time.monotonic()
         count = replay(dispatcher, journal_path)
@@ -283,12 +309,74 @@ def build_app(journal_path: Path | None) -> JournalingApp:
     return JournalingApp(dispatcher, journal)
 
 
-def serve(host: str, port: int, journal_path: Path | None) -> None:
+def _request_handler() -> type:
+    """moto's request handler with HTTP/1.1 keep-alive and one socket write per response.
+
+    werkzeug's development server closes the connection after every response (it cannot
+    tell whether an application left part of a request body unread), so each AWS call cost a
+    TCP connect, a new server thread and a close handshake; and it sends the headers and the
+    body in separate unbuffered writes. Here every request body has been read whole before
+    the application runs (:class:`JournalingApp` reads it for the journal), so the
+    connection can safely stay open: the response gets a ``Content-Length`` and goes out in
+    one buffered write. An interim ``100 Continue`` is still sent at once; a failing
+    application gets a 500 and the connection closes, as before.
+    """
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 64 * 1024
+        disable_nagle_algorithm = True
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+                del self.headers["Expect"]
+            environ = self.make_environ()
+            started: dict[str, Any] = {}
+
+            def start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+                started["status"], started["headers"] = status, headers
+                return lambda _data: None  # the legacy write() callable: unused by moto
+
+            try:
+                result = self.server.app(environ, start_response)
+                try:
+                    body = b"".join(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+            except Exception:
+                log.exception("%s %s failed", self.command, self.path)
+                self.close_connection = True
+                started = {"status": "500 INTERNAL SERVER ERROR", "headers": []}
+                body = b"Internal Server Error"
+            code, _, reason = started["status"].partition(" ")
+            self.send_response(int(code), reason)
+            names = set()
+            for name, value in started["headers"]:
+                if name.lower() in ("connection", "transfer-encoding"):
+                    continue
+                names.add(name.lower())
+                self.send_header(name, value)
+            no_body = self.command == "HEAD" or int(code) in (204, 304) or int(code) < 200
+            if "content-length" not in names and not no_body:
+                self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if not no_body:
+                self.wfile.write(body)
+
+    return KeepAliveRequestHandler
+
+
+def serve(host: str, port: int, journal_path: Path | None) -> None:
     from werkzeug.serving import make_server
 
     app = build_app(journal_path)
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=_request_handler())
     log.info("local AWS emulator listening on http://%s:%d", host, port)
     server.serve_forever()
 

@@ -1,0 +1,123 @@
+"""Planning by listing (no HEAD per image) and placement verified by the copy's ETag.
+
+Real emulator and PostgreSQL; the batch functions are called directly (no DAG run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from classify_fixtures import colour_image, deploy_production_model, put_incoming
+
+from image_mlops.classification import classify, pending, placement, records, run
+from image_mlops.classification.clients import client
+
+pytestmark = pytest.mark.stack
+
+RED, GREEN = (220, 30, 30), (30, 200, 40)
+
+
+@pytest.fixture
+def scene(clean_aws, local_stack, settings):
+    records.ensure_predictions_table(settings)
+    records._execute(settings, "TRUNCATE predictions")
+    deploy_production_model(clean_aws, settings, version=1)
+    return clean_aws, settings
+
+
+def classify_all(settings, run_id: str) -> list[dict]:
+    model = run.find_model(settings)
+    batch_list = run.plan(model, run_id, 2, settings)
+    return [run.classify(batch, model, run_id, settings=settings) for batch in batch_list]
+
+
+@pytest.fixture
+def head_calls(settings):
+    """Keys of the HeadObject calls the package's S3 client makes during the test."""
+    calls: list[str] = []
+    events = client("s3", settings).meta.events
+    event, unique_id = "before-parameter-build.s3.HeadObject", "test-classify-head-calls"
+    events.register(event, lambda params, **_: calls.append(params["Key"]), unique_id=unique_id)
+    yield calls
+    events.unregister(event, unique_id=unique_id)
+
+
+def test_plan_lists_without_head_and_skips_classified_content(scene, head_calls):
+    aws, settings = scene
+    heads = head_calls
+    for i in range(3):
+        put_incoming(aws, settings, f"red-{i}.jpg", colour_image(RED, seed=i))
+
+    assert [i["key"] for i in pending.pending_images(1, settings)] == [
+        f"incoming/red-{i}.jpg" for i in range(3)
+    ]
+    assert heads == []  # planning costs a LIST, not a request per image
+
+    classify_all(settings, "manual__one")
+    table = records._execute(
+        settings, "SELECT source_key, source_etag, image_sha256 FROM predictions ORDER BY 1"
+    )
+    listed = {i["key"]: i["etag"] for i in pending.list_incoming(settings)}
+    assert [(key, etag) for key, etag, _sha in table] == sorted(listed.items())
+    for key, _etag, sha in table:
+        body = aws.s3.get_object(Bucket=settings.validated_bucket, Key=key)["Body"].read()
+        assert sha == hashlib.sha256(body).hexdigest()
+
+    # nothing pending; same content under a new key is not classified twice
+    put_incoming(aws, settings, "copy-of-red-0.jpg", colour_image(RED, seed=0))
+    assert pending.pending_images(1, settings) == []
+    # new content under an existing key is pending again
+    put_incoming(aws, settings, "red-1.jpg", colour_image(GREEN, seed=9))
+    assert [i["key"] for i in pending.pending_images(1, settings)] == ["incoming/red-1.jpg"]
+    assert heads == []
+
+
+def test_rows_from_before_source_etag_are_confirmed_by_sha256(scene, head_calls):
+    aws, settings = scene
+    put_incoming(aws, settings, "a.jpg", colour_image(RED, seed=1))
+    put_incoming(aws, settings, "b.jpg", colour_image(RED, seed=2))
+    classify_all(settings, "manual__legacy")
+    # as written by the version before source_etag existed; b's row is for other bytes
+    records._execute(settings, "UPDATE predictions SET source_etag = NULL")
+    records._execute(
+        settings,
+        "UPDATE predictions SET image_sha256 = repeat('0', 64) WHERE source_key = 'incoming/b.jpg'",
+    )
+    head_calls.clear()
+
+    assert [i["key"] for i in pending.pending_images(1, settings)] == ["incoming/b.jpg"]
+    # only images with a row from before source_etag cost a HEAD
+    assert sorted(head_calls) == ["incoming/a.jpg", "incoming/b.jpg"]
+
+
+def test_copy_is_verified_by_its_etag_and_a_changed_source_is_not_placed(scene, head_calls):
+    aws, settings = scene
+    key = put_incoming(aws, settings, "red.jpg", colour_image(RED, seed=3))
+    s3 = client("s3", settings)
+    image = classify.fetch_one(s3, settings, {"key": key})
+    old = "predictions/blue/red.jpg"
+    aws.s3.put_object(Bucket=settings.output_bucket, Key=old, Body=b"earlier placement")
+    removed = placement.place(
+        s3,
+        settings,
+        placement.Placement(
+            key, "predictions/red/red.jpg", image.size, {old}, source_etag=image.etag
+        ),
+    )
+    assert removed == [old]
+    assert head_calls == []  # the copy's own ETag proved it
+    assert aws.keys(settings.output_bucket, "predictions/") == ["predictions/red/red.jpg"]
+
+    # the source is replaced after it was read: the move is refused, nothing is deleted
+    put_incoming(aws, settings, "red.jpg", colour_image(GREEN, seed=4))
+    aws.s3.put_object(Bucket=settings.output_bucket, Key=old, Body=b"earlier placement")
+    with pytest.raises(placement.SourceChanged):
+        placement.place(
+            s3,
+            settings,
+            placement.Placement(
+                key, "predictions/red/red.jpg", image.size, {old}, source_etag=image.etag
+            ),
+        )
+    assert old in aws.keys(settings.output_bucket, "predictions/")
