@@ -23,18 +23,27 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter
 
-FEATURE_VERSION = "hog-color-v1"
+FEATURE_VERSION = "hog-color-v2"
 DEFAULT_SIZE = 64
 DEFAULT_CELLS = 8
 MAX_PIXELS = 40_000_000
+# JPEGs are decoded at a reduced scale (1/2, 1/4 or 1/8, libjpeg's DCT scaling) as long as
+# both sides stay >= this: the features never look at more than a 64 px crop of the product.
+DRAFT_SIDE = 256
 
 
 def decode(data: bytes) -> Image.Image:
-    """Bytes → RGB image, refusing pixel bombs and files that do not fully decode."""
+    """Bytes → RGB image, refusing pixel bombs and files that do not fully decode.
+
+    Large JPEGs are decoded in draft mode (scaled down by libjpeg while decoding, both sides
+    still >= ``DRAFT_SIDE``): several times faster and the features do not need the detail.
+    """
     image = Image.open(io.BytesIO(data))
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ValueError(f"image too large: {width}x{height} pixels")
+    if image.format == "JPEG":
+        image.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))
     image.load()
     return image.convert("RGB")
 
@@ -78,12 +87,12 @@ def object_box(
     """The product's bounding box (fractions of width/height) and its mask at ``work`` px.
 
     The background is modelled as a plane per colour channel fitted to the border pixels
-    (flat and gradient backgrounds), after a median filter (speckles); pixels far from it are
-    the product.
+    (flat and gradient backgrounds); pixels far from it are the product. Speckles and noise
+    are removed from the mask by a 7 x 7 majority vote (a box blur of the binary mask,
+    thresholded at one half: the binary median filter, ~50x cheaper than a median filter of
+    the colour image).
     """
-    small = image.resize((work, work), Image.Resampling.BILINEAR).filter(
-        ImageFilter.MedianFilter(5)
-    )
+    small = image.resize((work, work), Image.Resampling.BILINEAR)
     pixels = np.asarray(small, dtype=np.float64)
     yy, xx = np.mgrid[0:work, 0:work] / (work - 1)
     edge = np.zeros((work, work), dtype=bool)
@@ -94,7 +103,8 @@ def object_box(
     background = coef[0] + xx[..., None] * coef[1] + yy[..., None] * coef[2]
     distance = np.sqrt(((pixels - background) ** 2).sum(axis=-1))
     threshold = max(20.0, float(np.percentile(distance[edge], 95)) * 1.5)
-    mask = distance > threshold
+    raw = Image.fromarray((distance > threshold).astype(np.uint8) * 255)
+    mask = np.asarray(raw.filter(ImageFilter.BoxBlur(3))) > 127
     rows = np.where(mask.mean(axis=1) > 0.02)[0]
     cols = np.where(mask.mean(axis=0) > 0.02)[0]
     if len(rows) < 3 or len(cols) < 3:

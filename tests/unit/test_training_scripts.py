@@ -144,3 +144,33 @@ def test_quality_gate_decisions():
     assert not worse.passed and "production" in worse.reasons[0]
     close = decide({"accuracy": 0.94}, {"accuracy": 0.95}, min_accuracy=0.8, max_regression=0.02)
     assert close.passed
+
+
+def test_features_find_the_product_on_a_speckled_background_and_decode_jpeg_drafts():
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    sys.path.insert(0, str(ROOT / "include" / "scripts"))
+    import features
+
+    image = Image.new("RGB", (640, 480), (220, 220, 210))
+    draw = ImageDraw.Draw(image)
+    rng = np.random.default_rng(3)
+    for x, y in rng.integers(0, 640, size=(60, 2)):  # speckles: not the product
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=(190, 190, 180))
+    draw.rectangle((320, 120, 479, 359), fill=(40, 60, 160))  # the product
+    (x0, y0, x1, y1), mask = features.object_box(image)
+    assert abs(x0 - 0.5) < 0.03 and abs(x1 - 0.75) < 0.03
+    assert abs(y0 - 0.25) < 0.03 and abs(y1 - 0.75) < 0.03
+    assert 0.08 < mask.mean() < 0.14  # the rectangle is 1/8 of the picture, speckles are gone
+
+    data = io.BytesIO()
+    image.resize((800, 600)).save(data, "JPEG", quality=90)
+    decoded = features.decode(data.getvalue())
+    assert decoded.mode == "RGB"
+    assert decoded.size == (400, 300)  # libjpeg scaled by 1/2 while decoding, sides >= 256
+    assert min(decoded.size) >= features.DRAFT_SIDE
+    vector = features.extract(decoded)
+    assert vector.dtype == np.float32 and np.isfinite(vector).all()
