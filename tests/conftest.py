@@ -76,6 +76,31 @@ def _teardown() -> None:
 atexit.register(_teardown)
 
 
+def private_stack_env(state: Path, pg: int, emulator: int, airflow: int) -> dict[str, str]:
+    """The environment of a second, private stack (for `image-mlops` run as a subprocess):
+    this session's Airflow and stack settings removed, its own folder, ports and connections."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_")) and k != "AIRFLOW_HOME"
+    }
+    env.update(
+        {
+            "IMAGE_MLOPS_STATE_DIR": str(state),
+            "IMAGE_MLOPS_PG_PORT": str(pg),
+            "IMAGE_MLOPS_EMULATOR_PORT": str(emulator),
+            "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow),
+            "AIRFLOW_CONN_AWS_DEFAULT": (
+                '{"conn_type": "aws", "login": "x", "password": "x", "extra": '
+                f'{{"region_name": "us-east-1", "endpoint_url": "http://127.0.0.1:{emulator}"}}}}'
+            ),
+            "AIRFLOW_CONN_PRODUCT_CATALOG_DB": f"postgres://postgres@127.0.0.1:{pg}/product_catalog",
+            "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"postgres://postgres@127.0.0.1:{pg}/image_mlops",
+        }
+    )
+    return env
+
+
 @pytest.fixture(scope="session")
 def stack() -> LocalStack:
     """The session's stack object (nothing started)."""

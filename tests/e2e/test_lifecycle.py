@@ -1,97 +1,154 @@
-"""The whole lifecycle on the running local stack — the same story as `make demo`.
+"""The whole lifecycle, exactly as a user runs it: `image-mlops demo` (what `make demo` runs).
 
-Driven through the running Airflow (scheduler, Assets, REST API, human-in-the-loop answered
-through the REST API), then every stage's outcome is asserted from S3, the registry,
-CloudWatch and PostgreSQL — not from what the story says about itself.
+The demo brings up its own private stack (PostgreSQL, the AWS emulator, Airflow's
+api-server, scheduler, dag-processor, triggerer) in a temporary folder on free ports, drives
+every DAG through the running Airflow (scheduler, Assets, REST API; both approvals answered
+through the REST API), and prints its summary. Then every stage's outcome is asserted from
+the stack itself — S3, the registry, CloudWatch, PostgreSQL, Airflow's REST API — not only
+from what the demo says about itself.
 """
 
 from __future__ import annotations
 
-import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
+import boto3
 import pytest
 
-pytestmark = [pytest.mark.stack, pytest.mark.airflow_stack, pytest.mark.timeout(1800)]
+from image_mlops.stack.processes import free_port
+
+pytestmark = [pytest.mark.stack, pytest.mark.airflow_stack, pytest.mark.timeout(2400)]
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "product-image-classifier"
 
 
 @pytest.fixture(scope="module")
-def story_result(airflow_services, clean_aws, test_output):
-    from image_mlops.config import get_settings
-    from image_mlops.demo.progress import Progress
-    from image_mlops.demo.story import DemoStory
-    from image_mlops.demo.summary import collect_summary, format_summary
+def demo(test_output):
+    from conftest import private_stack_env
 
-    settings = get_settings()
-    log = io.StringIO()
-    story = DemoStory(
-        settings,
-        progress=Progress(stream=log),
-        data_dir=settings.state_dir / "e2e-demo-data",
-        timeout=900,
-    )
+    state = Path(tempfile.mkdtemp(prefix="image-mlops-e2e-"))
+    ports = {"pg": free_port(), "emulator": free_port(), "airflow": free_port()}
+    env = private_stack_env(state, ports["pg"], ports["emulator"], ports["airflow"])
+    result_file = state / "result.json"
+    cli = [sys.executable, "-m", "image_mlops.cli"]
     try:
-        result = story.run()
-        result.summary = collect_summary(settings)
-        (test_output / "e2e-summary.txt").write_text(
-            log.getvalue() + format_summary(settings, result)
+        proc = subprocess.run(
+            [*cli, "demo", "--result-json", str(result_file)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=2100,
         )
+        (test_output / "e2e-demo-output.txt").write_text(proc.stdout + "\n" + proc.stderr)
+        assert proc.returncode == 0, (
+            f"make demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+        result = json.loads(result_file.read_text())
+        clients = _clients(ports["emulator"])
+        yield {"result": result, "stdout": proc.stdout, "ports": ports, "aws": clients}
     finally:
-        (test_output / "e2e-progress.log").write_text(log.getvalue())
-        # Leave nothing scheduled behind for the tests that run after this module.
-        for dag_id in story.client.dags():
-            story.client.set_paused(dag_id["dag_id"], True)
-    return settings, result
+        subprocess.run([*cli, "stack", "down"], env=env, cwd=ROOT, capture_output=True, timeout=300)
+        shutil.rmtree(state, ignore_errors=True)
 
 
-def test_every_dag_run_of_the_story_succeeded(story_result):
-    _, result = story_result
-    for dag_id, runs in result.runs.items():
-        assert runs, dag_id
-        assert all(state == "success" for _, state in runs), (dag_id, runs)
-    assert {"deploy_model", "classify_images", "monitor_model"} <= set(result.runs)
+def _clients(port: int) -> dict:
+    kwargs = {
+        "endpoint_url": f"http://127.0.0.1:{port}",
+        "region_name": "us-east-1",
+        "aws_access_key_id": "x",
+        "aws_secret_access_key": "x",
+    }
+    return {name: boto3.client(name, **kwargs) for name in ("s3", "sagemaker", "cloudwatch")}
 
 
-def test_validation_quarantined_the_bad_inputs_with_reasons(story_result):
-    _, result = story_result
-    summary = result.summary
-    assert summary["validated"]["labeled"] >= 5 * 40
-    assert summary["validated"]["incoming"] > 0
+def _keys(s3, bucket: str, prefix: str = "") -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_the_demo_prints_its_summary_and_the_ui_address(demo):
+    out = demo["stdout"]
+    assert "image-mlops demo finished in" in out
+    assert f"http://localhost:{demo['ports']['airflow']}" in out
+    for stage in ("validate_images", "train_and_register", "deploy_model", "retrain_on_drift"):
+        assert f"✓ {stage}" in out
+
+
+def test_every_dag_run_the_story_followed_succeeded(demo):
+    runs = demo["result"]["runs"]
+    assert set(runs) >= {
+        "extract_product_catalog",
+        "validate_images",
+        "train_and_register",
+        "deploy_model",
+        "classify_images",
+        "monitor_model",
+        "retrain_on_drift",
+    }
+    for dag_id, dag_runs in runs.items():
+        assert all(state == "success" for _, state in dag_runs), (dag_id, dag_runs)
+
+
+def test_validation_moved_every_raw_image_and_quarantined_the_bad_ones(demo):
+    s3 = demo["aws"]["s3"]
+    leftovers = [k for k in _keys(s3, "image-mlops-raw") if k.startswith(("labeled/", "incoming/"))]
+    assert leftovers == [], "every raw image ends validated or quarantined"
+    summary = demo["result"]["summary"]
+    assert summary["validated"]["labeled"] == 360  # 6 classes x 60 demo images
     quarantined = summary["quarantined"]
     for reason in ("empty_file", "truncated", "not_an_image", "too_small", "duplicate"):
         assert quarantined.get(reason, 0) >= 1, quarantined
+    reasons = [k for k in _keys(s3, "image-mlops-raw", "errors/") if k.endswith("_reasons.jsonl")]
+    assert reasons
 
 
-def test_both_approvals_were_answered_and_v1_serves_in_production(story_result):
-    settings, result = story_result
-    assert [option for _, option in result.approvals[:2]] == ["Approve", "Approve"]
-    endpoints = {e["endpoint"]: e for e in result.summary["endpoints"]}
-    production = endpoints[settings.endpoint_name("production")]
-    assert production["status"] == "InService"
-    assert str(production["version"]) == "1"
-    assert endpoints[settings.endpoint_name("staging")]["status"] == "InService"
+def test_v1_was_approved_twice_and_serves_staging_and_production(demo):
+    result = demo["result"]
+    assert [option for _, option in result["approvals"][:2]] == ["Approve", "Approve"]
+    sagemaker = demo["aws"]["sagemaker"]
+    for stage in ("staging", "production"):
+        endpoint = sagemaker.describe_endpoint(EndpointName=f"{MODEL}-{stage}")
+        assert endpoint["EndpointStatus"] == "InService"
+        config = sagemaker.describe_endpoint_config(
+            EndpointConfigName=endpoint["EndpointConfigName"]
+        )
+        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        assert model["PrimaryContainer"]["Environment"]["IMAGE_MLOPS_MODEL_PACKAGE_VERSION"] == "1"
 
 
-def test_images_were_classified_into_class_folders(story_result):
-    _, result = story_result
-    folders = result.summary["class_folders"]
-    real_classes = {c for c in folders if not c.startswith("_")}
-    assert len(real_classes) >= 5, folders
-    assert sum(folders.values()) > 0
+def test_a_second_version_was_registered_after_exactly_one_drift_retraining(demo):
+    result = demo["result"]
+    assert result["drift_training_runs"] == 1
+    assert result["second_cooldown_training_runs"] == 0
+    sagemaker = demo["aws"]["sagemaker"]
+    packages = sagemaker.list_model_packages(
+        ModelPackageGroupName=MODEL, SortBy="CreationTime", SortOrder="Ascending"
+    )["ModelPackageSummaryList"]
+    assert [p["ModelApprovalStatus"] for p in packages] == ["Approved", "PendingManualApproval"]
+    first = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
+    assert float(first["CustomerMetadataProperties"]["accuracy"]) >= 0.95
 
 
-def test_kpis_and_alarms_are_in_cloudwatch(story_result):
-    _, result = story_result
-    assert result.summary["kpis"], "monitoring published no metric"
-    assert result.summary["alarms"], "monitoring created no alarm"
-    assert "ALARM" in result.summary["alarms"].values() or result.drift_training_runs == 1
+def test_images_were_classified_into_class_folders_with_a_manifest(demo):
+    s3 = demo["aws"]["s3"]
+    keys = _keys(s3, "image-mlops-output", "predictions/")
+    folders = {k.split("/")[1] for k in keys if not k.startswith("predictions/_manifests/")}
+    assert {"mug", "shirt", "shoe", "lamp", "bottle", "book"} <= folders
+    assert [k for k in keys if k.startswith("predictions/_manifests/")]
 
 
-def test_drift_started_exactly_one_retraining_and_a_second_version(story_result):
-    _, result = story_result
-    assert result.drift_training_runs == 1
-    assert result.second_cooldown_training_runs == 0
-    versions = [m["version"] for m in result.summary["models"]]
-    assert len(versions) >= 2, result.summary["models"]
-    first = result.summary["models"][0]
-    assert first["status"] == "Approved"
-    assert float(first["accuracy"]) >= 0.95
+def test_kpis_alarms_and_dashboard_are_in_cloudwatch(demo):
+    cloudwatch = demo["aws"]["cloudwatch"]
+    summary = demo["result"]["summary"]
+    assert summary["kpis"]["Accuracy"] > 0
+    states = summary["alarms"]
+    assert any(name.startswith(f"image-mlops-{MODEL}-") for name in states)
+    assert "ALARM" in states.values(), "the injected drift put an alarm in ALARM"
+    assert cloudwatch.list_dashboards()["DashboardEntries"]

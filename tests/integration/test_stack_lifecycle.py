@@ -27,24 +27,9 @@ CLI = [sys.executable, "-m", "image_mlops.cli"]
 
 
 def _clean_env(state: Path, pg: int, emulator: int, airflow: int) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_")) and k != "AIRFLOW_HOME"
-    }
-    env.update(
-        {
-            "IMAGE_MLOPS_STATE_DIR": str(state),
-            "IMAGE_MLOPS_PG_PORT": str(pg),
-            "IMAGE_MLOPS_EMULATOR_PORT": str(emulator),
-            "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow),
-            "AIRFLOW_CONN_AWS_DEFAULT": (
-                '{"conn_type": "aws", "login": "x", "password": "x", "extra": '
-                f'{{"region_name": "us-east-1", "endpoint_url": "http://127.0.0.1:{emulator}"}}}}'
-            ),
-        }
-    )
-    return env
+    from conftest import private_stack_env
+
+    return private_stack_env(state, pg, emulator, airflow)
 
 
 def _cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -81,3 +81,18 @@ def test_deployment_config_validates_against_botocore():
         "DeploymentConfig": endpoints.deployment_config(endpoints.alarm_names("e")),
     }
     validate_parameters(params, model.operation_model("UpdateEndpoint").input_shape)
+
+
+def test_rollback_alarms_are_outside_the_drift_sensors_prefix():
+    """The drift sensor waits on every alarm under alarm_prefix(model): deployment alarms
+    must not be among them, or an invocation-error alarm would start a retraining."""
+    from image_mlops.config import get_settings
+    from image_mlops.deployment.endpoints import alarm_names
+    from image_mlops.monitoring.metrics import alarm_prefix
+
+    settings = get_settings()
+    prefix = alarm_prefix(settings.model_name)
+    for stage in ("staging", "production"):
+        names = alarm_names(settings.endpoint_name(stage))
+        assert names
+        assert not [name for name in names if name.startswith(prefix)]

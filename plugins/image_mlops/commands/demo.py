@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+from pathlib import Path
 
 from image_mlops.commands import CommandError, local_settings
 
@@ -22,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="answer approvals yourself in the Airflow UI (same as DEMO_INTERACTIVE=1)",
     )
+    parser.add_argument(
+        "--result-json",
+        type=Path,
+        metavar="PATH",
+        help="also write the outcome (runs, approvals, summary) as JSON (used by the e2e test)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -36,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("the demo runs on the local stack: set IMAGE_MLOPS_TARGET=local")
     try:
         LocalStack(settings).up()
-        run_demo(settings, interactive=args.interactive)
+        result = run_demo(settings, interactive=args.interactive)
     except (StackError, DemoError, AirflowApiError) as exc:
         raise CommandError(
             f"{exc}\n(the stack is still up: `make status`, `make logs`, {settings.airflow_url})"
         ) from exc
+    if args.result_json:
+        args.result_json.write_text(json.dumps(dataclasses.asdict(result), indent=2, default=str))
     return 0

@@ -86,8 +86,13 @@ def image_uri_for(candidate: Candidate, settings: Settings) -> str:
 
 
 def alarm_names(endpoint_name: str) -> list[str]:
-    """CloudWatch alarms whose ALARM state rolls back an update of ``endpoint_name``."""
-    return [f"image-mlops-{endpoint_name}-{kind}" for kind in ROLLBACK_ALARMS]
+    """CloudWatch alarms whose ALARM state rolls back an update of ``endpoint_name``.
+
+    ``image-mlops-deploy-…``: the model's drift alarms are ``image-mlops-<model>-…`` and the
+    endpoints are ``<model>-staging|production``, so without the ``deploy`` segment the
+    drift sensor's prefix would also match these (a 5xx alarm would start a retraining).
+    """
+    return [f"image-mlops-deploy-{endpoint_name}-{kind}" for kind in ROLLBACK_ALARMS]
 
 
 def _exists(call, **kwargs) -> dict[str, Any] | None:
