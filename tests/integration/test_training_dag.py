@@ -125,3 +125,26 @@ def test_quality_gate_failure_registers_nothing(
     assert states["quality_gate"] == "failed"
     assert states["register"] != "success"
     assert len(_packages(aws, settings)) == before
+
+
+def test_an_unreadable_production_artifact_skips_the_comparison_with_a_note(
+    clean_aws, settings, dag_bag, demo_dir
+):
+    from classify_fixtures import deploy_production_model, remove_production_endpoint
+
+    aws = clean_aws
+    _upload_labeled(aws, settings, demo_dir)
+    deploy_production_model(aws, settings, version=97)
+    # the production artifact disappears (deleted by hand, lifecycle rule, ...)
+    aws.s3.delete_object(
+        Bucket=settings.models_bucket, Key=f"{settings.model_name}/97/model.tar.gz"
+    )
+    try:
+        run = run_dag(dag_bag, "train_and_register", conf={"reason": "prod artifact gone"})
+    finally:
+        remove_production_endpoint(aws, settings)
+    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
+    evaluated = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")
+    assert evaluated["production_accuracy"] is None
+    assert "could not be evaluated" in evaluated["production_note"]
+    assert "/97/model.tar.gz" in evaluated["production_note"]

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from image_mlops import s3layout
 from image_mlops.config import Settings
 from image_mlops.training import artifact, dataset, gate
@@ -92,12 +94,24 @@ def evaluate(settings: Settings, snap: dict, trained: dict) -> dict:
         evaluation_uri = _put_json(settings, prefix + s3layout.EVALUATION_FILE, report)
 
         production = None
+        production_note = "no production model: comparison skipped"
         production_uri = gate.production_artifact_uri(settings)
         if production_uri:
             log.info("evaluating production model %s on the same test split", production_uri)
-            prod_model = _download_uri(settings, production_uri, root / "production.tar.gz")
-            production = artifact.evaluate_local(prod_model, root / "test", root / "prod.json")
-            _put_json(settings, prefix + "production_evaluation.json", production)
+            try:
+                prod_model = _download_uri(settings, production_uri, root / "production.tar.gz")
+                production = artifact.evaluate_local(prod_model, root / "test", root / "prod.json")
+            except (ClientError, artifact.ScriptError) as exc:
+                # A production artifact we cannot read or run must not block every future
+                # model: the absolute minimum still applies, and the approver sees this note.
+                production_note = (
+                    f"production model {production_uri} could not be evaluated ({exc}): "
+                    "comparison skipped"
+                )
+                log.warning("%s", production_note)
+            else:
+                production_note = f"compared with production model {production_uri}"
+                _put_json(settings, prefix + "production_evaluation.json", production)
 
         dataset.download_split(settings, manifest, "train", root / "train")
         baseline = compute_baseline(root / "train")
@@ -116,6 +130,7 @@ def evaluate(settings: Settings, snap: dict, trained: dict) -> dict:
         "n_test": report["n_test"],
         "production_artifact_uri": production_uri,
         "production_accuracy": production["accuracy"] if production else None,
+        "production_note": production_note,
     }
 
 
