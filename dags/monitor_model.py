@@ -59,7 +59,7 @@ from image_mlops.assets import FEEDBACK, PREDICTIONS
 def monitor_model():
     @task
     def compute_and_publish(params=None) -> dict:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from image_mlops.config import get_settings
         from image_mlops.monitoring.publish import compute_and_publish as run
