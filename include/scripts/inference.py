@@ -112,7 +112,11 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 def predict_proba(model: dict, x: np.ndarray) -> np.ndarray:
     z = (x - model["mean"]) / model["scale"]
-    scores = z @ model["coef"].T + model["intercept"]
+    # np.einsum rather than z @ coef.T: a BLAS product this size starts OpenBLAS's worker
+    # threads, which then busy-wait between batches and take a core from the rest of the
+    # work (measured: 1.6 instead of 0.85 ms per image with the other core busy); einsum's
+    # own loop never uses them and costs ~10 us per image.
+    scores = np.einsum("nf,cf->nc", z, model["coef"]) + model["intercept"]
     if scores.shape[1] == 1:  # binary logistic regression: one column of logits
         scores = np.hstack([-scores, scores])
     return _softmax(scores)
@@ -123,17 +127,22 @@ def predict_fn(items: list[dict], model: dict) -> list[dict]:
     results: list[dict] = [
         {"label": None, "confidence": None, "top_k": [], "error": item["error"]} for item in items
     ]
-    good = [i for i, item in enumerate(items) if item["image"] is not None]
-    vectors = []
-    for i in list(good):
+    good, products = [], []
+    for i, item in enumerate(items):
+        if item["image"] is None:
+            continue
+        # Per image, so an image Pillow cannot crop gets its own error and the others go on.
         try:
-            vectors.append(features.extract(items[i]["image"], model["image_size"]))
+            products.append(features.product(item["image"], model["image_size"]))
         except Exception as exc:
             results[i]["error"] = f"cannot extract features: {type(exc).__name__}: {exc}"
-            good.remove(i)
+            continue
+        good.append(i)
     if not good:
         return results
-    probabilities = predict_proba(model, np.stack(vectors))
+    # The numpy description runs over the whole batch at once: it only reads the fixed-size
+    # crops made above, so no single image can make it fail.
+    probabilities = predict_proba(model, features.describe(products))
     classes = model["classes"]
     for row, i in zip(probabilities, good, strict=True):
         order = np.argsort(-row, kind="stable")[:TOP_K]

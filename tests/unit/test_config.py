@@ -148,3 +148,14 @@ def test_every_documented_default_parses_back_to_the_default(name):
     default = dict((v, d) for v, d, _ in describe_settings())[variable]
     parsed = getattr(Settings.from_env({variable: default}), name)
     assert parsed == getattr(Settings(), name), variable
+
+
+def test_task_processes_get_one_blas_thread_unless_the_user_says_otherwise():
+    from image_mlops.config import get_settings
+    from image_mlops.stack.manager import LocalStack
+
+    stack = LocalStack(get_settings())
+    env = stack.airflow_environment(base={})
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    mine = stack.airflow_environment(base={"OPENBLAS_NUM_THREADS": "4"})
+    assert mine["OPENBLAS_NUM_THREADS"] == "4"

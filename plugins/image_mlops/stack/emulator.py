@@ -286,6 +286,7 @@ def build_app(journal_path: Path | None) -> JournalingApp:
     # on for any non-empty value of this variable, so remove it rather than set it "False".
     os.environ.pop("MOTO_ENABLE_RECORDING", None)
     from image_mlops.stack import emulator_extensions
+    from image_mlops.stack.emulator_s3 import S3ObjectFastPath
 
     emulator_extensions.apply()
     dispatcher = _dispatcher()
@@ -306,7 +307,7 @@ def build_app(journal_path: Path | None) -> JournalingApp:
             with open(journal_path, "r+b") as handle:
                 handle.truncate(good)
     journal = Journal(journal_path) if journal_path is not None else None
-    return JournalingApp(dispatcher, journal)
+    return JournalingApp(S3ObjectFastPath(dispatcher), journal)
 
 
 def _request_handler() -> type:

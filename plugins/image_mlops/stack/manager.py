@@ -45,6 +45,11 @@ AIRFLOW_LOCAL_CONFIG = {
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
 }
 
+#: Task processes run one numpy computation each, several at a time: one BLAS thread per
+#: process. OpenBLAS otherwise starts a thread per core in every process, and those threads
+#: spin after each call, taking the cores the other tasks and the emulator need (measured:
+#: batch classification with two worker processes 308 → 353 images/s on 2 cores).
+WORKER_THREAD_LIMITS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -158,6 +163,8 @@ class LocalStack:
         env = dict(os.environ if base is None else base)
         port = self.settings.airflow_port
         env.update(AIRFLOW_LOCAL_CONFIG)
+        for name, value in WORKER_THREAD_LIMITS.items():
+            env.setdefault(name, value)  # a user's own value wins
         env.update(self._secrets())
         env.update(
             {
