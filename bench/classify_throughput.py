@@ -56,28 +56,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 def private_environment(state: Path) -> None:
     """Point every setting at a private state folder and free ports (like tests/conftest.py)."""
+    from image_mlops.stack.manager import private_stack_environment
     from image_mlops.stack.processes import free_port
 
-    pg, emulator, airflow = free_port(), free_port(), free_port()
-    os.environ.update(
-        {
-            "IMAGE_MLOPS_TARGET": "local",
-            "IMAGE_MLOPS_STATE_DIR": str(state),
-            "IMAGE_MLOPS_PG_PORT": str(pg),
-            "IMAGE_MLOPS_EMULATOR_PORT": str(emulator),
-            "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow),
-            "AIRFLOW_CONN_AWS_DEFAULT": (
-                '{"conn_type": "aws", "login": "bench-placeholder", "password": '
-                '"bench-placeholder", "extra": {"region_name": "us-east-1", "endpoint_url": '
-                f'"http://127.0.0.1:{emulator}"}}}}'
-            ),
-            "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"postgres://postgres@127.0.0.1:{pg}/image_mlops",
-            "AIRFLOW_CONN_PRODUCT_CATALOG_DB": f"postgres://postgres@127.0.0.1:{pg}/product_catalog",
-            "AWS_ACCESS_KEY_ID": "bench-placeholder",
-            "AWS_SECRET_ACCESS_KEY": "bench-placeholder",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
+    ports = free_port(), free_port(), free_port()
+    os.environ.update(private_stack_environment(state, *ports, placeholder="bench-placeholder"))
     for key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswith("_BUCKET")]:
         del os.environ[key]
 

@@ -108,28 +108,13 @@ def local_bytes(images: list[bytes]) -> None:
 
 
 def airflow_runs(images: list[bytes], n: int) -> None:
+    from image_mlops.stack.manager import private_stack_environment
     from image_mlops.stack.processes import free_port
 
     state = Path(tempfile.mkdtemp(prefix="image-mlops-bench-"))
-    pg, emu, af = free_port(), free_port(), free_port()
-    os.environ.update(
-        {
-            "IMAGE_MLOPS_TARGET": "local",
-            "IMAGE_MLOPS_STATE_DIR": str(state),
-            "IMAGE_MLOPS_PG_PORT": str(pg),
-            "IMAGE_MLOPS_EMULATOR_PORT": str(emu),
-            "IMAGE_MLOPS_AIRFLOW_PORT": str(af),
-            "IMAGE_MLOPS_VALIDATION_BATCH_SIZE": "200",
-            "AIRFLOW_CONN_AWS_DEFAULT": (
-                '{"conn_type": "aws", "login": "bench-placeholder", "password": '
-                '"bench-placeholder", "extra": {"region_name": "us-east-1", "endpoint_url": '
-                f'"http://127.0.0.1:{emu}"}}}}'
-            ),
-            "AWS_ACCESS_KEY_ID": "bench-placeholder",
-            "AWS_SECRET_ACCESS_KEY": "bench-placeholder",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
+    ports = free_port(), free_port(), free_port()
+    os.environ.update(private_stack_environment(state, *ports, placeholder="bench-placeholder"))
+    os.environ["IMAGE_MLOPS_VALIDATION_BATCH_SIZE"] = "200"
     from image_mlops.config import get_settings
     from image_mlops.stack.manager import LocalStack
 

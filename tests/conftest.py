@@ -25,38 +25,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
+from image_mlops.stack.manager import LocalStack, private_stack_environment  # noqa: E402
 from image_mlops.stack.processes import free_port  # noqa: E402
 
 _STATE = Path(tempfile.mkdtemp(prefix="image-mlops-test-"))
 _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT = free_port(), free_port(), free_port()
 # The test stack's own settings win over anything from .env or the shell.
 os.environ.update(
-    {
-        "IMAGE_MLOPS_TARGET": "local",
-        "IMAGE_MLOPS_STATE_DIR": str(_STATE),
-        "IMAGE_MLOPS_PG_PORT": str(_PG_PORT),
-        "IMAGE_MLOPS_EMULATOR_PORT": str(_EMULATOR_PORT),
-        "IMAGE_MLOPS_AIRFLOW_PORT": str(_AIRFLOW_PORT),
-        "AIRFLOW_CONN_AWS_DEFAULT": (
-            '{"conn_type": "aws", "login": "test-placeholder", "password": "test-placeholder",'
-            f' "extra": {{"region_name": "us-east-1", "endpoint_url": '
-            f'"http://127.0.0.1:{_EMULATOR_PORT}"}}}}'
-        ),
-        "AIRFLOW_CONN_PRODUCT_CATALOG_DB": (
-            f"postgres://postgres@127.0.0.1:{_PG_PORT}/product_catalog"
-        ),
-        "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"postgres://postgres@127.0.0.1:{_PG_PORT}/image_mlops",
-        # boto3 clients made directly by tests
-        "AWS_ACCESS_KEY_ID": "test-placeholder",
-        "AWS_SECRET_ACCESS_KEY": "test-placeholder",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    private_stack_environment(
+        _STATE, _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT, placeholder="test-placeholder"
+    )
 )
 for _key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswith("_BUCKET")]:
     del os.environ[_key]
 
 from image_mlops.config import get_settings  # noqa: E402
-from image_mlops.stack.manager import LocalStack  # noqa: E402
 
 _stack = LocalStack(get_settings())
 os.environ.update(_stack.airflow_environment(base={}))
@@ -84,20 +67,7 @@ def private_stack_env(state: Path, pg: int, emulator: int, airflow: int) -> dict
         for k, v in os.environ.items()
         if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_")) and k != "AIRFLOW_HOME"
     }
-    env.update(
-        {
-            "IMAGE_MLOPS_STATE_DIR": str(state),
-            "IMAGE_MLOPS_PG_PORT": str(pg),
-            "IMAGE_MLOPS_EMULATOR_PORT": str(emulator),
-            "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow),
-            "AIRFLOW_CONN_AWS_DEFAULT": (
-                '{"conn_type": "aws", "login": "x", "password": "x", "extra": '
-                f'{{"region_name": "us-east-1", "endpoint_url": "http://127.0.0.1:{emulator}"}}}}'
-            ),
-            "AIRFLOW_CONN_PRODUCT_CATALOG_DB": f"postgres://postgres@127.0.0.1:{pg}/product_catalog",
-            "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"postgres://postgres@127.0.0.1:{pg}/image_mlops",
-        }
-    )
+    env.update(private_stack_environment(state, pg, emulator, airflow, placeholder="x"))
     return env
 
 

@@ -51,6 +51,39 @@ AIRFLOW_LOCAL_CONFIG = {
 #: batch classification with two worker processes 308 → 353 images/s on 2 cores).
 WORKER_THREAD_LIMITS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
+
+def private_stack_environment(
+    state: Path, pg_port: int, emulator_port: int, airflow_port: int, placeholder: str
+) -> dict[str, str]:
+    """Settings and connections of a stack of its own: its state folder, its ports.
+
+    The test session, the stacks its end-to-end tests start as subprocesses and the benchmarks
+    all use it, so none of them touches the developer's ``make up`` stack. The emulator
+    accepts any key: ``placeholder`` is not a secret (also given to boto3 clients made
+    directly, outside the connection).
+    """
+    aws_connection = {
+        "conn_type": "aws",
+        "login": placeholder,
+        "password": placeholder,
+        "extra": {"region_name": "us-east-1", "endpoint_url": f"http://127.0.0.1:{emulator_port}"},
+    }
+    database = f"postgres://postgres@127.0.0.1:{pg_port}"
+    return {
+        "IMAGE_MLOPS_TARGET": "local",
+        "IMAGE_MLOPS_STATE_DIR": str(state),
+        "IMAGE_MLOPS_PG_PORT": str(pg_port),
+        "IMAGE_MLOPS_EMULATOR_PORT": str(emulator_port),
+        "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow_port),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
+        "AIRFLOW_CONN_PRODUCT_CATALOG_DB": f"{database}/{CATALOG_DATABASE}",
+        "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"{database}/{MLOPS_DATABASE}",
+        "AWS_ACCESS_KEY_ID": placeholder,
+        "AWS_SECRET_ACCESS_KEY": placeholder,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
