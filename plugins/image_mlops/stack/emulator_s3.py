@@ -20,6 +20,7 @@ One deliberate difference: ``x-amz-copy-source-if-match`` is honoured (412
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import uuid
@@ -54,7 +55,11 @@ _NEUTRAL_HEADERS = frozenset(
         "HTTP_X_AMZ_CHECKSUM_MODE",  # answered as moto answers it (see _get_object)
     }
 )
-_COPY_HEADERS = frozenset({"HTTP_X_AMZ_COPY_SOURCE", "HTTP_X_AMZ_COPY_SOURCE_IF_MATCH"})
+#: Headers a plain request may carry, per method (GetObject, CopyObject).
+_ALLOWED_HEADERS = {
+    "GET": _NEUTRAL_HEADERS,
+    "PUT": _NEUTRAL_HEADERS | {"HTTP_X_AMZ_COPY_SOURCE", "HTTP_X_AMZ_COPY_SOURCE_IF_MATCH"},
+}
 #: Query strings the SDK adds to plain calls (``x-id`` names the operation).
 _PLAIN_QUERIES = {"GET": ("", "x-id=GetObject"), "PUT": ("", "x-id=CopyObject")}
 
@@ -88,7 +93,7 @@ class S3ObjectFastPath:
         if query not in _PLAIN_QUERIES[method]:
             return None
         copy = method == "PUT"
-        allowed = _NEUTRAL_HEADERS | _COPY_HEADERS if copy else _NEUTRAL_HEADERS
+        allowed = _ALLOWED_HEADERS[method]
         if any(name.startswith("HTTP_") and name not in allowed for name in environ):
             return None
         if copy and ("HTTP_X_AMZ_COPY_SOURCE" not in environ or _has_body(environ)):
@@ -158,8 +163,6 @@ def _has_body(environ: dict[str, Any]) -> bool:
 
 def _backend(access_key: str, region: str) -> Any:
     """moto's S3 backend of the caller's account, chosen as moto chooses it."""
-    import os
-
     from moto import settings
     from moto.iam.models import get_account_id_from
     from moto.s3.models import s3_backends
