@@ -8,6 +8,7 @@ time and must stay cheap.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from image_mlops.config import Settings, get_settings
@@ -33,3 +34,15 @@ def s3_hook(settings: Settings | None = None) -> S3Hook:
 
     settings = settings or get_settings()
     return S3Hook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
+
+
+def put_json(s3: Any, bucket: str, key: str, value: Any, indent: int | None = None) -> str:
+    """Write ``value`` as a JSON object (UTF-8, ``application/json``); returns its ``s3://`` URI."""
+    body = json.dumps(value, ensure_ascii=False, indent=indent).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return f"s3://{bucket}/{key}"
+
+
+def read_json(s3: Any, bucket: str, key: str) -> Any:
+    """The JSON object at ``s3://bucket/key``."""
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from image_mlops import s3layout
+from image_mlops import aws, s3layout
 from image_mlops.classification.clients import client as aws_client
 from image_mlops.config import Settings, get_settings
 
@@ -51,12 +51,7 @@ def write_batches(
     batches = []
     for index, chunk in enumerate(split(items, batch_size)):
         key = s3layout.classify_batch_key(run_id, index)
-        s3.put_object(
-            Bucket=settings.output_bucket,
-            Key=key,
-            Body=json.dumps(chunk).encode(),
-            ContentType="application/json",
-        )
+        aws.put_json(s3, settings.output_bucket, key, chunk)
         batches.append({"batch_key": key, "index": index, "count": len(chunk)})
     log.info("%d images in %d batches of at most %d", len(items), len(batches), batch_size)
     return batches
@@ -65,7 +60,7 @@ def write_batches(
 def read_json(key: str, settings: Settings | None = None, s3: Any = None) -> Any:
     settings = settings or get_settings()
     s3 = s3 or aws_client("s3", settings)
-    return json.loads(s3.get_object(Bucket=settings.output_bucket, Key=key)["Body"].read())
+    return aws.read_json(s3, settings.output_bucket, key)
 
 
 def write_results(

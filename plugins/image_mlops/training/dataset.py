@@ -101,7 +101,7 @@ def list_labeled(settings: Settings) -> list[dict]:
 
 def snapshot(settings: Settings, *, seed: int = 0) -> dict[str, Any]:
     """Snapshot validated/labeled/ → manifest in S3 (idempotent: same data, same key)."""
-    from image_mlops.aws import aws_client
+    from image_mlops.aws import aws_client, put_json
 
     items = list_labeled(settings)
     if not items:
@@ -116,12 +116,7 @@ def snapshot(settings: Settings, *, seed: int = 0) -> dict[str, Any]:
     manifest = build_manifest(items, bucket=settings.validated_bucket, seed=seed)
     key = s3layout.dataset_manifest_key(settings.model_name, manifest["fingerprint"])
     s3 = aws_client("s3", settings)
-    s3.put_object(
-        Bucket=settings.models_bucket,
-        Key=key,
-        Body=json.dumps(manifest, indent=1).encode(),
-        ContentType="application/json",
-    )
+    put_json(s3, settings.models_bucket, key, manifest, indent=1)
     log.info(
         "snapshot %s: %s images, %s classes, split %s → s3://%s/%s",
         manifest["fingerprint"][:12],

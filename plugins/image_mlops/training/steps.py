@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -59,15 +58,9 @@ def _download(settings: Settings, key: str, dest: Path) -> Path:
 
 
 def _put_json(settings: Settings, key: str, payload: dict) -> str:
-    from image_mlops.aws import aws_client
+    from image_mlops.aws import aws_client, put_json
 
-    aws_client("s3", settings).put_object(
-        Bucket=settings.models_bucket,
-        Key=key,
-        Body=json.dumps(payload, indent=1).encode(),
-        ContentType="application/json",
-    )
-    return f"s3://{settings.models_bucket}/{key}"
+    return put_json(aws_client("s3", settings), settings.models_bucket, key, payload, indent=1)
 
 
 def _download_uri(settings: Settings, uri: str, dest: Path) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from image_mlops import s3layout
@@ -44,12 +43,3 @@ def plan_batches(items: list[dict], batch_size: int) -> list[list[dict]]:
     if current:
         batches.append(current)
     return [sorted(batch, key=lambda i: i["key"]) for batch in batches]
-
-
-def put_json(s3: Any, bucket: str, key: str, value: dict) -> None:
-    body = json.dumps(value, ensure_ascii=False).encode()
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-
-
-def read_json(s3: Any, bucket: str, key: str) -> dict:
-    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

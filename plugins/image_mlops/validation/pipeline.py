@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 
 from image_mlops import s3layout
-from image_mlops.aws import aws_client
+from image_mlops.aws import aws_client, put_json, read_json
 from image_mlops.config import Settings, get_settings
 from image_mlops.validation import batches, validator
 from image_mlops.validation.checks import CheckLimits
@@ -86,7 +86,7 @@ def plan_run(run_id: str, settings: Settings | None = None, s3=None) -> list[str
             "reasons_part_key": s3layout.run_reasons_part_key(key),
             "items": batch,
         }
-        batches.put_json(s3, settings.raw_bucket, key, manifest)
+        put_json(s3, settings.raw_bucket, key, manifest)
         keys.append(key)
     log.info("run %s: %s raw objects in %s batches", run_id, len(items), len(keys))
     return keys
@@ -96,7 +96,7 @@ def validate_batch(manifest_key: str, settings: Settings | None = None, s3=None)
     """Validate one batch (the mapped task); returns its counts."""
     settings = settings or get_settings()
     s3 = s3 or aws_client("s3", settings)
-    manifest = batches.read_json(s3, settings.raw_bucket, manifest_key)
+    manifest = read_json(s3, settings.raw_bucket, manifest_key)
     summary = validator.run_manifest(
         s3, manifest, limits_from(settings), workers=settings.validation_workers
     )
@@ -116,7 +116,7 @@ def finalize_run(
     reasons: list[bytes] = []
     for key in manifest_keys:
         try:
-            result = batches.read_json(s3, settings.raw_bucket, s3layout.run_result_key(key))
+            result = read_json(s3, settings.raw_bucket, s3layout.run_result_key(key))
         except Exception as exc:
             raise ValidationRunError(
                 f"batch {key} has no result: it did not finish — clear the failed batch task "
