@@ -9,6 +9,7 @@ time and must stay cheap.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from image_mlops.config import Settings, get_settings
@@ -46,3 +47,15 @@ def put_json(s3: Any, bucket: str, key: str, value: Any, indent: int | None = No
 def read_json(s3: Any, bucket: str, key: str) -> Any:
     """The JSON object at ``s3://bucket/key``."""
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def upload_tree(settings: Settings, local_dir: Path, prefix: str, bucket: str | None = None) -> int:
+    """Upload every file under ``local_dir`` to ``prefix`` + its relative path."""
+    s3 = aws_client("s3", settings)
+    bucket = bucket or settings.raw_bucket
+    count = 0
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        key = prefix + path.relative_to(local_dir).as_posix()
+        s3.upload_file(str(path), bucket, key)
+        count += 1
+    return count

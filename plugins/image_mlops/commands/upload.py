@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from image_mlops.demo.uploads import upload_tree
+    from image_mlops.aws import upload_tree
 
     folder: Path = args.folder
     if not folder.is_dir():

@@ -215,8 +215,9 @@ class DemoStory:
 
     # -- data -------------------------------------------------------------------------------------
     def load_data(self) -> None:
+        from image_mlops.aws import upload_tree
         from image_mlops.catalog.sample import load_sample
-        from image_mlops.demo.uploads import upload_bad_inputs, upload_feedback, upload_tree
+        from image_mlops.demo.uploads import upload_bad_inputs, upload_feedback
         from image_mlops.demo_data import generate
 
         if self.data_dir.exists():
@@ -235,7 +236,8 @@ class DemoStory:
         )
 
     def inject_drift(self) -> None:
-        from image_mlops.demo.uploads import upload_feedback, upload_tree
+        from image_mlops.aws import upload_tree
+        from image_mlops.demo.uploads import upload_feedback
         from image_mlops.demo_data import generate
 
         drift_dir = self.data_dir.parent / "demo-data-drift"

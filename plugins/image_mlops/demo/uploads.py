@@ -10,18 +10,6 @@ from image_mlops.aws import aws_client
 from image_mlops.config import Settings
 
 
-def upload_tree(settings: Settings, local_dir: Path, prefix: str, bucket: str | None = None) -> int:
-    """Upload every file under ``local_dir`` to ``prefix`` + its relative path."""
-    s3 = aws_client("s3", settings)
-    bucket = bucket or settings.raw_bucket
-    count = 0
-    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-        key = prefix + path.relative_to(local_dir).as_posix()
-        s3.upload_file(str(path), bucket, key)
-        count += 1
-    return count
-
-
 def bad_inputs(good_jpeg: bytes) -> dict[str, bytes]:
     """A handful of files validation must quarantine, each for a different reason."""
     from PIL import Image
