@@ -187,7 +187,9 @@ class ApprovalAnswerer:
 
     Airflow 3.3.2 can fail the task when the answer lands within about a second of it
     reaching ``awaiting_input``; we note when each request was first seen and answer on a
-    later poll, after re-checking it is still waiting.
+    later poll, after re-checking it is still waiting. A retried task asks again: its new try
+    is a new request and waits the full ``settle`` too (answering it at once would lose the
+    same race again).
     """
 
     def __init__(
@@ -196,14 +198,14 @@ class ApprovalAnswerer:
         self.client = client
         self.decide = decide
         self.settle = settle
-        self._first_seen: dict[tuple[str, str, str], float] = {}
+        self._first_seen: dict[tuple, float] = {}
         self.answered: list[tuple[str, str]] = []
 
     def poll(self, dag_id: str, run_id: str) -> None:
         now = time.monotonic()
         for detail in self.client.pending_approvals(dag_id, run_id):
             ti = detail["task_instance"]
-            key = (dag_id, run_id, ti["task_id"])
+            key = (dag_id, run_id, ti["task_id"], ti.get("map_index", -1), ti.get("try_number"))
             first = self._first_seen.setdefault(key, now)
             if now - first < self.settle:
                 continue

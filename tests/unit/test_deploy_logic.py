@@ -96,3 +96,48 @@ def test_rollback_alarms_are_outside_the_drift_sensors_prefix():
         names = alarm_names(settings.endpoint_name(stage))
         assert names
         assert not [name for name in names if name.startswith(prefix)]
+
+
+class _FakeApprovals:
+    """The two AirflowClient calls ApprovalAnswerer makes, with pending requests we set."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict] = []
+        self.answers: list[tuple[str, int]] = []
+
+    def pending_approvals(self, dag_id: str, run_id: str) -> list[dict]:
+        return list(self.pending)
+
+    def answer(self, dag_id, run_id, task_id, option, map_index=-1) -> dict:
+        try_number = next(d for d in self.pending if d["task_instance"]["task_id"] == task_id)[
+            "task_instance"
+        ]["try_number"]
+        self.answers.append((option, try_number))
+        self.pending = []
+        return {}
+
+
+def test_a_retried_approval_waits_the_full_settle_time_again(monkeypatch):
+    from image_mlops import airflow_api
+
+    clock = [100.0]
+    monkeypatch.setattr(airflow_api.time, "monotonic", lambda: clock[0])
+    client = _FakeApprovals()
+    answerer = airflow_api.ApprovalAnswerer(client, decide=lambda _d: "Approve", settle=4.0)
+
+    def request(try_number: int) -> dict:
+        return {"task_instance": {"task_id": "approve_production", "try_number": try_number}}
+
+    client.pending = [request(1)]
+    answerer.poll("deploy_model", "r")  # first seen: not answered yet
+    clock[0] += 4.5
+    answerer.poll("deploy_model", "r")
+    assert client.answers == [("Approve", 1)]
+
+    client.pending = [request(2)]  # the task failed and its retry asks again
+    clock[0] += 30
+    answerer.poll("deploy_model", "r")
+    assert client.answers == [("Approve", 1)], "the retry was answered within its settle time"
+    clock[0] += 4.5
+    answerer.poll("deploy_model", "r")
+    assert client.answers == [("Approve", 1), ("Approve", 2)]
