@@ -106,6 +106,15 @@ def test_alarm_definition_is_evaluated_against_metric_data(hook, ns):
     assert "values [0.4]" in evaluate_alarm(hook, alarm).reason
 
 
+def test_a_point_published_in_the_same_second_is_evaluated(hook, ns):
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    hook.put_metric_data(ns, [{"MetricName": "Recall", "Value": 0.2, "Timestamp": stamp}])
+    _alarm(hook, ns, f"{ns}-low", 0.5)
+    alarm = hook.describe_alarms(alarm_names=[f"{ns}-low"])[0]
+    evaluation = evaluate_alarm(hook, alarm, now=stamp + dt.timedelta(milliseconds=400))
+    assert evaluation.state == ALARM, evaluation.reason
+
+
 def test_alarm_sensor_poke_and_trigger(hook, ns):
     _put(hook, ns, "Recall", [0.3])
     _alarm(hook, ns, f"{ns}-a", 0.5)

@@ -138,11 +138,14 @@ def evaluate_alarm(
     hook: CloudWatchMetricsHook, alarm: dict, now: dt.datetime | None = None
 ) -> Evaluation:
     """Evaluate one alarm (a DescribeAlarms record) from its metric data."""
-    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    # Our data points carry whole-second timestamps; one stamped in this very second is part
+    # of the window (an evaluation in the same second as the publish must see it), so the
+    # window ends at the start of the next second.
+    end = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0) + dt.timedelta(seconds=1)
     queries, value_id, period = alarm_queries(alarm)
     n = int(alarm["EvaluationPeriods"])
-    start = now - dt.timedelta(seconds=period * n)
-    data = hook.get_metric_data(queries, start, now)
+    start = end - dt.timedelta(seconds=period * n)
+    data = hook.get_metric_data(queries, start, end)
     values = period_values(data.get(value_id, []), start, period, n)
     return evaluate(
         values,
