@@ -131,13 +131,18 @@ def load() -> str:
     return "load avg " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def baseline(names: list[str], model: dict, settings) -> float:
-    """One image at a time: GET, stats, one invocation, COPY, one-row upsert, result line."""
+def baseline(names: list[str], model: dict, settings, direct: bool) -> float:
+    """One image at a time: GET, stats, one invocation, COPY, one-row upsert, result line.
+
+    ``direct=False``: the S3 calls through the boto3 client, as a simple implementation makes
+    them; ``direct=True``: through the direct requests the batch step uses.
+    """
     from image_mlops.aws import aws_client
     from image_mlops.classification import batches, classify, placement, records
     from image_mlops.classification.transform import runtime_predictor
+    from image_mlops.s3_direct import DirectObjectClient
 
-    s3 = aws_client("s3", settings)
+    s3 = DirectObjectClient(aws_client("s3", settings), direct=direct)
     predictor = runtime_predictor(model, settings)
     lines = []
     started = time.perf_counter()
@@ -155,33 +160,73 @@ def baseline(names: list[str], model: dict, settings) -> float:
         records.upsert_predictions([row], settings)
         lines.append(classify._line(image, model, "2026-01-01T00:00:00+00:00"))
     batches.write_results("bench-baseline", 0, lines, settings)
-    return len(names) / (time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    assert s3.calls["direct" if direct else "boto3"] == 2 * len(names), s3.calls
+    return len(names) / seconds
 
 
 def warm_worker(model: dict) -> None:
     """A worker process as a task process is when it reaches the batch: imports, client, model."""
-    from image_mlops.classification.clients import client
+    from image_mlops.classification.clients import objects
     from image_mlops.classification.transform import runtime_predictor
     from image_mlops.config import get_settings
 
     settings = get_settings()
-    client("s3", settings)
+    for bucket in (settings.validated_bucket, settings.output_bucket):
+        objects(settings).route(bucket)
     runtime_predictor(model, settings)([images_128(1)[0][1]])
 
 
-def worker_ready(_: int) -> None:
+def worker_ready(_: int) -> int:
     time.sleep(1)  # one call per worker: every worker has finished warm_worker first
+    return os.getpid()
 
 
 def worker_pool(workers: int, model: dict):
-    """``workers`` spawned, warmed processes (a fork would share the parent's connections)."""
+    """``workers`` spawned, warmed processes (a fork would share the parent's connections).
+
+    Returns (pool, the workers' pids)."""
     import multiprocessing
 
     pool = multiprocessing.get_context("spawn").Pool(
         workers, initializer=warm_worker, initargs=(model,)
     )
-    pool.map(worker_ready, range(workers), chunksize=1)
-    return pool
+    pids = pool.map(worker_ready, range(workers), chunksize=1)
+    return pool, pids
+
+
+class CpuMeter:
+    """CPU seconds spent during a measurement: the whole machine, and named processes."""
+
+    def __init__(self, groups: dict[str, list]) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.groups = groups
+
+    def _sample(self) -> dict[str, float]:
+        times = self.psutil.cpu_times()
+        sample = {"machine": times.user + times.system + getattr(times, "nice", 0.0)}
+        for name, processes in self.groups.items():
+            sample[name] = sum(cpu_seconds(p) for p in processes)
+        return sample
+
+    def __enter__(self) -> CpuMeter:
+        self.started, self.before = time.perf_counter(), self._sample()
+        return self
+
+    def __exit__(self, *_) -> None:
+        after = self._sample()
+        self.wall = time.perf_counter() - self.started
+        self.used = {name: after[name] - self.before[name] for name in after}
+
+    def summary(self) -> str:
+        cores = os.cpu_count() or 1
+        busy = self.used["machine"] / (self.wall * cores)
+        named = sum(v for k, v in self.used.items() if k != "machine")
+        parts = [f"{name} {self.used[name]:.2f} s" for name in self.groups]
+        parts.append(f"everything else {self.used['machine'] - named:.2f} s")
+        return f"{busy:.0%} of {cores} cores busy over {self.wall:.2f} s: " + ", ".join(parts)
 
 
 def emulator_process(stack):
@@ -227,21 +272,22 @@ def batched(model: dict, settings, batch_size: int, pool, run_id: str) -> tuple[
 
 
 def emulator_ceiling(names: list[str], settings, stack) -> tuple[float, float, float]:
-    """GET + COPY of the images alone (one process, 8 threads).
+    """GET + COPY of the images alone (one process, 8 threads, the batch step's client).
 
     Returns (requests/s, images/s at two requests each, emulator CPU ms per request).
     """
-    from image_mlops.classification.clients import client
+    from image_mlops.classification.clients import objects
 
-    s3 = client("s3", settings)
+    s3 = objects(settings)
     emulator = emulator_process(stack)
 
     def one(name: str) -> None:
-        s3.get_object(Bucket=settings.validated_bucket, Key="incoming/" + name)["Body"].read()
+        s3.get_object(settings.validated_bucket, "incoming/" + name)
         s3.copy_object(
-            Bucket=settings.output_bucket,
-            Key="_bench/ceiling/" + name,
-            CopySource={"Bucket": settings.validated_bucket, "Key": "incoming/" + name},
+            settings.output_bucket,
+            "_bench/ceiling/" + name,
+            settings.validated_bucket,
+            "incoming/" + name,
         )
 
     cpu_before = cpu_seconds(emulator) if emulator else 0.0
@@ -338,17 +384,32 @@ def main(argv: list[str] | None = None) -> None:
 
         names = [name for name, _ in images[: args.baseline_images]]
         load_baseline = load()
-        per_image = baseline(names, model, settings)
+        per_image = baseline(names, model, settings, direct=False)
+        records._execute(settings, "TRUNCATE predictions")
+        per_image_direct = baseline(names, model, settings, direct=True)
         records._execute(settings, "TRUNCATE predictions")
 
         batch_size = args.batch_size or settings.classify_batch_size
         print(f"starting {args.workers} batch worker processes ...", flush=True)
         started = time.perf_counter()
-        pool = worker_pool(args.workers, model)
+        pool, pids = worker_pool(args.workers, model)
         warm_up = time.perf_counter() - started
         load_batch = load()
+        import psutil
+
+        emulator = emulator_process(stack)
+        meter = CpuMeter(
+            {
+                "workers": [psutil.Process(pid) for pid in pids],
+                "emulator": [emulator] if emulator else [],
+                "this process (plan, manifest)": [psutil.Process()],
+            }
+        )
         try:
-            per_batch, summary, steps = batched(model, settings, batch_size, pool, "bench-workers")
+            with meter:
+                per_batch, summary, steps = batched(
+                    model, settings, batch_size, pool, "bench-workers"
+                )
         finally:
             pool.close()
             pool.join()
@@ -375,8 +436,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"model              : {artifact}")
         print(f"cores              : {os.cpu_count()}")
         print(
-            f"per-image baseline : {per_image:8.1f} images/s  ({len(names)} images; "
-            f"{load_baseline})"
+            f"per-image baseline : {per_image:8.1f} images/s  ({len(names)} images, S3 calls "
+            f"through boto3; {load_baseline})"
+        )
+        print(
+            f"  same, direct S3  : {per_image_direct:8.1f} images/s  (the batch step's S3 "
+            "requests, one image at a time)"
         )
         print(
             f"batched, {args.workers} workers : {per_batch:8.1f} images/s  ({summary['images']} "
@@ -388,11 +453,15 @@ def main(argv: list[str] | None = None) -> None:
             + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in steps.items())
             + f" (worker start + warm-up before the clock: {warm_up:.1f} s)"
         )
+        print(f"  CPU              : {meter.summary()}")
         print(
             f"batched, 1 process : {per_single:8.1f} images/s  ({single_summary['images']} "
             f"images; {load_single})"
         )
-        print(f"speed-up           : {per_batch / per_image:8.1f}x ({args.workers} workers)")
+        print(
+            f"speed-up           : {per_batch / per_image:8.1f}x ({args.workers} workers; "
+            f"{per_batch / per_image_direct:.1f}x against per-image with direct S3 requests)"
+        )
         print(
             f"S3 calls alone     : {requests_per_s:8.1f} requests/s = {emulator_images:.1f} "
             f"images/s at GET + COPY each, one process ({load_ceiling}); emulator CPU "

@@ -117,6 +117,11 @@ class Settings:
         0.6, "Below this top-class confidence an image goes to `_uncertain/`."
     )
     classify_batch_size: int = _setting(256, "Images per classification request batch.")
+    s3_direct_requests: bool = _setting(
+        True,
+        "Classification reads and copies images with direct signed requests (false: every "
+        "call through boto3).",
+    )
     batch_transform_threshold: int = _setting(
         5000, "On AWS, runs larger than this use a Batch Transform job."
     )

@@ -11,7 +11,7 @@ import pytest
 from classify_fixtures import colour_image, deploy_production_model, put_incoming
 
 from image_mlops.classification import classify, pending, placement, records, run
-from image_mlops.classification.clients import client
+from image_mlops.classification.clients import client, objects
 
 pytestmark = pytest.mark.stack
 
@@ -94,7 +94,7 @@ def test_rows_from_before_source_etag_are_confirmed_by_sha256(scene, head_calls)
 def test_copy_is_verified_by_its_etag_and_a_changed_source_is_not_placed(scene, head_calls):
     aws, settings = scene
     key = put_incoming(aws, settings, "red.jpg", colour_image(RED, seed=3))
-    s3 = client("s3", settings)
+    s3 = objects(settings)
     image = classify.fetch_one(s3, settings, {"key": key})
     old = "predictions/blue/red.jpg"
     aws.s3.put_object(Bucket=settings.output_bucket, Key=old, Body=b"earlier placement")

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from image_mlops.classification import batches, placement, records
-from image_mlops.classification.clients import client as aws_client
+from image_mlops.classification.clients import objects as object_client
 from image_mlops.config import Settings, get_settings
+from image_mlops.s3_direct import DirectObjectClient
 
 log = logging.getLogger(__name__)
 
@@ -58,30 +59,32 @@ class Image:
     output_key: str | None = None
 
 
-def fetch_one(s3: Any, settings: Settings, item: dict[str, Any]) -> Image:
+def fetch_one(objects: DirectObjectClient, settings: Settings, item: dict[str, Any]) -> Image:
     """Download one image; a failure becomes a reason, not an exception."""
     from botocore.exceptions import ClientError
 
     image = Image(key=item["key"], sha256=item.get("sha256"), size=item.get("size"))
     try:
-        response = s3.get_object(Bucket=settings.validated_bucket, Key=item["key"])
-        image.data = response["Body"].read()
+        image.data, etag = objects.get_object(settings.validated_bucket, item["key"])
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         missing = code in ("NoSuchKey", "404")
         image.error = records.MISSING_OBJECT if missing else records.READ_FAILED
         image.detail = f"{code}: {exc}"[:500]
         return image
-    image.etag = (response.get("ETag") or "").strip('"') or None
+    image.etag = (etag or "").strip('"') or None
     image.sha256 = hashlib.sha256(image.data).hexdigest()
     image.size = len(image.data)
     return image
 
 
-def fetch(s3: Any, settings: Settings, items: list[dict[str, Any]]) -> list[Image]:
+def fetch(
+    objects: DirectObjectClient, settings: Settings, items: list[dict[str, Any]]
+) -> list[Image]:
     """Download every image of the batch (parallel); failures become reasons, not exceptions."""
+    objects.route(settings.validated_bucket)  # learnt once, before the threads share it
     with ThreadPoolExecutor(max(1, min(READ_WORKERS, len(items)))) as pool:
-        return list(pool.map(lambda item: fetch_one(s3, settings, item), items))
+        return list(pool.map(lambda item: fetch_one(objects, settings, item), items))
 
 
 def analyse(image: Image) -> None:
@@ -152,7 +155,8 @@ def classify_batch(
 ) -> dict[str, Any]:
     """Classify the images listed in ``batch_key``; returns counts and the results key."""
     settings = settings or get_settings()
-    s3 = aws_client("s3", settings)
+    objects = object_client(settings)
+    s3 = objects.client
     items = batches.read_json(batch_key, settings, s3)
     if predictor is None:
         from image_mlops.classification.transform import runtime_predictor
@@ -164,12 +168,14 @@ def classify_batch(
     duplicates: list[Image] = []
     seen: dict[str, str] = {}  # sha256 → key: a second copy of the same bytes is a duplicate
     copies: list[tuple[Image, Future[list[str]]]] = []
+    for bucket in (settings.validated_bucket, settings.output_bucket):
+        objects.route(bucket)  # learnt once, before the threads share the client
     with (
         ThreadPoolExecutor(max(1, min(READ_WORKERS, len(items)))) as pool,
         records.connect(settings) as conn,
     ):
         # download + decode + stats in the pool (Pillow releases the GIL while decoding)
-        downloads = [pool.submit(_read, s3, settings, item) for item in items]
+        downloads = [pool.submit(_read, objects, settings, item) for item in items]
         for chunk in batches.split(downloads, PIPELINE_CHUNK) if downloads else []:
             fresh = []
             for image in (future.result() for future in chunk):
@@ -197,7 +203,7 @@ def classify_batch(
                     stale_keys=stale.get(image.sha256 or "", set()),
                     source_etag=image.etag,
                 )
-                copies.append((image, pool.submit(placement.place, s3, settings, job)))
+                copies.append((image, pool.submit(placement.place, objects, settings, job)))
             image_data_done(fresh)
         moved = 0
         for image, future in copies:
@@ -227,8 +233,8 @@ def classify_batch(
     return summary
 
 
-def _read(s3: Any, settings: Settings, item: dict[str, Any]) -> Image:
-    image = fetch_one(s3, settings, item)
+def _read(objects: DirectObjectClient, settings: Settings, item: dict[str, Any]) -> Image:
+    image = fetch_one(objects, settings, item)
     analyse(image)
     return image
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from image_mlops import s3layout
 from image_mlops.config import Settings
+from image_mlops.s3_direct import DirectObjectClient
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class Placement:
     source_etag: str | None = None
 
 
-def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
+def place(objects: DirectObjectClient, settings: Settings, placement: Placement) -> list[str]:
     """Copy the image to its target; delete stale placements once the copy is verified.
 
     Returns the stale keys removed. Raises :class:`SourceChanged` when the source no longer
@@ -67,20 +66,18 @@ def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
     """
     from botocore.exceptions import ClientError
 
-    request: dict[str, Any] = {
-        "Bucket": settings.output_bucket,
-        "Key": placement.target_key,
-        "CopySource": {"Bucket": settings.validated_bucket, "Key": placement.source_key},
-    }
-    if placement.source_etag:
-        request["CopySourceIfMatch"] = f'"{placement.source_etag}"'
     try:
-        response = s3.copy_object(**request)
+        copied = objects.copy_object(
+            settings.output_bucket,
+            placement.target_key,
+            settings.validated_bucket,
+            placement.source_key,
+            if_match=f'"{placement.source_etag}"' if placement.source_etag else None,
+        ).strip('"')
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
             raise SourceChanged(f"{placement.source_key} changed after it was read") from exc
         raise
-    copied = (response.get("CopyObjectResult") or {}).get("ETag", "").strip('"')
     multipart = bool(placement.source_etag) and "-" in (placement.source_etag or "")
     if placement.source_etag and not multipart and copied != placement.source_etag:
         raise SourceChanged(
@@ -90,6 +87,7 @@ def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
     stale = sorted(k for k in placement.stale_keys if k != placement.target_key)
     if not stale:
         return []
+    s3 = objects.client
     if not placement.source_etag or multipart:
         head = s3.head_object(Bucket=settings.output_bucket, Key=placement.target_key)
         if placement.size is not None and head["ContentLength"] != placement.size:
@@ -103,17 +101,3 @@ def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
     )
     log.info("moved %s: %s → %s", placement.source_key, ", ".join(stale), placement.target_key)
     return stale
-
-
-def place_all(
-    s3: Any, settings: Settings, placements: Iterable[Placement], workers: int = 8
-) -> int:
-    """Place every image (parallel S3 calls); returns the number of stale keys removed."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    placements = list(placements)
-    if not placements:
-        return 0
-    with ThreadPoolExecutor(min(workers, len(placements))) as pool:
-        removed = pool.map(lambda p: place(s3, settings, p), placements)
-        return sum(len(keys) for keys in removed)
