@@ -15,8 +15,9 @@ PostgreSQL:
 
 Both modes use the same model, runtime, emulator and database. Two ceilings are printed next
 to them, to show where the time goes: the S3 calls alone (GET + COPY of the same images, one
-process, 8 threads, nothing else) and our own work alone (decode + stats + predict from
-memory, no S3, no database, one process). The emulator's own CPU per call is printed too.
+process, as many at a time as the batch step makes them, nothing else) and our own work
+alone (decode + stats + predict from memory, no S3, no database, one process). The
+emulator's own CPU per call is printed too, and the CPU each process used in the batched run.
 The machine's load average is printed with every figure (other sessions share the 2 cores).
 
 The model is the trained artifact when ``include/scripts/inference.py`` exists (trained with
@@ -174,6 +175,8 @@ def warm_worker(model: dict) -> None:
     settings = get_settings()
     for bucket in (settings.validated_bucket, settings.output_bucket):
         objects(settings).route(bucket)
+    import airflow.providers.postgres.hooks.postgres  # noqa: F401 - the batch's DB driver
+
     runtime_predictor(model, settings)([images_128(1)[0][1]])
 
 
@@ -272,10 +275,11 @@ def batched(model: dict, settings, batch_size: int, pool, run_id: str) -> tuple[
 
 
 def emulator_ceiling(names: list[str], settings, stack) -> tuple[float, float, float]:
-    """GET + COPY of the images alone (one process, 8 threads, the batch step's client).
+    """GET + COPY of the images alone (one process; the batch step's client and threads).
 
     Returns (requests/s, images/s at two requests each, emulator CPU ms per request).
     """
+    from image_mlops.classification.classify import s3_executor
     from image_mlops.classification.clients import objects
 
     s3 = objects(settings)
@@ -292,7 +296,7 @@ def emulator_ceiling(names: list[str], settings, stack) -> tuple[float, float, f
 
     cpu_before = cpu_seconds(emulator) if emulator else 0.0
     started = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
+    with s3_executor(settings, len(names)) as pool:
         list(pool.map(one, names))
     per_image = len(names) / (time.perf_counter() - started)
     cpu_ms = (cpu_seconds(emulator) - cpu_before) * 1000 / (2 * len(names)) if emulator else 0.0
@@ -340,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from image_mlops.aws import aws_client
     from image_mlops.classification import records, run
+    from image_mlops.classification.classify import s3_threads
     from image_mlops.classification.transform import runtime_predictor
     from image_mlops.config import get_settings
     from image_mlops.stack.manager import LocalStack
@@ -464,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"S3 calls alone     : {requests_per_s:8.1f} requests/s = {emulator_images:.1f} "
-            f"images/s at GET + COPY each, one process ({load_ceiling}); emulator CPU "
+            f"images/s at GET + COPY each, one process, {s3_threads(settings)} at a time "
+            f"({load_ceiling}); emulator CPU "
             f"{emulator_ms:.2f} ms per request"
         )
         print(

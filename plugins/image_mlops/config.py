@@ -117,6 +117,11 @@ class Settings:
         0.6, "Below this top-class confidence an image goes to `_uncertain/`."
     )
     classify_batch_size: int = _setting(256, "Images per classification request batch.")
+    classify_s3_threads: int = _setting(
+        0,
+        "Parallel S3 reads and copies per classification batch (0 = 8 against AWS, 1 with "
+        "the local emulator, which shares the worker's cores; 1 = one request at a time).",
+    )
     s3_direct_requests: bool = _setting(
         True,
         "Classification reads and copies images with direct signed requests (false: every "

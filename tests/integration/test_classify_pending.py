@@ -121,3 +121,53 @@ def test_copy_is_verified_by_its_etag_and_a_changed_source_is_not_placed(scene, 
             ),
         )
     assert old in aws.keys(settings.output_bucket, "predictions/")
+
+
+@pytest.mark.parametrize("threads", [4, 1])
+def test_a_batch_classifies_the_same_with_and_without_threads(scene, threads):
+    """One request at a time (the local default) and a pool (AWS's) give the same result."""
+    import dataclasses
+
+    aws, settings = scene
+    settings = dataclasses.replace(settings, classify_s3_threads=threads)
+    assert classify.s3_threads(settings) == threads
+    for i in range(5):
+        put_incoming(aws, settings, f"red-{i}.jpg", colour_image(RED, seed=i))
+        put_incoming(aws, settings, f"green-{i}.jpg", colour_image(GREEN, seed=i))
+    put_incoming(aws, settings, "twin-of-red-0.jpg", colour_image(RED, seed=0))
+    put_incoming(aws, settings, "broken.jpg", b"\xff\xd8 not really a jpeg")
+    model = run.find_model(settings)
+    (batch,) = run.plan(model, f"manual__threads{threads}", 100, settings)
+    summary = run.classify(batch, model, f"manual__threads{threads}", settings=settings)
+    # the twin has the same content: planned once (by its ETag), never read
+    assert summary | {"batch_key": None, "results_key": None} == {
+        "batch_key": None,
+        "results_key": None,
+        "images": 11,
+        "classified": 10,
+        "uncertain": 0,
+        "errors": 1,
+        "moved": 0,
+    }
+    assert aws.keys(settings.output_bucket, "predictions/") == sorted(
+        [f"predictions/red/red-{i}.jpg" for i in range(5)]
+        + [f"predictions/green/green-{i}.jpg" for i in range(5)]
+    )
+    reasons = records._execute(
+        settings, "SELECT source_key, error_reason FROM predictions WHERE error_reason IS NOT NULL"
+    )
+    assert reasons == [("incoming/broken.jpg", records.UNREADABLE_IMAGE)]
+
+
+def test_s3_threads_default_to_one_locally_and_eight_on_aws(settings):
+    import dataclasses
+
+    assert classify.s3_threads(settings) == 1
+    assert isinstance(classify.s3_executor(settings, 100), classify.InlineExecutor)
+    on_aws = dataclasses.replace(settings, target="aws")
+    assert classify.s3_threads(on_aws) == classify.AWS_S3_THREADS == 8
+    with classify.s3_executor(on_aws, 3) as pool:
+        assert pool._max_workers == 3  # never more threads than requests
+    future = classify.InlineExecutor().submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        future.result()  # an error reaches the caller where a pool's would

@@ -253,3 +253,119 @@ def test_versioned_buckets_are_left_to_moto(servers, buckets):
     servers["direct"].copy_object(Bucket=target, Key="v", CopySource={"Bucket": source, "Key": "v"})
     assert _served(servers) == before
     assert direct["VersionId"] == servers["moto"].get_object(Bucket=source, Key="v")["VersionId"]
+
+
+LIST_KEYS = [
+    "incoming/a b.jpg",
+    "incoming/c+d.jpg",
+    "incoming/z&<>.jpg",
+    "incoming/é.jpg",
+    "incoming/sub/deeper.jpg",
+    "other/x.jpg",
+    "incomingx",
+]
+
+
+def _raw_list(client, bucket: str, **params) -> tuple[int, dict, bytes]:
+    """The HTTP answer to one ListObjectsV2 call, before botocore parses it."""
+    seen: dict = {}
+
+    def keep(response_dict, **_):
+        seen.update(response_dict)
+
+    unique_id = f"raw-{uuid.uuid4().hex}"
+    client.meta.events.register("before-parse.s3.ListObjectsV2", keep, unique_id=unique_id)
+    try:
+        client.list_objects_v2(Bucket=bucket, **params)
+    finally:
+        client.meta.events.unregister("before-parse.s3.ListObjectsV2", unique_id=unique_id)
+    headers = {k.lower(): v for k, v in seen["headers"].items() if k.lower() not in VOLATILE}
+    return seen["status_code"], headers, seen["body"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"Prefix": "incoming/"},
+        {"Prefix": "incoming/", "MaxKeys": 2},
+        {"Prefix": "incoming/", "StartAfter": "incoming/c"},
+        {"Prefix": "nothing-here/"},
+        {"MaxKeys": 0},
+        {"Prefix": "é"},
+    ],
+    ids=["all", "prefix", "paged", "start-after", "empty", "max-keys-0", "unicode-prefix"],
+)
+def test_list_objects_v2_answers_byte_for_byte_like_moto(servers, buckets, params):
+    source, _ = buckets
+    for key in LIST_KEYS:
+        servers["moto"].put_object(Bucket=source, Key=key, Body=key.encode())
+    pages = 0
+    while True:
+        before = _served(servers)
+        direct = _raw_list(servers["direct"], source, **params)
+        assert _served(servers)["ListObjectsV2"] == before["ListObjectsV2"] + 1
+        assert direct == _raw_list(servers["moto"], source, **params)
+        pages += 1
+        answer = servers["direct"].list_objects_v2(Bucket=source, **params)
+        if not answer["IsTruncated"]:
+            break
+        params = {**params, "ContinuationToken": answer["NextContinuationToken"]}
+    assert pages == (3 if params.get("MaxKeys") == 2 else 1)
+
+
+def test_list_objects_v2_pages_through_every_key(servers, buckets):
+    source, _ = buckets
+    for key in LIST_KEYS:
+        servers["moto"].put_object(Bucket=source, Key=key, Body=b"k")
+    paginator = servers["direct"].get_paginator("list_objects_v2")
+    listed = [
+        obj["Key"]
+        for page in paginator.paginate(Bucket=source, PaginationConfig={"PageSize": 3})
+        for obj in page.get("Contents", [])
+    ]
+    assert listed == sorted(LIST_KEYS)
+
+
+def _other_lists(client, bucket: str):
+    """List calls that are not the plain form: each must be left to moto."""
+    yield "delimiter", lambda: client.list_objects_v2(Bucket=bucket, Delimiter="/")
+    yield "owner", lambda: client.list_objects_v2(Bucket=bucket, FetchOwner=True)
+    yield "bad token", lambda: client.list_objects_v2(Bucket=bucket, ContinuationToken="nope")
+    yield "missing bucket", lambda: client.list_objects_v2(Bucket="no-such-bucket-list")
+    yield "v1 listing", lambda: client.list_objects(Bucket=bucket)
+    yield "versions", lambda: client.list_object_versions(Bucket=bucket)
+
+
+def test_other_listings_are_left_to_moto(servers, buckets):
+    source, _ = buckets
+    for key in LIST_KEYS:
+        servers["moto"].put_object(Bucket=source, Key=key, Body=b"k")
+    direct = dict(_other_lists(servers["direct"], source))
+    reference = dict(_other_lists(servers["moto"], source))
+    for name in direct:
+        before = _served(servers)
+        try:
+            got = direct[name]()
+            got = {k: v for k, v in got.items() if k != "ResponseMetadata"}
+        except ClientError as exc:
+            got = exc.response["Error"]["Code"]
+        assert _served(servers) == before, f"{name} was answered by the direct path"
+        try:
+            expected = reference[name]()
+            expected = {k: v for k, v in expected.items() if k != "ResponseMetadata"}
+        except ClientError as exc:
+            expected = exc.response["Error"]["Code"]
+        assert got == expected, name
+
+
+def test_listing_a_versioned_bucket_is_left_to_moto(servers, buckets):
+    source, _ = buckets
+    servers["moto"].put_bucket_versioning(
+        Bucket=source, VersioningConfiguration={"Status": "Enabled"}
+    )
+    servers["moto"].put_object(Bucket=source, Key="v", Body=b"v1")
+    servers["moto"].delete_object(Bucket=source, Key="v")  # a delete marker
+    before = _served(servers)
+    assert "Contents" not in servers["direct"].list_objects_v2(Bucket=source)
+    assert _served(servers) == before

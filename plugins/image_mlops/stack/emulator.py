@@ -370,6 +370,12 @@ def _request_handler() -> type:
             if not no_body:
                 self.wfile.write(body)
 
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            # werkzeug builds the access-log line (IRI decoding, dates) before its logger
+            # drops it; the emulator runs with that logger at WARNING
+            if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
+                super().log_request(code, size)
+
     return KeepAliveRequestHandler
 
 
