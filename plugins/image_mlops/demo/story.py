@@ -70,6 +70,23 @@ class DemoStory:
         self._prompted: set[tuple[str, str]] = set()
 
     # -- helpers -------------------------------------------------------------------------------
+    def refuse_unfinished_runs(self) -> None:
+        """The story starts from a quiet stack: a run left from an earlier demo (the last one
+        ends with version 2 waiting for approval) would hold back the runs it starts."""
+        unfinished = [
+            f"{dag_id} {run['dag_run_id']} ({run['state']})"
+            for dag_id in DAG_IDS
+            for run in self.client.runs(dag_id, limit=20)
+            if run["state"] in ("queued", "running")
+        ]
+        if unfinished:
+            raise DemoError(
+                "this stack still has runs from before: "
+                + "; ".join(unfinished)
+                + ". Finish them in the UI (the last demo leaves version 2 waiting for an "
+                "approval), or start over with `make clean` and then `make demo`."
+            )
+
     def _known_runs(self, dag_id: str) -> set[str]:
         return {r["dag_run_id"] for r in self.client.runs(dag_id, limit=100)}
 
@@ -144,6 +161,7 @@ class DemoStory:
         p = self.progress
         with p.stage("Airflow: every DAG parsed"):
             self.client.wait_for_dags(list(DAG_IDS))
+            self.refuse_unfinished_runs()
             # Asset-scheduled DAGs follow their producers from the start; time-scheduled ones
             # are unpaused at their stage (unpausing starts their latest scheduled run).
             for dag_id in ASSET_SCHEDULED:
