@@ -170,6 +170,9 @@ class DirectObjectClient:
         self.client.meta.events.register_first(event, answer_probe)
         try:
             self.client.get_object(Bucket=bucket, Key=probe)
+        except Exception as exc:  # e.g. a bucket name boto3 rejects: its own calls will say so
+            log.info("s3://%s: no direct route (%s); its calls go through boto3", bucket, exc)
+            return None
         finally:
             self.client.meta.events.unregister(event, answer_probe)
         url, authorization = seen.get("url", ""), seen.get("authorization", "")

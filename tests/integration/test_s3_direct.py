@@ -390,3 +390,13 @@ def test_only_a_copy_result_counts_as_a_copy():
     error = b"<Error><Code>InternalError</Code><Message>We encountered an error</Message></Error>"
     assert _copy_result_etag(error) is None
     assert _copy_result_etag(b"not xml") is None
+
+
+def test_a_bucket_boto3_refuses_has_no_route_and_boto3_says_why(aws):
+    from botocore.exceptions import ParamValidationError
+
+    objects = DirectObjectClient(aws.s3)
+    assert objects.route("not a valid bucket name") is None
+    with pytest.raises(ParamValidationError):
+        objects.get_object("not a valid bucket name", "k")
+    assert objects.calls == {"boto3": 1}

@@ -115,7 +115,7 @@ def fetch_one(objects: DirectObjectClient, settings: Settings, item: dict[str, A
 def fetch(
     objects: DirectObjectClient, settings: Settings, items: list[dict[str, Any]]
 ) -> list[Image]:
-    """Download every image of the batch (parallel); failures become reasons, not exceptions."""
+    """Download every image of the batch (on its S3 executor); failures become reasons."""
     objects.route(settings.validated_bucket)  # learnt once, before the threads share it
     with s3_executor(settings, len(items)) as pool:
         return list(pool.map(lambda item: fetch_one(objects, settings, item), items))
