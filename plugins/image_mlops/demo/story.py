@@ -184,11 +184,14 @@ class DemoStory:
             self.start_and_follow("train_and_register", {"reason": "demo: initial model"})
 
         with p.stage("deploy_model: approvals → staging → smoke test → production"):
+            # Runs the next stages wait for are told apart from the ones known before their
+            # cause: a fast classification can finish, and start monitoring, before the
+            # story polls again.
             known_classify = self._known_runs("classify_images")
+            known_monitor = self._known_runs("monitor_model")
             self.follow_asset_run("deploy_model", known_deploys)
 
         with p.stage("classify_images: new images into one folder per class"):
-            known_monitor = self._known_runs("monitor_model")
             self.follow_asset_run("classify_images", known_classify)
 
         with p.stage("monitor_model: KPIs, dashboard and alarms in CloudWatch"):
@@ -196,9 +199,11 @@ class DemoStory:
 
         with p.stage("Drift: shifted images and feedback arrive"):
             known_classify = self._known_runs("classify_images")
-            self.inject_drift()
-            self.trigger_and_follow("validate_images")
             known_monitor = self._known_runs("monitor_model")
+            self.inject_drift()
+            # the validated images start classification, and it monitoring, while the
+            # validation run is still finishing
+            self.trigger_and_follow("validate_images")
             self.follow_asset_run("classify_images", known_classify)
             self.follow_asset_run("monitor_model", known_monitor)
 
