@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 #: ``Credential=AKID/20260101/eu-west-1/s3/aws4_request`` → signing region and name.
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/([^/,]+)/([^/,]+)/aws4_request")
 
+#: The ``<Code>`` of an S3 error body.
+_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
+
 #: Checksums S3 may return for a GET, computed the way S3 encodes them (base64, big endian).
 _CHECKSUMS = {
     "x-amz-checksum-crc32": lambda body: zlib.crc32(body).to_bytes(4, "big"),
@@ -177,14 +180,13 @@ class DirectObjectClient:
             self.client.meta.events.unregister(event, answer_probe)
         url, authorization = seen.get("url", ""), seen.get("authorization", "")
         scope = _CREDENTIAL_SCOPE.search(authorization)
-        if not url.endswith("/" + probe) or not authorization.startswith("AWS4-HMAC-SHA256"):
+        signed = authorization.startswith("AWS4-HMAC-SHA256") and scope is not None
+        if not url.endswith("/" + probe) or not signed:
             log.info(
                 "s3://%s: boto3 does not sign with SigV4 in the URL path here; its calls go "
                 "through boto3",
                 bucket,
             )
-            return None
-        if scope is None:
             return None
         return Route(base_url=url[: -len(probe)], region=scope.group(1), service=scope.group(2))
 
@@ -207,7 +209,10 @@ class DirectObjectClient:
             log.debug("direct %s of %s not sent (%s); asking boto3", operation, key, exc)
             return None
         if response.status_code == 403:
-            self._turn_off(f"S3 refused a direct {operation} with 403: {body[:300]!r}")
+            # the error code only: S3's body also names the access key and what was signed
+            code = _ERROR_CODE.search(body)
+            reason = code.group(1).decode(errors="replace") if code else "no error code"
+            self._turn_off(f"S3 refused a direct {operation} with 403 {reason}")
         return response.status_code, response.headers, body
 
     def _turn_off(self, reason: str) -> None:

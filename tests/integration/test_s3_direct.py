@@ -268,10 +268,11 @@ def test_a_refused_direct_request_hands_over_to_boto3_for_good(signing_server, c
         assert objects.get_object(bucket, "a.jpg")[0] == b"a"  # boto3 answered
         assert objects.get_object(bucket, "a.jpg")[0] == b"a"  # straight to boto3
     assert objects.calls == {"boto3": 2}
-    assert "403" in objects.off_reason
+    assert objects.off_reason == "S3 refused a direct GetObject with 403 SignatureDoesNotMatch"
     warnings = [r for r in caplog.records if "Direct S3 requests are off" in r.getMessage()]
     assert len(warnings) == 1
     assert "stale" not in caplog.text  # the secret is never logged
+    assert signing_server["id"] not in caplog.text  # nor the key id S3's error body names
 
 
 # --- the requests for real AWS -------------------------------------------------------------
