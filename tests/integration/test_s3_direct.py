@@ -134,6 +134,121 @@ def test_the_route_is_learnt_without_a_request(aws, settings):
     )
 
 
+def test_requests_share_boto3s_connection_pool(aws, settings):
+    """Direct requests go through the pool botocore's session uses for the bucket's URL:
+    one pool, its connections reused by both."""
+    objects = DirectObjectClient(aws.s3)
+    key = f"{uuid.uuid4().hex[:8]}/incoming/pooled.jpg"
+    aws.s3.put_object(Bucket=settings.validated_bucket, Key=key, Body=b"pooled")
+    base_url = objects.route(settings.validated_bucket).base_url
+    session = aws.s3._endpoint.http_session
+    botocores_pool = session._manager.connection_from_url(base_url)
+    before = botocores_pool.num_requests
+    for _ in range(3):
+        assert objects.get_object(settings.validated_bucket, key)[0] == b"pooled"
+    assert botocores_pool.num_requests == before + 3
+    assert botocores_pool.num_connections <= 1 + before  # kept alive, not one per request
+    assert objects.calls == {"direct": 3}
+
+
+def test_a_closed_pool_is_found_again(aws, settings):
+    """A pool closed since it was found (its manager cleared and closed it) is replaced by the
+    one botocore's session uses now."""
+    objects = DirectObjectClient(aws.s3)
+    key = f"{uuid.uuid4().hex[:8]}/incoming/closed.jpg"
+    aws.s3.put_object(Bucket=settings.validated_bucket, Key=key, Body=b"closed")
+    assert objects.get_object(settings.validated_bucket, key)[0] == b"closed"
+    manager = aws.s3._endpoint.http_session._manager
+    old_pool = manager.connection_from_url(objects.route(settings.validated_bucket).base_url)
+    manager.clear()
+    old_pool.close()
+    assert objects.get_object(settings.validated_bucket, key)[0] == b"closed"
+    assert objects.calls == {"direct": 2}
+
+
+class _ForwardingProxy:
+    """A plain HTTP forward proxy on a free port: keeps each request line, relays the rest."""
+
+    def __init__(self) -> None:
+        import http.client
+        import http.server
+        import threading
+
+        self.request_lines: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _relay(self) -> None:
+                from urllib.parse import urlsplit
+
+                proxy.request_lines.append(self.requestline)
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+                upstream.request(
+                    self.command, url.path + (f"?{url.query}" if url.query else ""), body, headers
+                )
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status, answer.reason)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _relay
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_direct_requests_go_through_the_clients_http_proxy(settings):
+    """With a proxy configured, direct requests go where boto3's go: through the proxy, with
+    the absolute URL as request target, as botocore sends them."""
+    endpoint = f"http://127.0.0.1:{os.environ['IMAGE_MLOPS_EMULATOR_PORT']}"
+    proxy = _ForwardingProxy()
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=settings.region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(proxies={"http": proxy.url}, s3={"addressing_style": "path"}),
+        )
+        key = f"{uuid.uuid4().hex[:8]}/incoming/proxied one.jpg"
+        s3.put_object(Bucket=settings.validated_bucket, Key=key, Body=b"via the proxy")
+        objects = DirectObjectClient(s3)
+        body, etag = objects.get_object(settings.validated_bucket, key)
+        copied = objects.copy_object(
+            settings.output_bucket, key, settings.validated_bucket, key, if_match=etag
+        )
+    finally:
+        proxy.close()
+    assert body == b"via the proxy" and copied == etag
+    assert objects.calls == {"direct": 2}
+    quoted = key.replace(" ", "%20")
+    assert proxy.request_lines[-2:] == [
+        f"GET {endpoint}/{settings.validated_bucket}/{quoted} HTTP/1.1",
+        f"PUT {endpoint}/{settings.output_bucket}/{quoted} HTTP/1.1",
+    ]
+
+
 # --- on a server that checks signatures ----------------------------------------------------
 
 EVERYTHING = {
@@ -290,17 +405,19 @@ def _response(url: str, status: int, headers: dict[str, str], body: bytes) -> AW
     return AWSResponse(url, status, headers, Raw())
 
 
-class _CapturingSession:
-    """Stands in for the HTTP session to AWS (not reachable here): keeps what would be sent."""
+class _CapturingTransport:
+    """Stands in for the connection pools to AWS (not reachable here): keeps what would be
+    sent."""
 
     def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.sent: list[Any] = []
         self.answer = (status, body, headers)
 
-    def send(self, request: Any) -> AWSResponse:
+    def send(self, route: Any, request: Any) -> tuple[int, dict[str, str], bytes]:
+        assert request.url.startswith(route.base_url)
         self.sent.append(request)
         status, body, headers = self.answer
-        return _response(request.url, status, headers, body)
+        return status, headers, body
 
 
 @pytest.mark.parametrize("region", ["eu-west-1", "us-east-1"])
@@ -339,9 +456,11 @@ def test_requests_are_the_ones_boto3_signs_for_real_aws(monkeypatch, region, key
     body = b"bytes of the image"
     crc = b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
     objects = DirectObjectClient(s3)
-    objects._http = _CapturingSession(200, body, {"ETag": '"e"', "x-amz-checksum-crc32": crc})
+    objects._transport = _CapturingTransport(
+        200, body, {"ETag": '"e"', "x-amz-checksum-crc32": crc}
+    )
     assert objects.get_object("product-images", key) == (body, '"e"')
-    objects._http.answer = (
+    objects._transport.answer = (
         200,
         b"<CopyObjectResult><ETag>&quot;abc&quot;</ETag></CopyObjectResult>",
         {},
@@ -352,10 +471,10 @@ def test_requests_are_the_ones_boto3_signs_for_real_aws(monkeypatch, region, key
     assert objects.calls == {"direct": 2}
 
     endpoint = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
-    get, copy = objects._http.sent
+    get, copy = objects._transport.sent
     assert get.url.startswith(f"https://product-images.{endpoint}/incoming/")
     assert copy.url.startswith(f"https://product-predictions.{endpoint}/predictions/mug/")
-    for ours, theirs in zip(objects._http.sent, boto3_sent[-2:], strict=True):
+    for ours, theirs in zip(objects._transport.sent, boto3_sent[-2:], strict=True):
         assert ours.method == theirs.method
         assert ours.url == theirs.url
         authorization = _text(theirs.headers["Authorization"])
