@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 
-from image_mlops.stack import emulator
+from image_mlops.stack import emulator, emulator_http
 from image_mlops.stack.emulator_s3 import S3ObjectFastPath
 
 #: Headers that differ between any two answers (time, request id, server).
@@ -27,7 +27,7 @@ VOLATILE = {"date", "x-amzn-requestid", "server", "x-amz-id-2", "x-amz-request-i
 
 def _serve(app) -> tuple[str, object]:
     server = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=emulator._request_handler()
+        "127.0.0.1", 0, app, threaded=True, request_handler=emulator_http.request_handler()
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server

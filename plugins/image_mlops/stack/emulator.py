@@ -310,80 +310,13 @@ def build_app(journal_path: Path | None) -> JournalingApp:
     return JournalingApp(S3ObjectFastPath(dispatcher), journal)
 
 
-def _request_handler() -> type:
-    """moto's request handler with HTTP/1.1 keep-alive and one socket write per response.
-
-    werkzeug's development server closes the connection after every response (it cannot
-    tell whether an application left part of a request body unread), so each AWS call cost a
-    TCP connect, a new server thread and a close handshake; and it sends the headers and the
-    body in separate unbuffered writes. Here every request body has been read whole before
-    the application runs (:class:`JournalingApp` reads it for the journal), so the
-    connection can safely stay open: the response gets a ``Content-Length`` and goes out in
-    one buffered write. An interim ``100 Continue`` is still sent at once; a failing
-    application gets a 500 and the connection closes, as before.
-    """
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-    class KeepAliveRequestHandler(MotoRequestHandler):
-        protocol_version = "HTTP/1.1"
-        wbufsize = 64 * 1024
-        disable_nagle_algorithm = True
-
-        def run_wsgi(self) -> None:
-            if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                self.wfile.flush()
-                del self.headers["Expect"]
-            environ = self.make_environ()
-            started: dict[str, Any] = {}
-
-            def start_response(status: str, headers: list, exc_info: Any = None) -> Any:
-                started["status"], started["headers"] = status, headers
-                return lambda _data: None  # the legacy write() callable: unused by moto
-
-            try:
-                result = self.server.app(environ, start_response)
-                try:
-                    body = b"".join(result)
-                finally:
-                    if hasattr(result, "close"):
-                        result.close()
-            except Exception:
-                log.exception("%s %s failed", self.command, self.path)
-                self.close_connection = True
-                started = {"status": "500 INTERNAL SERVER ERROR", "headers": []}
-                body = b"Internal Server Error"
-            code, _, reason = started["status"].partition(" ")
-            self.send_response(int(code), reason)
-            names = set()
-            for name, value in started["headers"]:
-                if name.lower() in ("connection", "transfer-encoding"):
-                    continue
-                names.add(name.lower())
-                self.send_header(name, value)
-            no_body = self.command == "HEAD" or int(code) in (204, 304) or int(code) < 200
-            if "content-length" not in names and not no_body:
-                self.send_header("Content-Length", str(len(body)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if not no_body:
-                self.wfile.write(body)
-
-        def log_request(self, code: Any = "-", size: Any = "-") -> None:
-            # werkzeug builds the access-log line (IRI decoding, dates) before its logger
-            # drops it; the emulator runs with that logger at WARNING
-            if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
-                super().log_request(code, size)
-
-    return KeepAliveRequestHandler
-
-
 def serve(host: str, port: int, journal_path: Path | None) -> None:
     from werkzeug.serving import make_server
 
+    from image_mlops.stack.emulator_http import request_handler
+
     app = build_app(journal_path)
-    server = make_server(host, port, app, threaded=True, request_handler=_request_handler())
+    server = make_server(host, port, app, threaded=True, request_handler=request_handler())
     log.info("local AWS emulator listening on http://%s:%d", host, port)
     server.serve_forever()
 
