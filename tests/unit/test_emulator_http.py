@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 
 from image_mlops.stack.emulator_http import plain_request, request_handler
 
@@ -62,6 +63,14 @@ PLAIN = {
     "query string": b"GET /b?list-type=2&prefix=incoming%2F HTTP/1.1\r\nHost: h\r\n\r\n",
     "no headers": b"GET /b/k HTTP/1.1\r\n\r\n",
     "latin-1 value": b"GET /b/k HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9\r\n\r\n",
+    "quoted unicode key": b"GET /b/incoming/%C3%BC%20x%2By.jpg HTTP/1.1\r\nHost: h\r\n\r\n",
+    "raw unicode key": b"GET /b/incoming/\xc3\xbc.jpg HTTP/1.1\r\nHost: h\r\n\r\n",
+    "fragment": b"GET /b/k%23x#frag?q=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "empty query": b"GET /b/k? HTTP/1.1\r\nHost: h\r\n\r\n",
+    "content type and length twice": (
+        b"PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n"
+        b"Content-Length: 0\r\ncontent-length: 0\r\n\r\n"
+    ),
     "chunked upload": (
         b"PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
     ),
@@ -85,6 +94,7 @@ def _standard_handler() -> type:
 
     class StandardParsing(request_handler()):
         parse_request = BaseHTTPRequestHandler.parse_request
+        make_environ = MotoRequestHandler.make_environ
 
     return StandardParsing
 
@@ -175,3 +185,12 @@ def test_the_plain_path_reads_only_the_header_block():
     assert (method, target, version) == ("PUT", "/b/k", "HTTP/1.1")
     assert pairs[:2] == [("Host", "h"), ("Content-Length", "5")]
     assert rest[length:] == b"hello"
+
+
+def test_an_sdk_requests_environ_is_built_without_werkzeug(monkeypatch):
+    def not_called(self):
+        raise AssertionError("werkzeug's make_environ was called for a plain SDK request")
+
+    monkeypatch.setattr(MotoRequestHandler, "make_environ", not_called)
+    for raw in (SDK_GET, PLAIN["copy with an empty body"], PLAIN["quoted unicode key"]):
+        assert _parse(request_handler(), raw)["ok"]

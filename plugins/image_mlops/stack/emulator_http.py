@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from typing import Any
+from urllib.parse import unquote
 
 log = logging.getLogger("image_mlops.emulator")
 
@@ -21,6 +23,9 @@ log = logging.getLogger("image_mlops.emulator")
 _HEADER_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")
 #: ``http.client``'s limits on a header block.
 _MAX_HEADERS = 100
+#: A request target ``make_environ`` builds the environ of directly: a path and query of
+#: printable ASCII, no fragment (``urlsplit`` would split it off, and drop tabs and newlines).
+_PLAIN_TARGET = re.compile(r"/[\x21\x22\x24-\x7e]*")
 #: Request versions the plain path takes (anything else goes to the standard parser).
 _PLAIN_VERSIONS = {b"HTTP/1.1": "HTTP/1.1", b"HTTP/1.0": "HTTP/1.0"}
 
@@ -75,12 +80,15 @@ def request_handler() -> type:
     one buffered write. An interim ``100 Continue`` is still sent at once; a failing
     application gets a 500 and the connection closes, as before.
     """
+    from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class KeepAliveRequestHandler(MotoRequestHandler):
         protocol_version = "HTTP/1.1"
         wbufsize = 64 * 1024
         disable_nagle_algorithm = True
+        #: The header pairs of the current request when it was read on the plain path.
+        plain_headers: list[tuple[str, str]] | None = None
 
         def parse_request(self) -> bool:
             """The standard ``parse_request``, with a plain request's header block read
@@ -88,6 +96,7 @@ def request_handler() -> type:
             ``HTTPMessage``, same keep-alive and ``Expect`` handling."""
             peek = getattr(self.rfile, "peek", None)
             plain = plain_request(self.raw_requestline, peek(1)) if peek else None
+            self.plain_headers = None if plain is None else plain[3]
             if plain is None:
                 return super().parse_request()
             self.command, self.path, self.request_version, pairs, length = plain
@@ -114,6 +123,53 @@ def request_handler() -> type:
             ):
                 return self.handle_expect_100()
             return True
+
+        def make_environ(self) -> dict[str, Any]:
+            """werkzeug's and moto's ``make_environ``, built directly for a plain request to
+            a plain target (``/path?query``) over plain HTTP whose header names have no ``_``
+            (which moto treats specially) and no ``Transfer-Encoding`` (werkzeug de-chunks
+            the body): the same keys and values, without parsing the URL and the headers a
+            second and third time."""
+            pairs = self.plain_headers
+            if (
+                pairs is None
+                or self.server.ssl_context is not None
+                or not _PLAIN_TARGET.fullmatch(self.path)
+                or any("_" in name or name.lower() == "transfer-encoding" for name, _ in pairs)
+            ):
+                return super().make_environ()
+            path, _, query = self.path.partition("?")
+            environ: dict[str, Any] = {
+                "wsgi.version": (1, 0),
+                "wsgi.url_scheme": "http",
+                "wsgi.input": self.rfile,
+                "wsgi.errors": sys.stderr,
+                "wsgi.multithread": self.server.multithread,
+                "wsgi.multiprocess": self.server.multiprocess,
+                "wsgi.run_once": False,
+                "werkzeug.socket": self.connection,
+                "SERVER_SOFTWARE": self.server_version,
+                "REQUEST_METHOD": self.command,
+                "SCRIPT_NAME": "",
+                "PATH_INFO": unquote(path).encode().decode("latin1"),
+                "QUERY_STRING": query,
+                "REQUEST_URI": self.path,
+                "RAW_URI": self.path,
+                "REMOTE_ADDR": self.address_string(),
+                "REMOTE_PORT": self.port_integer(),
+                "SERVER_NAME": self.server.server_address[0],
+                "SERVER_PORT": str(self.server.server_address[1]),
+                "SERVER_PROTOCOL": self.request_version,
+            }
+            for name, value in pairs:
+                key = name.upper().replace("-", "_")
+                if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    key = f"HTTP_{key}"
+                    if key in environ:
+                        value = f"{environ[key]},{value}"
+                environ[key] = value
+            environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = {}  # no "_" in any name
+            return environ
 
         def run_wsgi(self) -> None:
             if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
