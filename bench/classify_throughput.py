@@ -9,9 +9,10 @@ PostgreSQL:
   batches spread over one worker process per core as the DAG's mapped ``classify_batch``
   tasks are under LocalExecutor (and once more in a single process, for comparison); JSON
   batches through the local endpoint runtime. Workers are started and warmed (imports, S3
-  client, model) before the clock starts, as the baseline's runtime is;
+  client, model) before the clock starts;
 * **baseline**: one image at a time, the same steps (GET, stats, one invocation, conditional
-  COPY, one-row upsert, result line), no pipelining.
+  COPY, one-row upsert, result line), no pipelining; in a worker process started and warmed
+  as the batch workers are.
 
 Both modes use the same model, runtime, emulator and database. Two ceilings are printed next
 to them, to show where the time goes: the S3 calls alone (GET + COPY of the same images, one
@@ -345,7 +346,6 @@ def main(argv: list[str] | None = None) -> None:
     from image_mlops.aws import aws_client
     from image_mlops.classification import records, run
     from image_mlops.classification.classify import s3_threads
-    from image_mlops.classification.transform import runtime_predictor
     from image_mlops.config import get_settings
     from image_mlops.stack.manager import LocalStack
 
@@ -384,15 +384,24 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(f"{len(images)} validated 128 px JPEG images in s3://{settings.validated_bucket}/")
         records.ensure_predictions_table(settings)
-        # warm the runtime (artifact download + model_fn) outside both measurements
-        runtime_predictor(model, settings)([images[0][1]])
+        # this process plans the runs and is the 1-process run: warmed as the workers are
+        # (S3 client, routes, database driver, the runtime's artifact download + model_fn)
+        warm_worker(model)
 
         names = [name for name, _ in images[: args.baseline_images]]
-        load_baseline = load()
-        per_image = baseline(names, model, settings, direct=False)
-        records._execute(settings, "TRUNCATE predictions")
-        per_image_direct = baseline(names, model, settings, direct=True)
-        records._execute(settings, "TRUNCATE predictions")
+        # In a warmed worker process like the batch workers, not in this one: this process
+        # holds more objects (clients, the uploaded images), and its garbage collections
+        # made each boto3 call slower (measured: 94 vs 127 images/s).
+        baseline_pool, _ = worker_pool(1, model)
+        try:
+            load_baseline = load()
+            per_image = baseline_pool.apply(baseline, (names, model, settings, False))
+            records._execute(settings, "TRUNCATE predictions")
+            per_image_direct = baseline_pool.apply(baseline, (names, model, settings, True))
+            records._execute(settings, "TRUNCATE predictions")
+        finally:
+            baseline_pool.close()
+            baseline_pool.join()
 
         batch_size = args.batch_size or settings.classify_batch_size
         print(f"starting {args.workers} batch worker processes ...", flush=True)
