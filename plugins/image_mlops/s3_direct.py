@@ -292,8 +292,8 @@ class SessionPools:
     def usable(cls, session: Any) -> bool:
         return session is not None and all(hasattr(session, name) for name in cls.NEEDS)
 
-    def send(self, route: Route, request: Any) -> tuple[int, Any, bytes]:
-        """(status, headers, whole body) of ``request``, a prepared request for a URL under
+    def send(self, route: Route, request: Request) -> tuple[int, Any, bytes]:
+        """(status, headers, whole body) of ``request``, whose URL is under
         ``route.base_url``."""
         pool, target = self._pool(route.base_url)
         response = pool.urlopen(
@@ -315,7 +315,7 @@ class SessionPools:
 
     def _pool(self, base_url: str) -> tuple[Any, str]:
         found = self._pools.get(base_url)
-        if found is not None and found[0].pool is not None:  # None: closed by its manager
+        if found is not None and found[0].pool is not None:  # None: the pool was closed
             return found
         from botocore.utils import ensure_boolean
 
