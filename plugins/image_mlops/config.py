@@ -124,7 +124,7 @@ class Settings:
     )
     s3_direct_requests: bool = _setting(
         True,
-        "Classification reads and copies images with direct signed requests (false: every "
+        "Classification lists, reads and copies images with direct signed requests (false: every "
         "call through boto3).",
     )
     batch_transform_threshold: int = _setting(

@@ -1,4 +1,4 @@
-"""AWS Signature Version 4 for the direct S3 requests: bodyless, no query string.
+"""AWS Signature Version 4 for the direct S3 requests: bodyless, query in the URL.
 
 botocore's ``S3SigV4Auth`` signs any request of any service. For the two requests
 :mod:`image_mlops.s3_direct` makes per image it spends about 0.05 ms of CPU each: it parses
@@ -56,6 +56,15 @@ def signing_host(url: str) -> str:
     return host
 
 
+def canonical_query(query: str) -> str:
+    """An already encoded query string in canonical order, as botocore signs one from the
+    URL: ``key=value`` pairs sorted by key, then value."""
+    if not query:
+        return ""
+    pairs = sorted(pair.partition("=")[::2] for pair in query.split("&"))
+    return "&".join(f"{key}={value}" for key, value in pairs)
+
+
 class BodylessRequestSigner:
     """Signs bodyless requests to one host for one region and service."""
 
@@ -66,10 +75,17 @@ class BodylessRequestSigner:
         self._key: tuple[str, str, bytes] | None = None  # (secret, date, signing key)
 
     def sign(
-        self, method: str, path: str, headers: dict[str, str], credentials: Any, timestamp: str
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        credentials: Any,
+        timestamp: str,
+        query: str = "",
     ) -> dict[str, str]:
         """``headers`` plus ``X-Amz-Date``, ``X-Amz-Content-SHA256``, the session token (if
-        any) and ``Authorization``, for ``method`` on ``path`` (already URL-quoted).
+        any) and ``Authorization``, for ``method`` on ``path`` and ``query`` (both already
+        URL-encoded, as they go in the URL).
 
         ``credentials`` has ``access_key``, ``secret_key`` and ``token`` (botocore's frozen
         credentials); ``timestamp`` is ``YYYYMMDDTHHMMSSZ`` (UTC).
@@ -90,7 +106,7 @@ class BodylessRequestSigner:
             [
                 method,
                 path,
-                "",  # no query string
+                canonical_query(query),
                 *(f"{name}:{canonical[name]}" for name in names),
                 "",
                 signed_headers,

@@ -22,6 +22,7 @@ import uuid
 import zlib
 from base64 import b64encode
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -30,7 +31,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from image_mlops.s3_direct import DirectObjectClient, Route, _checksum_matches, _copy_result_etag
+from image_mlops.s3_direct import (
+    DirectObjectClient,
+    Route,
+    _checksum_matches,
+    _copy_result_etag,
+    _listing_page,
+)
 from image_mlops.stack.processes import free_port
 
 #: Keys whose URL needs quoting: spaces, +, unicode, and characters S3 treats specially.
@@ -132,6 +139,37 @@ def test_the_route_is_learnt_without_a_request(aws, settings):
         "image-mlops-route-probe" in o["Key"]
         for o in aws.s3.list_objects_v2(Bucket=settings.validated_bucket).get("Contents", [])
     )
+
+
+def _boto3_listing(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"Key": item["Key"], "Size": item["Size"], "ETag": item["ETag"]}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+    ]
+
+
+def test_a_listing_is_boto3s_listing_page_after_page(aws, settings):
+    """Awkward keys, more than one page (1000 keys a page), a prefix that needs encoding."""
+    bucket = settings.validated_bucket
+    run = f"list {uuid.uuid4().hex[:8]}+ü"
+    keys = [f"{run}/{key}" for key in AWKWARD_KEYS] + [f"{run}/n/{i:04d}" for i in range(1000)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: aws.s3.put_object(Bucket=bucket, Key=k, Body=k.encode()), keys))
+    objects = DirectObjectClient(aws.s3)
+    listed = objects.list_objects(bucket, run + "/")
+    assert listed == _boto3_listing(aws.s3, bucket, run + "/")
+    assert sorted(item["Key"] for item in listed) == sorted(keys)
+    assert objects.list_objects(bucket, run + "/nothing-here/") == []
+    assert objects.calls == {"direct": 2}
+
+
+def test_a_listing_boto3_must_answer_is_boto3s(aws):
+    objects = DirectObjectClient(aws.s3)
+    with pytest.raises(ClientError) as missing:
+        objects.list_objects(f"no-such-bucket-{uuid.uuid4().hex[:8]}", "incoming/")
+    assert missing.value.response["Error"]["Code"] == "NoSuchBucket"
+    assert objects.calls == {"boto3": 1}
 
 
 def test_requests_share_boto3s_connection_pool(aws, settings):
@@ -365,7 +403,9 @@ def test_direct_requests_are_accepted_by_a_server_that_checks_signatures(
         body, etag = objects.get_object(bucket, key)
         assert body == key.encode()
         assert objects.copy_object(bucket, "copies/" + key, bucket, key, if_match=etag) == etag
-    assert objects.calls == {"direct": 2 * len(AWKWARD_KEYS)}, objects.off_reason
+    listed = objects.list_objects(bucket, "incoming/")  # a signed query string
+    assert sorted(item["Key"] for item in listed) == sorted(AWKWARD_KEYS)
+    assert objects.calls == {"direct": 2 * len(AWKWARD_KEYS) + 1}, objects.off_reason
 
 
 def test_a_refused_direct_request_hands_over_to_boto3_for_good(signing_server, caplog):
@@ -503,6 +543,26 @@ def test_checksums_are_checked_when_s3_sends_one_we_can_compute():
     assert _checksum_matches({"x-amz-checksum-crc32": "AAAAAA==-3"}, body)  # multipart
     assert _checksum_matches({"x-amz-checksum-crc64nvme": "whatever"}, body)  # cannot compute
     assert _checksum_matches({}, body)
+
+
+def test_only_a_listing_counts_as_a_listing_page():
+    ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+    page = (
+        f"<ListBucketResult {ns}><IsTruncated>true</IsTruncated><Contents><Key>a%20b+c</Key>"
+        "<ETag>&quot;e&quot;</ETag><Size>3</Size></Contents><EncodingType>url</EncodingType>"
+        "<NextContinuationToken>t1</NextContinuationToken></ListBucketResult>"
+    ).encode()
+    assert _listing_page(page) == ([{"Key": "a b c", "Size": 3, "ETag": '"e"'}], "t1")
+    last = page.replace(b"<IsTruncated>true", b"<IsTruncated>false")
+    assert _listing_page(last) == ([{"Key": "a b c", "Size": 3, "ETag": '"e"'}], None)
+    not_encoded = last.replace(b"<EncodingType>url</EncodingType>", b"")
+    assert _listing_page(not_encoded)[0][0]["Key"] == "a%20b+c"
+    assert (
+        _listing_page(page.replace(b"<NextContinuationToken>t1</NextContinuationToken>", b""))
+        is None
+    )
+    assert _listing_page(b"<Error><Code>InternalError</Code></Error>") is None
+    assert _listing_page(b"not xml") is None
 
 
 def test_only_a_copy_result_counts_as_a_copy():

@@ -87,6 +87,26 @@ def test_every_header_is_botocores(base_url, credentials, region):
             assert {name.lower(): value for name, value in ours.items()} == theirs, (url, method)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "list-type=2&prefix=incoming%2F&encoding-type=url",
+        "list-type=2&prefix=list%20a%2Bb%C3%BC%2F&encoding-type=url&continuation-token=ab%2Bc%3D",
+        "x-id=GetObject",
+        "b=2&a=1&a=0",
+    ],
+)
+def test_a_query_string_is_signed_as_botocore_signs_it(query):
+    base_url = "http://127.0.0.1:5055/bucket/"
+    signer = BodylessRequestSigner(host=signing_host(base_url), region="us-east-1", service="s3")
+    for credentials in (USER, ROLE):
+        ours = signer.sign(
+            "GET", "/bucket/", {}, credentials, CLOCK.strftime("%Y%m%dT%H%M%SZ"), query
+        )
+        theirs = _botocore("GET", f"{base_url}?{query}", {}, credentials, "us-east-1")
+        assert {name.lower(): value for name, value in ours.items()} == theirs
+
+
 def test_the_signing_key_follows_the_date_and_the_secret():
     signer = BodylessRequestSigner(host="h:1", region="us-east-1", service="s3")
     first = signer.sign("GET", "/b/k", {}, USER, "20261127T235959Z")["Authorization"]

@@ -1,6 +1,7 @@
 """Which validated incoming images the production model version has not classified yet.
 
-Planning costs one LIST request per 1000 images, no request per image: the listing's ETag
+Planning costs one LIST request per 1000 images (a direct request, see
+:func:`list_incoming`), no request per image: the listing's ETag
 identifies an object's content (for a single-part upload it is the MD5 of the bytes), and
 every predictions row records the ``source_etag`` of the image it classified. An image is
 pending for model version *v* unless a row of *v* has its ETag (same content, under any key)
@@ -21,6 +22,7 @@ from typing import Any
 from image_mlops import s3layout
 from image_mlops.classification import records
 from image_mlops.classification.clients import client as aws_client
+from image_mlops.classification.clients import objects as object_client
 from image_mlops.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -29,19 +31,21 @@ log = logging.getLogger(__name__)
 HEAD_WORKERS = 8
 
 
-def list_incoming(settings: Settings | None = None, s3: Any = None) -> list[dict[str, Any]]:
-    """Every object under ``validated/incoming/`` as ``{key, size, etag}``, sorted by key."""
+def list_incoming(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every object under ``validated/incoming/`` as ``{key, size, etag}``, sorted by key.
+
+    Listed with direct requests (:mod:`image_mlops.s3_direct`): botocore parses a listing at
+    ~0.07 ms of CPU per key (a timestamp through dateutil for each), 0.14 s for 2000 images.
+    """
     settings = settings or get_settings()
-    s3 = s3 or aws_client("s3", settings)
-    items = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(
-        Bucket=settings.validated_bucket, Prefix=s3layout.INCOMING_PREFIX
-    ):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith("/"):
-                continue
-            items.append({"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"].strip('"')})
+    listed = object_client(settings).list_objects(
+        settings.validated_bucket, s3layout.INCOMING_PREFIX
+    )
+    items = [
+        {"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"].strip('"')}
+        for obj in listed
+        if not obj["Key"].endswith("/")
+    ]
     return sorted(items, key=lambda item: item["key"])
 
 
@@ -69,7 +73,7 @@ def pending_images(model_version: int, settings: Settings | None = None) -> list
     """Validated incoming images not yet classified by ``model_version`` (one per content)."""
     settings = settings or get_settings()
     s3 = aws_client("s3", settings)
-    items = list_incoming(settings, s3)
+    items = list_incoming(settings)
     done_etags, legacy = records.classified_sources(model_version, items, settings)
     to_confirm = [i for i in items if i["etag"] not in done_etags and i["key"] in legacy]
     confirmed = {
