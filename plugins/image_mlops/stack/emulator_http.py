@@ -2,10 +2,13 @@
 
 moto's server is werkzeug's development server with moto's request handler. For the calls
 classification makes per image (a GET and a copy), its HTTP layer cost more CPU than
-answering them: a new connection per request, and a request's header block parsed by the
-``email`` package's feed parser (about 0.07 ms for the dozen headers an SDK sends).
-:func:`request_handler` keeps connections open, writes each response in one go, and parses
-a plain header block directly into the same ``HTTPMessage`` the standard parser builds.
+answering them: a new connection per request, a request's header block parsed by the
+``email`` package's feed parser, and the WSGI environ built from it by werkzeug and again by
+moto. :func:`request_handler` keeps connections open, writes each response in one go, reads
+a plain header block straight into the same ``HTTPMessage`` the standard parser builds, and
+builds a plain request's environ from it directly (measured on an SDK's GET: 24 → 22 µs to
+parse, 16–28 → 10 µs for the environ; the emulator's CPU per request in the benchmark went
+from 0.22–0.24 to 0.19–0.21 ms).
 """
 
 from __future__ import annotations
