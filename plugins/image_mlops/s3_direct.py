@@ -88,7 +88,8 @@ class Route:
 
 
 class DirectObjectClient:
-    """Direct GetObject / CopyObject requests on behalf of a boto3 S3 client (thread-safe).
+    """Direct GetObject, CopyObject and ListObjectsV2 requests on behalf of a boto3 S3 client
+    (thread-safe).
 
     ``direct=False`` sends every call through ``client`` (the setting
     ``IMAGE_MLOPS_S3_DIRECT_REQUESTS``); :attr:`calls` counts which path answered.
@@ -112,7 +113,7 @@ class DirectObjectClient:
                 "this botocore keeps no credentials or urllib3 HTTP session on the client"
             )
 
-    # --- the two calls --------------------------------------------------------------------
+    # --- the calls ------------------------------------------------------------------------
 
     def get_object(self, bucket: str, key: str) -> tuple[bytes, str | None]:
         """The object's bytes and its ETag (quoted, as S3 sends it)."""

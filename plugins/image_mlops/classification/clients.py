@@ -31,5 +31,6 @@ def _objects(settings: Settings) -> DirectObjectClient:
 
 
 def objects(settings: Settings | None = None) -> DirectObjectClient:
-    """The process's GetObject / CopyObject client (see :mod:`image_mlops.s3_direct`)."""
+    """The process's direct S3 client for listing, reading and copying images (see
+    :mod:`image_mlops.s3_direct`)."""
     return _objects(settings or get_settings())
