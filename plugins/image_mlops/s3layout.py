@@ -4,7 +4,8 @@ raw:        s3://RAW/labeled/<class>/<name>, s3://RAW/incoming/<name>
 errors:     s3://RAW/errors/<run>/<name>, s3://RAW/errors/<run>/_reasons.jsonl
 validated:  s3://VALIDATED/labeled/<class>/<name>, s3://VALIDATED/incoming/<name>
 models:     s3://MODELS/<group>/<version>/model.tar.gz, evaluation.json
-outputs:    s3://OUTPUT/predictions/<class>/<name>, predictions/_uncertain/<name>,
+outputs:    s3://OUTPUT/predictions/<class>/<path under incoming/>, predictions/_uncertain/<path>
+            (the relative path is kept: two images never share an output key),
             s3://OUTPUT/predictions/_manifests/<run>.jsonl
 feedback:   s3://RAW/feedback/*.csv
 catalogue:  s3://RAW/catalog/<run>/products.jsonl, catalog/<run>/chunks|results/part-<n>.jsonl,
@@ -88,12 +89,31 @@ def evaluation_key(group: str, version: int | str) -> str:
     return model_prefix(group, version) + EVALUATION_FILE
 
 
-def prediction_key(predicted_class: str, name: str) -> str:
-    return f"{PREDICTIONS_PREFIX}{predicted_class}/{posixpath.basename(name)}"
+def incoming_path(source_key: str) -> str:
+    """An image's path below ``incoming/`` (``incoming/shopA/1.jpg`` → ``shopA/1.jpg``).
+
+    This relative path is the image's identity in the output bucket: two images of one
+    basename in different folders get different output keys.
+    """
+    rel = relative_key(source_key)
+    return rel.removeprefix(INCOMING_PREFIX) or rel
 
 
-def uncertain_key(name: str) -> str:
-    return prediction_key(UNCERTAIN_CLASS, name)
+def prediction_key(predicted_class: str, source_key: str) -> str:
+    """``predictions/<class>/<path under incoming/>`` of a validated image."""
+    return f"{PREDICTIONS_PREFIX}{predicted_class}/{incoming_path(source_key)}"
+
+
+def uncertain_key(source_key: str) -> str:
+    return prediction_key(UNCERTAIN_CLASS, source_key)
+
+
+def placed_path(output_key: str) -> str | None:
+    """The image path of ``predictions/<class>/<path>`` (``None`` for any other key)."""
+    if not output_key.startswith(PREDICTIONS_PREFIX):
+        return None
+    _folder, sep, path = output_key.removeprefix(PREDICTIONS_PREFIX).partition("/")
+    return path if sep and path else None
 
 
 def manifest_key(run_id: str) -> str:

@@ -163,3 +163,33 @@ def test_classifies_into_class_folders_then_rerun_and_new_model(dag_bag, clean_a
     assert len(table_v2) == 14
     assert {(r[0], r[1]) for r in table_v2} == {(r[0], v) for r in table for v in (1, 2)}
     assert {r[2] for r in table_v2 if r[0] == "incoming/red-2.jpg"} == {"red", "crimson"}
+
+
+def test_images_of_one_basename_in_two_folders_both_keep_their_copy(
+    dag_bag, clean_aws, empty_table
+):
+    """Reproduction: incoming/shopA/1.jpg and incoming/shopB/1.jpg (different images) were
+    both copied to predictions/red/1.jpg, and a later move deleted the survivor."""
+    settings = empty_table
+    aws = clean_aws
+    deploy_production_model(aws, settings, version=1)
+    shop_a = colour_image(RED, seed=1)
+    shop_b = colour_image(RED, seed=2)
+    put_incoming(aws, settings, "shopA/1.jpg", shop_a)
+    put_incoming(aws, settings, "shopB/1.jpg", shop_b)
+
+    first = run_dag(dag_bag, "classify_images")
+    assert first.state == "success", task_states(first)
+    assert class_files(aws, settings) == ["predictions/red/shopA/1.jpg", "predictions/red/shopB/1.jpg"]
+
+    # a new model moves only shopA's image (shopB is re-placed on its own path)
+    deploy_production_model(
+        aws, settings, version=2, centroids={"crimson": RED, "green": GREEN, "blue": BLUE}
+    )
+    second = run_dag(dag_bag, "classify_images")
+    assert second.state == "success", task_states(second)
+    placed = class_files(aws, settings)
+    assert placed == ["predictions/crimson/shopA/1.jpg", "predictions/crimson/shopB/1.jpg"]
+    for key, data in (("shopA/1.jpg", shop_a), ("shopB/1.jpg", shop_b)):
+        got = aws.s3.get_object(Bucket=settings.output_bucket, Key=f"predictions/crimson/{key}")
+        assert got["Body"].read() == data

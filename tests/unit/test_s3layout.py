@@ -89,8 +89,33 @@ def test_keys_built_from_run_ids():
 def test_model_and_prediction_keys():
     assert s3layout.model_artifact_key("clf", 3) == "clf/3/model.tar.gz"
     assert s3layout.evaluation_key("clf", "3") == "clf/3/evaluation.json"
-    assert s3layout.prediction_key("shoe", "incoming/sub/ä b.jpg") == "predictions/shoe/ä b.jpg"
+    assert s3layout.prediction_key("shoe", "incoming/sub/ä b.jpg") == "predictions/shoe/sub/ä b.jpg"
     assert s3layout.uncertain_key("incoming/x.png") == "predictions/_uncertain/x.png"
+
+
+def test_images_of_one_basename_never_share_an_output_key():
+    keys = {s3layout.prediction_key("mug", k) for k in ("incoming/shopA/1.jpg", "incoming/shopB/1.jpg")}
+    assert keys == {"predictions/mug/shopA/1.jpg", "predictions/mug/shopB/1.jpg"}
+    assert s3layout.placed_path("predictions/mug/shopA/1.jpg") == "shopA/1.jpg"
+    assert s3layout.placed_path("predictions/_uncertain/shopA/1.jpg") == "shopA/1.jpg"
+    assert s3layout.placed_path("predictions/mug") is None
+    assert s3layout.placed_path("other/mug/1.jpg") is None
+
+
+def test_a_placement_deletes_only_its_own_earlier_keys():
+    from image_mlops.classification.placement import Placement, own_stale_keys
+
+    job = Placement(
+        source_key="incoming/shopA/1.jpg",
+        target_key="predictions/cup/shopA/1.jpg",
+        stale_keys={
+            "predictions/mug/shopA/1.jpg",  # this image, placed by an earlier model
+            "predictions/mug/shopB/1.jpg",  # another image of the same basename
+            "predictions/mug/1.jpg",  # a placement of the old basename-only layout
+            "predictions/cup/shopA/1.jpg",  # the target itself
+        },
+    )
+    assert own_stale_keys(job) == ["predictions/mug/shopA/1.jpg"]
 
 
 def test_label_of():

@@ -1,9 +1,12 @@
 """Put a classified image into its class folder of the output bucket.
 
-``predictions/<class>/<name>`` or, below the confidence threshold, ``predictions/_uncertain/
-<name>`` (keys from :mod:`image_mlops.s3layout`; the same image always lands on the same key,
-so a rerun overwrites instead of duplicating). When an earlier model placed the same image
-elsewhere, the image *moves*: copy to the new key → verify the copy → delete the old key.
+``predictions/<class>/<path>`` or, below the confidence threshold, ``predictions/_uncertain/
+<path>``, where ``<path>`` is the image's path below ``incoming/`` (keys from
+:mod:`image_mlops.s3layout`): the same image always lands on the same key, so a rerun
+overwrites instead of duplicating, and two images of one basename never share a key. When an
+earlier model placed the same image elsewhere, the image *moves*: copy to the new key →
+verify the copy → delete the old key. Only keys of the image's own path are ever deleted:
+a placement never removes a key another image owns.
 
 The copy is conditional on the source ETag the batch read (``CopySourceIfMatch``), so the
 file placed is the content that was classified; the ETag in the copy's own response proves
@@ -58,6 +61,20 @@ class Placement:
     source_etag: str | None = None
 
 
+def own_stale_keys(placement: Placement) -> list[str]:
+    """The earlier placements of this very image: other class folders, the same path.
+
+    A key of another path (an image of the same content elsewhere, or a placement made
+    before output keys kept the path) belongs to someone else and is never deleted.
+    """
+    path = s3layout.incoming_path(placement.source_key)
+    return sorted(
+        key
+        for key in placement.stale_keys
+        if key != placement.target_key and s3layout.placed_path(key) == path
+    )
+
+
 def place(objects: DirectObjectClient, settings: Settings, placement: Placement) -> list[str]:
     """Copy the image to its target; delete stale placements once the copy is verified.
 
@@ -84,7 +101,7 @@ def place(objects: DirectObjectClient, settings: Settings, placement: Placement)
             f"copy of {placement.source_key} has ETag {copied}, the content read had "
             f"{placement.source_etag}: the source changed after it was read"
         )
-    stale = sorted(k for k in placement.stale_keys if k != placement.target_key)
+    stale = own_stale_keys(placement)
     if not stale:
         return []
     s3 = objects.client

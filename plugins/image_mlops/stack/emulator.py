@@ -287,6 +287,7 @@ def build_app(journal_path: Path | None) -> JournalingApp:
     os.environ.pop("MOTO_ENABLE_RECORDING", None)
     from image_mlops.stack import emulator_extensions
     from image_mlops.stack.emulator_s3 import S3ObjectFastPath
+    from image_mlops.stack.emulator_s3_rules import S3Rules
 
     emulator_extensions.apply()
     dispatcher = _dispatcher()
@@ -307,7 +308,7 @@ def build_app(journal_path: Path | None) -> JournalingApp:
             with open(journal_path, "r+b") as handle:
                 handle.truncate(good)
     journal = Journal(journal_path) if journal_path is not None else None
-    return JournalingApp(S3ObjectFastPath(dispatcher), journal)
+    return JournalingApp(S3Rules(S3ObjectFastPath(dispatcher)), journal)
 
 
 def serve(host: str, port: int, journal_path: Path | None) -> None:

@@ -1,0 +1,318 @@
+"""S3 rules moto does not enforce, added in front of it the way S3 behaves.
+
+A WSGI middleware of the emulator. Each rule copies one documented S3 behaviour, and each is
+tested against that behaviour (``tests/integration/test_emulator_s3_rules.py``):
+
+* **Key length** — a key longer than 1,024 bytes (UTF-8) is refused: ``400 KeyTooLongError``
+  (PutObject, CopyObject, CreateMultipartUpload).
+* **User metadata size** — more than 2 KB of user metadata (the UTF-8 bytes of every
+  ``x-amz-meta-`` name, without the prefix, and value) is refused: ``400 MetadataTooLarge``
+  (PutObject, CopyObject with ``REPLACE``, CreateMultipartUpload).
+* **Non-ASCII metadata** — S3 stores a value sent with non-ASCII bytes and returns it
+  RFC 2047-encoded (``=?UTF-8?B?...?=``), so GET/HEAD answers stay ASCII; moto hands the raw
+  bytes back (which botocore then refuses to send on in a copy).
+* **Conditional copy** — ``x-amz-copy-source-if-match``: ``412 PreconditionFailed`` when the
+  source's ETag differs (moto ignores the header).
+* **Conditional writes enforced by a bucket policy** — a ``Deny`` statement for
+  ``s3:PutObject`` with the condition ``{"Null": {"s3:if-none-match": "true"}}`` (the form of
+  AWS's "Enforce conditional writes" examples) refuses, on the keys it covers, a PutObject
+  without ``If-None-Match`` and every CopyObject: ``403 AccessDenied``. Statements with any
+  other condition are not evaluated here (moto evaluates no bucket policy at all).
+
+Refused requests never reach moto, so the journal never records them.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.header
+import io
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+from xml.sax.saxutils import escape
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+MAX_KEY_BYTES = 1024
+MAX_USER_METADATA_BYTES = 2048
+_META_ENV_PREFIX = "HTTP_X_AMZ_META_"
+_META_HEADER_PREFIX = "x-amz-meta-"
+_CREDENTIAL_SERVICE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+#: Query parameters that make a PUT something else than PutObject / CopyObject.
+_PUT_SUBRESOURCES = frozenset(
+    {
+        "acl",
+        "tagging",
+        "retention",
+        "legal-hold",
+        "partNumber",
+        "uploadId",
+        "policy",
+        "versioning",
+        "cors",
+        "lifecycle",
+        "encryption",
+        "notification",
+        "website",
+        "logging",
+        "replication",
+        "ownershipControls",
+        "publicAccessBlock",
+        "object-lock",
+        "accelerate",
+        "requestPayment",
+        "intelligent-tiering",
+        "analytics",
+        "metrics",
+        "inventory",
+    }
+)
+
+
+def _error(start_response: StartResponse, status: str, code: str, message: str, **extra: Any):
+    fields = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in extra.items())
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>{fields}"
+        "<RequestId>image-mlops-emulator</RequestId></Error>"
+    ).encode()
+    start_response(
+        status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def is_s3_request(environ: dict[str, Any]) -> bool:
+    """An S3 request: signed for ``s3``, or unsigned REST (no JSON target, no query action)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = _CREDENTIAL_SERVICE.search(auth)
+    if match:
+        return match.group(1) == "s3"
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if "X-Amz-Credential" in query:
+        return query["X-Amz-Credential"][0].split("/")[-2:-1] == ["s3"]
+    return not auth and "HTTP_X_AMZ_TARGET" not in environ and "Action" not in query
+
+
+def _bucket_and_key(environ: dict[str, Any]) -> tuple[str, str]:
+    """Path-style ``/bucket/key`` (WSGI's PATH_INFO is the decoded path as latin-1)."""
+    raw = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    bucket, _, key = raw.lstrip("/").partition("/")
+    return bucket, key
+
+
+def rfc2047_value(raw: str) -> str:
+    """A metadata value as S3 returns it: unchanged when ASCII, else RFC 2047 (UTF-8, B)."""
+    data = raw.encode("latin-1", "replace")
+    if data.isascii():
+        return raw
+    text = data.decode("utf-8", "replace")
+    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+def _decoded_len(value: str) -> int:
+    data = value.encode("latin-1", "replace")
+    if b"=?" in data:
+        try:
+            parts = email.header.decode_header(data.decode("ascii"))
+            return sum(
+                len(p.encode() if isinstance(p, str) else p.decode(c or "ascii").encode())
+                for p, c in parts
+            )
+        except (UnicodeDecodeError, LookupError, ValueError):
+            pass
+    return len(data)
+
+
+def user_metadata_bytes(environ: dict[str, Any]) -> int:
+    """S3's measure: UTF-8 bytes of every user metadata name (without prefix) and value."""
+    total = 0
+    for name, value in environ.items():
+        if name.startswith(_META_ENV_PREFIX) and isinstance(value, str):
+            total += len(name[len(_META_ENV_PREFIX) :]) + _decoded_len(value)
+    return total
+
+
+def _pattern(resource: str) -> re.Pattern[str]:
+    """An ARN pattern of a policy (``*`` and ``?`` wildcards only) as a regex."""
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource) + r"\Z"
+    )
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statement_denies_unconditional_put(statement: dict[str, Any], arn: str) -> bool:
+    """A statement of the enforce-conditional-writes form that covers ``arn``."""
+    if statement.get("Effect") != "Deny":
+        return False
+    principal = statement.get("Principal")
+    if principal != "*" and not (isinstance(principal, dict) and principal.get("AWS") == "*"):
+        return False
+    actions = [a.lower() for a in _listed(statement.get("Action", []))]
+    if not any(a in ("s3:putobject", "s3:*", "*") for a in actions):
+        return False
+    if statement.get("Condition") != {"Null": {"s3:if-none-match": "true"}}:
+        return False
+    if "Resource" in statement:
+        return any(_pattern(r).match(arn) for r in _listed(statement["Resource"]))
+    if "NotResource" in statement:
+        return not any(_pattern(r).match(arn) for r in _listed(statement["NotResource"]))
+    return False
+
+
+class S3Rules:
+    """The middleware (see the module docstring)."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self._policies: dict[str, dict[str, Any] | None] = {}
+        self._lock = threading.Lock()
+
+    # --- helpers: requests of our own to the wrapped app (the same state) -----------------
+    def _internal(self, environ: dict[str, Any], method: str, path: str, query: str = ""):
+        inner = {
+            k: v
+            for k, v in environ.items()
+            if not k.startswith(("HTTP_X_AMZ_COPY_SOURCE", _META_ENV_PREFIX, "HTTP_IF_"))
+            and k not in ("HTTP_X_AMZ_METADATA_DIRECTIVE", "CONTENT_TYPE", "HTTP_CONTENT_MD5")
+        }
+        # moto reads the key from the raw URI when the server gives one
+        raw_uri = quote(path.encode("latin-1").decode("utf-8", "replace")) + (
+            f"?{query}" if query else ""
+        )
+        inner.update(
+            {
+                "REQUEST_METHOD": method,
+                "PATH_INFO": path,
+                "QUERY_STRING": query,
+                "REQUEST_URI": raw_uri,
+                "RAW_URI": raw_uri,
+                "CONTENT_LENGTH": "0",
+                "wsgi.input": io.BytesIO(b""),
+            }
+        )
+        captured: dict[str, Any] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured["status"] = int(status.split()[0])
+            captured["headers"] = {k.lower(): v for k, v in headers}
+
+        result = self.app(inner, start)
+        body = b"".join(result)
+        if hasattr(result, "close"):
+            result.close()
+        return captured.get("status", 500), captured.get("headers", {}), body
+
+    def _policy(self, environ: dict[str, Any], bucket: str) -> dict[str, Any] | None:
+        with self._lock:
+            if bucket in self._policies:
+                return self._policies[bucket]
+        status, _headers, body = self._internal(environ, "GET", f"/{bucket}", "policy")
+        policy = None
+        if status == 200:
+            try:
+                policy = json.loads(body)
+            except ValueError:
+                policy = None
+        with self._lock:
+            self._policies[bucket] = policy
+        return policy
+
+    # --- the rules ------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
+        if not is_s3_request(environ):
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        bucket, key = _bucket_and_key(environ)
+        if bucket and not key and "policy" in query and method in ("PUT", "DELETE"):
+            with self._lock:
+                self._policies.pop(bucket, None)
+        if bucket and key:
+            refused = self._refusal(environ, start_response, method, query, bucket, key)
+            if refused is not None:
+                return refused
+            if method in ("GET", "HEAD"):
+                return self.app(environ, _encoding_metadata(start_response))
+        return self.app(environ, start_response)
+
+    def _refusal(self, environ, start_response, method, query, bucket: str, key: str):
+        put_object = method == "PUT" and not (_PUT_SUBRESOURCES & query.keys())
+        create_upload = method == "POST" and "uploads" in query
+        complete_upload = method == "POST" and "uploadId" in query
+        copy = put_object and "HTTP_X_AMZ_COPY_SOURCE" in environ
+        if put_object or create_upload:
+            size = len(key.encode())
+            if size > MAX_KEY_BYTES:
+                return _error(
+                    start_response,
+                    "400 Bad Request",
+                    "KeyTooLongError",
+                    "Your key is too long",
+                    Size=size,
+                    MaxSizeAllowed=MAX_KEY_BYTES,
+                )
+            replace = environ.get("HTTP_X_AMZ_METADATA_DIRECTIVE", "COPY").upper() == "REPLACE"
+            if not copy or replace:
+                metadata = user_metadata_bytes(environ)
+                if metadata > MAX_USER_METADATA_BYTES:
+                    return _error(
+                        start_response,
+                        "400 Bad Request",
+                        "MetadataTooLarge",
+                        "Your metadata headers exceed the maximum allowed metadata size.",
+                        Size=metadata,
+                        MaxSizeAllowed=MAX_USER_METADATA_BYTES,
+                    )
+        if put_object or complete_upload:
+            policy = self._policy(environ, bucket)
+            if policy and (copy or "HTTP_IF_NONE_MATCH" not in environ):
+                arn = f"arn:aws:s3:::{bucket}/{key}"
+                statements = _listed(policy.get("Statement", []))
+                if any(_statement_denies_unconditional_put(s, arn) for s in statements):
+                    return _error(start_response, "403 Forbidden", "AccessDenied", "Access Denied")
+        if copy and "HTTP_X_AMZ_COPY_SOURCE_IF_MATCH" in environ:
+            return self._check_copy_source(environ, start_response)
+        return None
+
+    def _check_copy_source(self, environ, start_response):
+        source = unquote(environ["HTTP_X_AMZ_COPY_SOURCE"].encode("latin-1").decode())
+        path, _, version = source.partition("?versionId=")
+        path = "/" + path.lstrip("/")
+        status, headers, _ = self._internal(
+            environ,
+            "HEAD",
+            path.encode().decode("latin-1"),
+            f"versionId={version}" if version else "",
+        )
+        if status != 200:
+            return None  # moto answers the missing source as S3 does
+        wanted = {e.strip().strip('"') for e in environ["HTTP_X_AMZ_COPY_SOURCE_IF_MATCH"].split(",")}
+        if headers.get("etag", "").strip('"') not in wanted and "*" not in wanted:
+            return _error(
+                start_response,
+                "412 Precondition Failed",
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+                Condition="x-amz-copy-source-If-Match",
+            )
+        return None
+
+
+def _encoding_metadata(start_response: StartResponse) -> StartResponse:
+    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+        fixed = [
+            (name, rfc2047_value(value) if name.lower().startswith(_META_HEADER_PREFIX) else value)
+            for name, value in headers
+        ]
+        return start_response(status, fixed, exc_info)
+
+    return start
