@@ -62,11 +62,11 @@ def validate_images():
         return "validate_batch"
 
     @task(max_active_tis_per_dag=settings.validation_max_active_batches)
-    def validate_batch(manifest_key: str) -> dict:
+    def validate_batch(manifest_key: str, ti=None) -> dict:
         """Validate one batch manifest; XCom: its counts."""
         from image_mlops.validation.pipeline import validate_batch
 
-        return validate_batch(manifest_key)
+        return validate_batch(manifest_key, attempt=str(ti.try_number))
 
     @task
     def state_machine_request(manifest_keys: list[str], run_id=None) -> dict:

@@ -41,7 +41,7 @@ for _key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswit
 
 from image_mlops.config import get_settings  # noqa: E402
 
-_stack = LocalStack(get_settings())
+_stack = LocalStack(get_settings(), emulator_faults=True)  # the fault suite needs its rules
 os.environ.update(_stack.airflow_environment(base={}))
 # Unit tests and dag.test() run tasks in this process: no need for the examples' noise.
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"

@@ -148,3 +148,19 @@ def corpus() -> dict[str, tuple[bytes, str | None]]:
         "incoming/animated.gif": (animated_gif(), "animated"),
         "labeled/cats/zz duplicate of good.jpg": (jpeg, "duplicate"),
     }
+
+
+def put_raw_http(emulator_url: str, bucket: str, key: str, headers: dict[str, bytes], body: bytes):
+    """A PUT the way a non-boto client sends it (botocore refuses non-ASCII metadata)."""
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(emulator_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.putrequest("PUT", f"/{bucket}/{urllib.parse.quote(key)}")
+    for name, value in {**headers, "Content-Length": str(len(body)).encode()}.items():
+        conn.putheader(name, value)
+    conn.endheaders(body)
+    status = conn.getresponse().status
+    conn.close()
+    return status

@@ -47,7 +47,10 @@ def handler(event: dict, context=None, s3=None) -> dict:
     body = s3.get_object(Bucket=event["bucket"], Key=event["manifest_key"])["Body"].read()
     manifest = json.loads(body)
     workers = int(os.environ.get("VALIDATION_WORKERS", "1"))
-    summary = image_validator.run_manifest(s3, manifest, limits_from(event), workers=workers)
+    attempt = getattr(context, "aws_request_id", "") or ""  # names this try in the claims
+    summary = image_validator.run_manifest(
+        s3, manifest, limits_from(event), workers=workers, attempt=attempt
+    )
     log.info("validated %s: %s", event["manifest_key"], summary)
     return summary
 

@@ -84,6 +84,11 @@ class Settings:
         0, "Processes per validation batch (0 = the cores the worker has)."
     )
     validation_schedule: str = _setting("*/5 * * * *", "Cron schedule of `validate_images`.")
+    validation_claim_lease_seconds: int = _setting(
+        45,
+        "How long an object's validation claim holds if its worker dies; after it, another "
+        "run takes the object (a failed try releases its claims at once).",
+    )
     max_image_bytes: int = _setting(20 * 1024 * 1024, "Largest accepted file, in bytes.")
     min_image_side: int = _setting(32, "Smallest accepted width and height, in pixels.")
     max_image_pixels: int = _setting(

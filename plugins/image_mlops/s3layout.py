@@ -68,9 +68,32 @@ def relative_key(key: str) -> str:
     return "/".join(parts)
 
 
+#: S3's limit on an object key, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+LONG_KEYS_SEGMENT = "_long-keys/"
+
+
+def hashed_path(path: str) -> str:
+    """A stand-in for a path too long for a key: ``_long-keys/<sha256 of path><ext>``."""
+    import hashlib
+
+    extension = posixpath.splitext(path)[1][:16]
+    return f"{LONG_KEYS_SEGMENT}{hashlib.sha256(path.encode()).hexdigest()}{extension}"
+
+
+def _fitting(prefix: str, path: str) -> str:
+    """``prefix + path``, or ``prefix`` + :func:`hashed_path` when that exceeds S3's limit."""
+    key = prefix + path
+    return key if len(key.encode()) <= MAX_KEY_BYTES else prefix + hashed_path(path)
+
+
 def error_key(run_id: str, raw_key: str) -> str:
-    """Where a quarantined original goes: ``errors/<run>/<raw key>`` (raw prefix kept)."""
-    return f"{ERRORS_PREFIX}{run_slug(run_id)}/{raw_key.lstrip('/')}"
+    """Where a quarantined original goes: ``errors/<run>/<raw key>`` (raw prefix kept).
+
+    A raw key too long for that (S3 allows 1,024 bytes) goes to ``errors/<run>/_long-keys/
+    <sha256 of the key><ext>``; ``_reasons.jsonl`` names the original key.
+    """
+    return _fitting(f"{ERRORS_PREFIX}{run_slug(run_id)}/", raw_key.lstrip("/"))
 
 
 def reasons_key(run_id: str) -> str:
@@ -100,8 +123,15 @@ def incoming_path(source_key: str) -> str:
 
 
 def prediction_key(predicted_class: str, source_key: str) -> str:
-    """``predictions/<class>/<path under incoming/>`` of a validated image."""
-    return f"{PREDICTIONS_PREFIX}{predicted_class}/{incoming_path(source_key)}"
+    """``predictions/<class>/<path under incoming/>`` of a validated image (a path too long
+    for S3 beside its class folder: ``predictions/<class>/_long-keys/<sha256><ext>``)."""
+    return _fitting(f"{PREDICTIONS_PREFIX}{predicted_class}/", incoming_path(source_key))
+
+
+def placement_paths(source_key: str) -> set[str]:
+    """The paths an image may have below any class folder (its own, or its hashed form)."""
+    path = incoming_path(source_key)
+    return {path, hashed_path(path)}
 
 
 def uncertain_key(source_key: str) -> str:

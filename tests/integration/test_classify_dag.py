@@ -180,7 +180,10 @@ def test_images_of_one_basename_in_two_folders_both_keep_their_copy(
 
     first = run_dag(dag_bag, "classify_images")
     assert first.state == "success", task_states(first)
-    assert class_files(aws, settings) == ["predictions/red/shopA/1.jpg", "predictions/red/shopB/1.jpg"]
+    assert class_files(aws, settings) == [
+        "predictions/red/shopA/1.jpg",
+        "predictions/red/shopB/1.jpg",
+    ]
 
     # a new model moves only shopA's image (shopB is re-placed on its own path)
     deploy_production_model(

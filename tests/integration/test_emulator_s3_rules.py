@@ -9,13 +9,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.header
-import http.client
 import json
-import urllib.parse
 
 import botocore.exceptions
 import pytest
+from validation_corpus import put_raw_http
 
 from image_mlops.stack.emulator_s3_rules import rfc2047_value
 
@@ -26,10 +26,8 @@ BUCKET = "image-mlops-rules-test"
 
 @pytest.fixture
 def bucket(aws):
-    try:
+    with contextlib.suppress(aws.s3.exceptions.BucketAlreadyOwnedByYou):
         aws.s3.create_bucket(Bucket=BUCKET)
-    except aws.s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     aws.s3.delete_bucket_policy(Bucket=BUCKET)
     for key in aws.keys(BUCKET):
         aws.s3.delete_object(Bucket=BUCKET, Key=key)
@@ -41,16 +39,7 @@ def _code(exc: botocore.exceptions.ClientError) -> str:
 
 
 def _raw_put(settings, key: str, headers: dict[str, bytes], body: bytes = b"x") -> int:
-    """A PUT the way a non-boto client sends it (botocore refuses non-ASCII metadata)."""
-    url = urllib.parse.urlsplit(settings.emulator_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    conn.putrequest("PUT", f"/{BUCKET}/{urllib.parse.quote(key)}")
-    for name, value in {**headers, "Content-Length": str(len(body)).encode()}.items():
-        conn.putheader(name, value)
-    conn.endheaders(body)
-    status = conn.getresponse().status
-    conn.close()
-    return status
+    return put_raw_http(settings.emulator_url, BUCKET, key, headers, body)
 
 
 def test_a_key_over_1024_bytes_is_refused_as_by_s3(aws, bucket):
@@ -96,7 +85,7 @@ def test_non_ascii_metadata_comes_back_rfc2047_encoded_and_copies_on(aws, bucket
     assert status == 200
     meta = aws.s3.head_object(Bucket=bucket, Key="incoming/cafe.jpg")["Metadata"]
     assert meta["title"].isascii() and meta["title"].startswith("=?UTF-8?B?")
-    (decoded, charset), = email.header.decode_header(meta["title"])
+    ((decoded, charset),) = email.header.decode_header(meta["title"])
     assert decoded.decode(charset) == value
     got = aws.s3.get_object(Bucket=bucket, Key="incoming/cafe.jpg")["Metadata"]
     assert got == meta

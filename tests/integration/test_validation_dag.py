@@ -57,6 +57,7 @@ def test_corpus_ends_where_it_should(clean_aws, settings, dag_bag):
     expected["labeled/noclass.jpg"] = "unsafe_key"
     assert {k: r["reason"] for k, r in reasons.items()} == expected
     assert set(reasons["incoming/truncated.jpg"]) == {
+        "error_key",
         "key",
         "reason",
         "detail",
@@ -127,41 +128,112 @@ def test_corpus_ends_where_it_should(clean_aws, settings, dag_bag):
     assert run2.get_task_instance("emit_labeled").state == "skipped"
 
 
-def test_crash_between_copy_and_delete_then_retry(clean_aws, settings, monkeypatch):
-    """The batch dies after copies were verified, before raw deletes; the rerun finishes."""
-    from image_mlops.validation import mover, pipeline
+def test_an_s3_error_on_one_object_skips_only_that_object(clean_aws, settings):
+    """The emulator fails every DELETE of one raw object: that object is skipped with its
+    reason, the others are done, and the next run finishes it (counted once in all)."""
+    import faults
+
+    from image_mlops.validation import pipeline
 
     aws = clean_aws
     cases = _put_corpus(aws, settings)
-    real_delete = mover.delete
-    calls = {"n": 0}
-
-    def crashing_delete(s3, bucket, key):
-        if bucket == settings.raw_bucket and key.startswith(("labeled/", "incoming/")):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise RuntimeError("worker killed between copy and delete")
-        return real_delete(s3, bucket, key)
-
-    monkeypatch.setattr(mover, "delete", crashing_delete)
-    run_id = "manual__crash-test"
-    manifests = pipeline.plan_run(run_id, settings)
-    with pytest.raises(RuntimeError, match="killed"):
+    victim = "incoming/UPPER.PNG"
+    faults.clear(settings.emulator_url)
+    faults.add(
+        settings.emulator_url,
+        action="error",
+        method="DELETE",
+        bucket=settings.raw_bucket,
+        key_prefix=victim,
+        times=100,
+    )
+    try:
+        manifests = pipeline.plan_run("manual__s3-error", settings)
         for key in manifests:
             pipeline.validate_batch(key, settings)
-    monkeypatch.setattr(mover, "delete", real_delete)
-    for key in manifests:  # the task's retry
-        pipeline.validate_batch(key, settings)
-    summary = pipeline.finalize_run(run_id, manifests, settings)
+        first = pipeline.finalize_run("manual__s3-error", manifests, settings)
+    finally:
+        faults.clear(settings.emulator_url)
+    assert first["skipped"] == 1 and first["skipped_by_reason"] == {"error": 1}
+    assert _raw_images(aws, settings) == [victim]
+    assert first["in"] == len(cases) - 1
 
+    manifests = pipeline.plan_run("manual__s3-error-next", settings)
+    for key in manifests:
+        pipeline.validate_batch(key, settings)
+    second = pipeline.finalize_run("manual__s3-error-next", manifests, settings)
+    assert second["in"] == 1 and second["validated"] == 1  # its copy was already verified
     assert _raw_images(aws, settings) == []
     validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
     assert validated == {k for k, (_, r) in cases.items() if r is None}
-    errors = [k for k in aws.keys(settings.raw_bucket, "errors/") if not k.endswith(".jsonl")]
-    assert len(errors) == sum(1 for _, r in cases.values() if r)
-    assert summary["by_reason"].get("duplicate") == 1  # only the real duplicate
-    assert summary["in"] == len(cases) == summary["validated"] + summary["quarantined"]
+    assert first["in"] + second["in"] == len(cases)
     assert aws.keys(settings.raw_bucket, "_claims/") == []
+
+
+def test_one_odd_object_never_holds_back_its_batch(clean_aws, settings, dag_bag):
+    """Reproduction, and the bad-input corpus for keys and metadata: non-ASCII metadata
+    (sent as raw UTF-8, as S3 accepts it), user metadata that S3 takes but that cannot take
+    ours beside it, 1,000-byte keys, keys that differ only in their folder."""
+    import hashlib
+
+    from validation_corpus import photo_jpeg, put_raw_http
+
+    from image_mlops import s3layout
+
+    aws = clean_aws
+    raw = settings.raw_bucket
+    good = {f"incoming/good-{i:02d}.jpg": photo_jpeg(seed=i, size=64) for i in range(20)}
+    for key, data in good.items():
+        aws.s3.put_object(Bucket=raw, Key=key, Body=data)
+    non_ascii = photo_jpeg(seed=50, size=64)
+    status = put_raw_http(
+        settings.emulator_url,
+        raw,
+        "incoming/café.jpg",
+        {"x-amz-meta-title": "Café ☕".encode()},
+        non_ascii,
+    )
+    assert status == 200
+    crowded = photo_jpeg(seed=51, size=64)  # 2,040 bytes of metadata: S3 takes it, not ours too
+    aws.s3.put_object(
+        Bucket=raw, Key="incoming/crowded.jpg", Body=crowded, Metadata={"notes": "n" * 2035}
+    )
+    long_valid = "incoming/" + "v" * (1000 - len("incoming/") - 4) + ".jpg"
+    long_bad = "incoming/" + "b" * (1000 - len("incoming/") - 4) + ".jpg"
+    assert len(long_valid.encode()) == len(long_bad.encode()) == 1000
+    aws.s3.put_object(Bucket=raw, Key=long_valid, Body=photo_jpeg(seed=52, size=64))
+    aws.s3.put_object(Bucket=raw, Key=long_bad, Body=b"not an image at all")
+    shop_a, shop_b = photo_jpeg(seed=53, size=64), photo_jpeg(seed=54, size=64)
+    aws.s3.put_object(Bucket=raw, Key="incoming/shopA/1.jpg", Body=shop_a)
+    aws.s3.put_object(Bucket=raw, Key="incoming/shopB/1.jpg", Body=shop_b)
+
+    run = run_dag(dag_bag, "validate_images")
+    assert run.state == "success"
+    assert run.get_task_instance("emit_incoming").state == "success"  # the Asset event fired
+    summary = run.get_task_instance("finalize_run").xcom_pull(task_ids="finalize_run")
+    assert _raw_images(aws, settings) == []
+    assert summary["in"] == len(good) + 6 and summary["skipped"] == 0
+    assert summary["by_reason"] == {"metadata_unsupported": 1, "not_an_image": 1}
+
+    validated = set(aws.keys(settings.validated_bucket))
+    assert set(good) | {"incoming/café.jpg", long_valid, "incoming/shopA/1.jpg"} <= validated
+    assert "incoming/shopB/1.jpg" in validated
+    title = aws.s3.head_object(Bucket=settings.validated_bucket, Key="incoming/café.jpg")
+    assert title["Metadata"]["title"].startswith("=?UTF-8?B?")  # carried over as S3 gave it
+    long_meta = aws.s3.head_object(Bucket=settings.validated_bucket, Key=long_valid)["Metadata"]
+    assert long_meta["source-key-sha256"] == hashlib.sha256(long_valid.encode()).hexdigest()
+    assert sum(len(k) + len(v) for k, v in long_meta.items()) <= 2048
+
+    reasons = {r["key"]: r for r in _reasons(aws, settings, run.run_id)}
+    assert reasons["incoming/crowded.jpg"]["reason"] == "metadata_unsupported"
+    hashed = reasons[long_bad]["error_key"]
+    assert "/_long-keys/" in hashed and len(hashed.encode()) <= 1024
+    quarantined = aws.s3.get_object(Bucket=raw, Key=hashed)
+    assert quarantined["Body"].read() == b"not an image at all"
+    crowded_copy = aws.s3.get_object(Bucket=raw, Key=reasons["incoming/crowded.jpg"]["error_key"])
+    assert crowded_copy["Body"].read() == crowded
+    assert sum(len(k) + len(v) for k, v in crowded_copy["Metadata"].items()) <= 2048
+    assert s3layout.error_key(run.run_id, "incoming/crowded.jpg").endswith("incoming/crowded.jpg")
 
 
 def test_overlapping_runs_leave_each_image_in_one_place(clean_aws, settings):

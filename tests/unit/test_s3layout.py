@@ -94,7 +94,9 @@ def test_model_and_prediction_keys():
 
 
 def test_images_of_one_basename_never_share_an_output_key():
-    keys = {s3layout.prediction_key("mug", k) for k in ("incoming/shopA/1.jpg", "incoming/shopB/1.jpg")}
+    keys = {
+        s3layout.prediction_key("mug", k) for k in ("incoming/shopA/1.jpg", "incoming/shopB/1.jpg")
+    }
     assert keys == {"predictions/mug/shopA/1.jpg", "predictions/mug/shopB/1.jpg"}
     assert s3layout.placed_path("predictions/mug/shopA/1.jpg") == "shopA/1.jpg"
     assert s3layout.placed_path("predictions/_uncertain/shopA/1.jpg") == "shopA/1.jpg"

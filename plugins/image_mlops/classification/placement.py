@@ -67,11 +67,11 @@ def own_stale_keys(placement: Placement) -> list[str]:
     A key of another path (an image of the same content elsewhere, or a placement made
     before output keys kept the path) belongs to someone else and is never deleted.
     """
-    path = s3layout.incoming_path(placement.source_key)
+    paths = s3layout.placement_paths(placement.source_key)
     return sorted(
         key
         for key in placement.stale_keys
-        if key != placement.target_key and s3layout.placed_path(key) == path
+        if key != placement.target_key and s3layout.placed_path(key) in paths
     )
 
 

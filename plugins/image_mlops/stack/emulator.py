@@ -311,12 +311,16 @@ def build_app(journal_path: Path | None) -> JournalingApp:
     return JournalingApp(S3Rules(S3ObjectFastPath(dispatcher)), journal)
 
 
-def serve(host: str, port: int, journal_path: Path | None) -> None:
+def serve(host: str, port: int, journal_path: Path | None, faults: bool = False) -> None:
     from werkzeug.serving import make_server
 
+    from image_mlops.stack.emulator_faults import FaultInjector
     from image_mlops.stack.emulator_http import request_handler
 
-    app = build_app(journal_path)
+    app: Callable[..., Iterable[bytes]] = build_app(journal_path)
+    if faults:
+        app = FaultInjector(app)
+        log.warning("fault injection is on (%s): for the fault suite only", "/_emulator/faults")
     server = make_server(host, port, app, threaded=True, request_handler=request_handler())
     log.info("local AWS emulator listening on http://%s:%d", host, port)
     server.serve_forever()
@@ -327,10 +331,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--journal", type=Path, help="journal file (omit: no persistence)")
+    parser.add_argument(
+        "--faults", action="store_true", help="accept fault rules (the test suite's fault tests)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    serve(args.host, args.port, args.journal)
+    serve(args.host, args.port, args.journal, faults=args.faults)
 
 
 if __name__ == "__main__":

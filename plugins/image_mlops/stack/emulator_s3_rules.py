@@ -295,7 +295,9 @@ class S3Rules:
         )
         if status != 200:
             return None  # moto answers the missing source as S3 does
-        wanted = {e.strip().strip('"') for e in environ["HTTP_X_AMZ_COPY_SOURCE_IF_MATCH"].split(",")}
+        wanted = {
+            e.strip().strip('"') for e in environ["HTTP_X_AMZ_COPY_SOURCE_IF_MATCH"].split(",")
+        }
         if headers.get("etag", "").strip('"') not in wanted and "*" not in wanted:
             return _error(
                 start_response,

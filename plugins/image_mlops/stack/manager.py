@@ -117,6 +117,8 @@ def load_env_file(root: Path = PROJECT_ROOT, environ: dict | None = None) -> Pat
 @dataclass
 class LocalStack:
     settings: Settings
+    #: Start the emulator with fault injection (the test stack's fault suite; never the demo).
+    emulator_faults: bool = False
 
     # -- parts ---------------------------------------------------------------------------------
     @property
@@ -154,6 +156,7 @@ class LocalStack:
                 str(self.settings.emulator_port),
                 "--journal",
                 str(self.journal),
+                *(["--faults"] if self.emulator_faults else []),
             ],
             run_dir=self.run_dir,
             log_dir=self.log_dir,

@@ -36,6 +36,8 @@ class Reason(enum.StrEnum):
     ANIMATED = "animated"
     DUPLICATE = "duplicate"
     UNSAFE_KEY = "unsafe_key"
+    KEY_TOO_LONG = "key_too_long"
+    METADATA_UNSUPPORTED = "metadata_unsupported"
 
 
 #: One line per reason: what it means (the README table is built from this).
@@ -51,6 +53,10 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.ANIMATED: "more than one frame (animated GIF, WebP or PNG)",
     Reason.DUPLICATE: "same content (sha256) as an image already validated or seen earlier",
     Reason.UNSAFE_KEY: "the object key cannot be mapped safely into the validated area",
+    Reason.KEY_TOO_LONG: "the validated key would exceed S3's 1,024 bytes",
+    Reason.METADATA_UNSUPPORTED: (
+        "the object's user metadata cannot be carried over (with ours it exceeds S3's 2 KB)"
+    ),
 }
 
 #: File extensions we know, and the Pillow format they promise.

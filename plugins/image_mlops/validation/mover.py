@@ -2,7 +2,9 @@
 
 Standalone on purpose (standard library only; the S3 client is passed in), so the Lambda zip
 ships this file as ``image_mover.py`` next to ``image_checks.py``. The conditional writes
-(``IfNoneMatch="*"``) give claims and content-index markers "first writer wins" semantics.
+(``IfNoneMatch="*"``) give claims and content-index markers "first writer wins" semantics;
+deletes are conditional on the version that was checked (``If-Match`` on its ETag, or its
+version id), so an upload made during a move is never deleted with the object it replaced.
 """
 
 from __future__ import annotations
@@ -12,24 +14,33 @@ import json
 import time
 from typing import Any
 
-#: A claim older than this is considered abandoned (its run crashed) and may be taken over.
-CLAIM_TTL_SECONDS = 3600
+#: How long a claim holds when its writer neither finishes nor releases it (a killed
+#: worker): after this, any other attempt may take the object over.
+DEFAULT_CLAIM_LEASE_SECONDS = 45
+#: S3's limit on user metadata: the UTF-8 bytes of every name and value.
+MAX_METADATA_BYTES = 2048
+#: S3's limit on an object key, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
 
 
 class MoveError(RuntimeError):
     """A copy could not be verified; the source is left in place (nothing lost)."""
 
 
-def _code(exc: Exception) -> str:
+PRECONDITION_CODES = ("412", "PreconditionFailed", "ConditionalRequestConflict")
+
+
+def error_code(exc: Exception) -> str:
+    """S3's error code of a botocore ``ClientError`` (``""`` for anything else)."""
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def is_missing(exc: Exception) -> bool:
-    return _code(exc) in ("404", "NoSuchKey", "NotFound")
+    return error_code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
 def _is_precondition(exc: Exception) -> bool:
-    return _code(exc) in ("412", "PreconditionFailed", "ConditionalRequestConflict")
+    return error_code(exc) in PRECONDITION_CODES
 
 
 def b64_sha256(hex_digest: str) -> str:
@@ -111,9 +122,42 @@ def verify(s3: Any, bucket: str, key: str, *, sha256: str, size: int) -> None:
         raise MoveError(f"s3://{bucket}/{key} does not have sha256 {sha256}")
 
 
-def delete(s3: Any, bucket: str, key: str) -> None:
-    """Delete an object (deleting a missing object is not an error: retries are safe)."""
-    s3.delete_object(Bucket=bucket, Key=key)
+def delete(
+    s3: Any, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None
+) -> bool:
+    """Delete the version of ``key`` that was checked; ``False`` when it was replaced.
+
+    With ``version_id`` exactly that version goes (a newer upload is another version); with
+    ``etag`` the delete is conditional (``If-Match``): a new upload under the key since then
+    stays in place, for the next run. An object already gone counts as deleted (a retry).
+    """
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    elif etag:
+        params["IfMatch"] = etag
+    try:
+        s3.delete_object(**params)
+    except Exception as exc:
+        if is_missing(exc):
+            return True
+        if _is_precondition(exc):
+            return False
+        raise
+    return True
+
+
+def metadata_bytes(metadata: dict[str, str]) -> int:
+    """User metadata size as S3 measures it (names without ``x-amz-meta-``, and values)."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+
+
+def carriable(metadata: dict[str, str]) -> str | None:
+    """Why ``metadata`` cannot be sent on in a request (``None``: it can)."""
+    for name, value in metadata.items():
+        if not (name.isascii() and value.isascii()):
+            return f"metadata {name!r} is not ASCII (S3 returns such values RFC 2047-encoded)"
+    return None
 
 
 def put_if_absent(s3: Any, bucket: str, key: str, body: str) -> str:
@@ -128,12 +172,53 @@ def put_if_absent(s3: Any, bucket: str, key: str, body: str) -> str:
     return body if existing is None else existing
 
 
-def claim(s3: Any, bucket: str, key: str, owner: str, now: float | None = None) -> str:
-    """Claim ``key`` for ``owner``; return the owner holding it (a stale claim is taken over)."""
+def claim(
+    s3: Any,
+    bucket: str,
+    key: str,
+    owner: dict[str, Any],
+    lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS,
+    now: float | None = None,
+) -> tuple[str | None, dict[str, Any]]:
+    """Take the lease ``key`` for ``owner`` (``run_id``, ``batch``, ``try``).
+
+    Returns ``(etag, record)``: the ETag of our claim object when we hold the lease (release
+    it with that ETag), else ``None`` and the holder's record. A lease is taken over when it
+    has expired, or when it belongs to an earlier try of the same run's batch (that try is
+    over: Airflow runs one try at a time); the take-over is conditional on the ETag read, so
+    of two attempts taking over at once exactly one wins.
+    """
     now = time.time() if now is None else now
-    body = json.dumps({"owner": owner, "at": now})
-    held = json.loads(put_if_absent(s3, bucket, key, body))
-    if held["owner"] != owner and now - float(held.get("at", 0)) > CLAIM_TTL_SECONDS:
-        s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-        return owner
-    return held["owner"]
+    record = {**owner, "at": now, "expires": now + lease_seconds}
+    body = json.dumps(record).encode()
+    for _ in range(3):
+        try:
+            return s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")["ETag"], record
+        except Exception as exc:
+            if not _is_precondition(exc):
+                raise
+        try:
+            current = s3.get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if is_missing(exc):
+                continue  # released in between: try to create it again
+            raise
+        held = json.loads(current["Body"].read())
+        held.setdefault("run_id", held.get("owner"))  # a claim written before leases
+        expires = float(held.get("expires", float(held.get("at", 0)) + lease_seconds))
+        same_batch = (held.get("run_id"), held.get("batch")) == (owner["run_id"], owner["batch"])
+        if not same_batch and now < expires:
+            return None, held
+        try:
+            put = s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=current["ETag"])
+            return put["ETag"], record
+        except Exception as exc:
+            if not (_is_precondition(exc) or is_missing(exc)):
+                raise
+    current_body = read_text(s3, bucket, key)
+    return None, json.loads(current_body) if current_body else {"run_id": "unknown"}
+
+
+def release(s3: Any, bucket: str, key: str, etag: str) -> None:
+    """Give a lease back, unless another attempt has taken it over since."""
+    delete(s3, bucket, key, etag=etag)

@@ -15,7 +15,7 @@ from image_mlops import s3layout
 from image_mlops.aws import aws_client, put_json, read_json
 from image_mlops.config import Settings, get_settings
 from image_mlops.validation import batches, validator
-from image_mlops.validation.checks import CheckLimits
+from image_mlops.validation.checks import CheckLimits, Reason
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,20 @@ def manifest_item(run_id: str, obj: dict) -> dict:
         "dest": None,
         "area": None,
         "unsafe": None,
+        "unsafe_reason": None,
     }
     try:
-        item["dest"] = s3layout.validated_key(obj["key"])
-        item["area"] = item["dest"].split("/", 1)[0]
+        dest = s3layout.validated_key(obj["key"])
     except s3layout.UnsafeKeyError as exc:
-        item["unsafe"] = str(exc)
+        item["unsafe"], item["unsafe_reason"] = str(exc), Reason.UNSAFE_KEY.value
+        return item
+    if len(dest.encode()) > s3layout.MAX_KEY_BYTES:
+        item["unsafe"] = (
+            f"validated key of {len(dest.encode())} bytes exceeds S3's {s3layout.MAX_KEY_BYTES}"
+        )
+        item["unsafe_reason"] = Reason.KEY_TOO_LONG.value
+        return item
+    item["dest"], item["area"] = dest, dest.split("/", 1)[0]
     return item
 
 
@@ -60,6 +68,7 @@ def _resolve_collisions(items: list[dict]) -> None:
             continue
         if dest in owner:
             item["unsafe"] = f"maps to the same validated key {dest!r} as {owner[dest]!r}"
+            item["unsafe_reason"] = Reason.UNSAFE_KEY.value
             item["dest"] = item["area"] = None
         else:
             owner[dest] = item["key"]
@@ -84,6 +93,7 @@ def plan_run(run_id: str, settings: Settings | None = None, s3=None) -> list[str
             "index_prefix": s3layout.INDEX_PREFIX,
             "result_key": s3layout.run_result_key(key),
             "reasons_part_key": s3layout.run_reasons_part_key(key),
+            "claim_lease_seconds": settings.validation_claim_lease_seconds,
             "items": batch,
         }
         put_json(s3, settings.raw_bucket, key, manifest)
@@ -92,13 +102,18 @@ def plan_run(run_id: str, settings: Settings | None = None, s3=None) -> list[str
     return keys
 
 
-def validate_batch(manifest_key: str, settings: Settings | None = None, s3=None) -> dict:
-    """Validate one batch (the mapped task); returns its counts."""
+def validate_batch(
+    manifest_key: str, settings: Settings | None = None, s3=None, attempt: str = ""
+) -> dict:
+    """Validate one batch (the mapped task); returns its counts.
+
+    ``attempt`` (the task's try number) is recorded in the objects' claims.
+    """
     settings = settings or get_settings()
     s3 = s3 or aws_client("s3", settings)
     manifest = read_json(s3, settings.raw_bucket, manifest_key)
     summary = validator.run_manifest(
-        s3, manifest, limits_from(settings), workers=settings.validation_workers
+        s3, manifest, limits_from(settings), workers=settings.validation_workers, attempt=attempt
     )
     log.info("batch %s: %s", manifest_key, summary)
     return summary
@@ -112,6 +127,7 @@ def finalize_run(
     s3 = s3 or aws_client("s3", settings)
     total = {"listed": 0, "in": 0, "validated": 0, "quarantined": 0, "skipped": 0}
     by_reason: dict[str, int] = {}
+    skipped_by_reason: dict[str, int] = {}
     by_area: dict[str, int] = {}
     reasons: list[bytes] = []
     for key in manifest_keys:
@@ -126,6 +142,8 @@ def finalize_run(
             total[name] += result[name]
         for reason, n in result["by_reason"].items():
             by_reason[reason] = by_reason.get(reason, 0) + n
+        for reason, n in result.get("skipped_by_reason", {}).items():
+            skipped_by_reason[reason] = skipped_by_reason.get(reason, 0) + n
         for area, n in result["validated_by_area"].items():
             by_area[area] = by_area.get(area, 0) + n
         part = s3.get_object(Bucket=settings.raw_bucket, Key=s3layout.run_reasons_part_key(key))
@@ -147,6 +165,7 @@ def finalize_run(
         "batches": len(manifest_keys),
         **total,
         "by_reason": dict(sorted(by_reason.items())),
+        "skipped_by_reason": dict(sorted(skipped_by_reason.items())),
         "validated_by_area": by_area,
     }
     publish_metrics(summary, settings)

@@ -1,0 +1,66 @@
+"""The fault suite's remote control of the emulator's fault rules (``emulator_faults``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from image_mlops.stack.emulator_faults import PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _call(emulator_url: str, method: str, payload: dict | None = None) -> dict:
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(f"{emulator_url}{PATH}", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def add(emulator_url: str, **rule) -> dict:
+    """Add a rule: ``action`` (hang|error|crash), ``method``, ``bucket``, ``key_prefix``,
+    ``nth``, ``times``."""
+    return _call(emulator_url, "POST", rule)
+
+
+def clear(emulator_url: str) -> None:
+    """Remove every rule; hung requests are released (and fail with 503 SlowDown)."""
+    _call(emulator_url, "DELETE")
+
+
+def wait_fired(emulator_url: str, timeout: float = 60, process=None) -> dict:
+    """Wait until a rule has fired (a request is hanging or failed); returns the rule."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fired = [r for r in _call(emulator_url, "GET")["rules"] if r["fired"]]
+        if fired:
+            return fired[0]
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended ({process.returncode}) before the fault")
+        time.sleep(0.05)
+    raise AssertionError("no fault rule fired in time")
+
+
+def python(code: str, env: dict | None = None) -> subprocess.Popen:
+    """Run ``code`` in a fresh interpreter with the package importable (a task process)."""
+    environ = {**os.environ, **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), environ.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=environ,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def sigkill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    assert process.returncode == -signal.SIGKILL
