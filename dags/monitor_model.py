@@ -58,7 +58,7 @@ from image_mlops.assets import FEEDBACK, PREDICTIONS
 )
 def monitor_model():
     @task
-    def compute_and_publish(params=None) -> dict:
+    def compute_and_publish(params=None, run_id=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from image_mlops.config import get_settings
@@ -70,6 +70,7 @@ def monitor_model():
                 get_settings(),
                 window_hours=float(params["window_hours"]),
                 model_version=int(params["model_version"]) or None,
+                run_id=run_id,
             )
         except NoModelError as exc:
             raise AirflowSkipException(str(exc)) from exc

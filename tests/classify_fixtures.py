@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from image_mlops import s3layout
+from image_mlops.serving.integrity import ApprovedArtifact
 from image_mlops.serving.sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
 
 __all__ = [
@@ -37,7 +38,10 @@ def deploy_production_model(
         if archive is None:
             archive = write_artifact(Path(tmp) / "model.tar.gz", centroids or PRIMARY_CENTROIDS)
         body = archive.read_bytes()
-        aws.s3.put_object(Bucket=settings.models_bucket, Key=key, Body=body)
+        # registered version folders are write-once (the models bucket's policy): a test
+        # that reuses a version number removes the old file first, as an administrator would
+        aws.s3.delete_object(Bucket=settings.models_bucket, Key=key)
+        put = aws.s3.put_object(Bucket=settings.models_bucket, Key=key, Body=body, IfNoneMatch="*")
     data_url = f"s3://{settings.models_bucket}/{key}"
     package_arn = (
         f"arn:aws:sagemaker:{settings.region}:{settings.account_id}:model-package/"
@@ -57,6 +61,9 @@ def deploy_production_model(
                     "IMAGE_MLOPS_MODEL_PACKAGE_ARN": package_arn,
                     "IMAGE_MLOPS_MODEL_PACKAGE_VERSION": str(version),
                     "SAGEMAKER_PROGRAM": "inference.py",
+                    **ApprovedArtifact(
+                        data_url, digest.hexdigest(), put.get("VersionId")
+                    ).environment(),
                 },
             },
         )

@@ -1,11 +1,17 @@
 """The SageMaker Model Registry for our model package group (``settings.model_name``).
 
 Artifacts: a training run writes ``<group>/candidates/<run>/`` (model.tar.gz, evaluation.json,
-baseline.json). :func:`register_model_package` pre-computes the next version (latest + 1),
-copies the three files to ``<group>/<version>/`` (copy → verify sha256 → keep the candidate
-for audit) and creates the package pointing there, with status ``PendingManualApproval``.
-It is idempotent per training run: a package whose ``training_run_id`` metadata matches is
-returned instead of creating a second one (and the ClientToken is derived from the run id).
+baseline.json). :func:`register_model_package` reserves the next free version folder
+``<group>/<n>/`` with a conditional write of ``_reservation.json`` (two registrations at once
+never share a folder: the loser takes the next number), writes the three files there once
+(``IfNoneMatch``, after checking the candidate artifact's sha256) and creates the package
+pointing there, with status ``PendingManualApproval``, the artifact's sha256 and object
+version in its metadata. It is idempotent per training run: a package whose
+``training_run_id`` metadata matches is returned instead of creating a second one (and the
+ClientToken is derived from the run id); a retry finds its own reservation.
+
+Registered folders are immutable: :func:`models_bucket_policy` is the models bucket's policy
+that refuses every write under ``<group>/<n>/`` that is not a create (``If-None-Match``).
 """
 
 from __future__ import annotations
@@ -141,18 +147,90 @@ def find_by_training_run(training_run_id: str, settings: Settings) -> ModelPacka
     return None
 
 
-def _copy_verified(settings: Settings, source_key: str, target_key: str) -> str:
-    """Copy within the models bucket, verify the bytes, return the target URI."""
-    from image_mlops.aws import aws_client
+RESERVATION_FILE = "_reservation.json"
+#: Version folders tried past the registry's latest before giving up (a safety bound).
+MAX_RESERVATION_TRIES = 100
 
-    s3 = aws_client("s3", settings)
+
+class RegistrationError(RuntimeError):
+    """The candidate cannot be registered as it is (the message says why)."""
+
+
+def models_bucket_policy(settings: Settings) -> dict[str, Any]:
+    """The models bucket's policy: registered version folders are write-once.
+
+    A ``Deny`` of ``s3:PutObject`` without ``If-None-Match`` on ``<group>/<n>/*`` (S3's
+    "enforce conditional writes" form; version folders start with a digit 1-9), so neither a
+    PutObject that would overwrite nor a CopyObject can change a registered artifact. Applied
+    by ``image-mlops stack bootstrap`` on the local stack (the emulator honours it); on AWS,
+    ``image-mlops registry bucket-policy`` prints it for the bucket.
+    """
+    bucket, group = settings.models_bucket, settings.model_name
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RegisteredModelVersionsAreWriteOnce",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": [f"arn:aws:s3:::{bucket}/{group}/{d}*" for d in "123456789"],
+                "Condition": {"Null": {"s3:if-none-match": "true"}},
+            }
+        ],
+    }
+
+
+def _is_precondition(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+
+def reserve_version_folder(s3: Any, settings: Settings, first: int, training_run_id: str) -> int:
+    """The first version folder from ``first`` on that is free, or already this run's."""
+    bucket, group = settings.models_bucket, settings.model_name
+    body = json.dumps({"training_run_id": training_run_id}).encode()
+    for version in range(first, first + MAX_RESERVATION_TRIES):
+        key = s3layout.model_prefix(group, version) + RESERVATION_FILE
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+            return version
+        except Exception as exc:
+            if not _is_precondition(exc):
+                raise
+        held = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if held.get("training_run_id") == training_run_id:
+            return version  # a retry of this registration
+        log.info("version folder %s is taken (run %s)", version, held.get("training_run_id"))
+    raise RegistrationError(f"no free version folder in {first}..{first + MAX_RESERVATION_TRIES}")
+
+
+def _write_once(s3: Any, settings: Settings, source_key: str, target_key: str, sha256=None):
+    """Copy a candidate file into its version folder with a create-only PUT; returns
+    ``(uri, version id)``. The bytes are checked against ``sha256`` when given; a retry
+    that finds the file already written accepts it only with the same bytes."""
     bucket = settings.models_bucket
-    s3.copy_object(Bucket=bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": source_key})
-    src = hashlib.sha256(s3.get_object(Bucket=bucket, Key=source_key)["Body"].read()).hexdigest()
-    dst = hashlib.sha256(s3.get_object(Bucket=bucket, Key=target_key)["Body"].read()).hexdigest()
-    if src != dst:
-        raise RuntimeError(f"copy of {source_key} to {target_key} does not verify; retry")
-    return f"s3://{bucket}/{target_key}"
+    body = s3.get_object(Bucket=bucket, Key=source_key)["Body"].read()
+    digest = hashlib.sha256(body).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise RegistrationError(
+            f"candidate {source_key} has sha256 {digest}, training reported {sha256}: it "
+            "changed after training — not registered; run train_and_register again"
+        )
+    try:
+        version_id = s3.put_object(Bucket=bucket, Key=target_key, Body=body, IfNoneMatch="*").get(
+            "VersionId"
+        )
+    except Exception as exc:
+        if not _is_precondition(exc):
+            raise
+        existing = s3.get_object(Bucket=bucket, Key=target_key)
+        if hashlib.sha256(existing["Body"].read()).hexdigest() != digest:
+            raise RegistrationError(
+                f"{target_key} already holds other bytes: the version folder is not ours"
+            ) from exc
+        version_id = existing.get("VersionId")
+    return f"s3://{bucket}/{target_key}", version_id
 
 
 def build_request(
@@ -219,25 +297,35 @@ def register_model_package(
     if existing:
         log.info("training run %s is already registered as %s", training_run_id, existing.arn)
         return existing
+    from image_mlops.aws import aws_client
+
+    s3 = aws_client("s3", settings)
     latest = latest_package(settings=settings)
-    version = (latest.version if latest else 0) + 1
     group = settings.model_name
+    version = reserve_version_folder(
+        s3, settings, (latest.version if latest else 0) + 1, training_run_id
+    )
+    artifact_uri, artifact_version_id = _write_once(
+        s3,
+        settings,
+        candidate_prefix + s3layout.MODEL_ARTIFACT,
+        s3layout.model_artifact_key(group, version),
+        sha256=artifact_sha256,
+    )
     uris = {
-        "artifact": _copy_verified(
-            settings,
-            candidate_prefix + s3layout.MODEL_ARTIFACT,
-            s3layout.model_artifact_key(group, version),
-        ),
-        "evaluation": _copy_verified(
+        "artifact": artifact_uri,
+        "evaluation": _write_once(
+            s3,
             settings,
             candidate_prefix + s3layout.EVALUATION_FILE,
             s3layout.evaluation_key(group, version),
-        ),
-        "baseline": _copy_verified(
+        )[0],
+        "baseline": _write_once(
+            s3,
             settings,
             candidate_prefix + s3layout.BASELINE_FILE,
             s3layout.baseline_key(group, version),
-        ),
+        )[0],
     }
     try:
         trained_by = getpass.getuser()
@@ -254,6 +342,8 @@ def register_model_package(
         "baseline_uri": uris["baseline"],
         "evaluation_uri": uris["evaluation"],
     }
+    if artifact_version_id:
+        metadata["artifact_version_id"] = artifact_version_id
     if reason:
         metadata["reason"] = reason[:256]
     request = build_request(

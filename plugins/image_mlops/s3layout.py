@@ -192,6 +192,11 @@ def label_of(labeled_key: str) -> str:
 WORK_PREFIX = "_work/"
 
 
+def published_marker_key(kind: str, run_id: str) -> str:
+    """Marker of one run's CloudWatch publication (``kind``: validation, monitoring)."""
+    return f"{WORK_PREFIX}published/{kind}/{run_slug(run_id)}"
+
+
 def classify_work_prefix(run_id: str) -> str:
     return f"{WORK_PREFIX}classify/{run_slug(run_id)}/"
 

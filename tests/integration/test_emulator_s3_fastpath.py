@@ -37,7 +37,7 @@ def _serve(app) -> tuple[str, object]:
 def servers(tmp_path_factory) -> Iterator[dict]:
     journal = tmp_path_factory.mktemp("journal") / "journal"
     app = emulator.build_app(journal)
-    fast_path = app.app
+    fast_path = app.app.app  # journal → S3 rules → fast path → moto
     assert isinstance(fast_path, S3ObjectFastPath)
     direct_url, direct = _serve(app)
     moto_url, moto_only = _serve(emulator.JournalingApp(fast_path.app, None))

@@ -138,7 +138,14 @@ def test_a_policy_enforcing_conditional_writes_refuses_overwrites(aws, bucket):
                 "Action": "s3:PutObject",
                 "NotResource": [f"arn:aws:s3:::{bucket}/clf/candidates/*"],
                 "Condition": {"Null": {"s3:if-none-match": "true"}},
-            }
+            },
+            {  # no condition: moto's own evaluation still applies it
+                "Sid": "NothingUnderLocked",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/clf/candidates/locked/*",
+            },
         ],
     }
     aws.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
@@ -159,6 +166,9 @@ def test_a_policy_enforcing_conditional_writes_refuses_overwrites(aws, bucket):
         )
     assert _code(caught.value) == "AccessDenied"
     assert aws.s3.get_object(Bucket=bucket, Key="clf/1/model.tar.gz")["Body"].read() == b"v1"
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        aws.s3.put_object(Bucket=bucket, Key="clf/candidates/locked/x", Body=b"x", IfNoneMatch="*")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     # the policy is read again once it changes
     aws.s3.delete_bucket_policy(Bucket=bucket)
     aws.s3.put_object(Bucket=bucket, Key="clf/1/model.tar.gz", Body=b"now allowed")

@@ -65,9 +65,12 @@ def world(local_stack, airflow_db):
     }
     uri = baseline_uri_for(settings, VERSION)
     bucket, key = uri.removeprefix("s3://").split("/", 1)
-    from image_mlops.aws import s3_hook
+    from image_mlops.aws import aws_client
 
-    s3_hook(settings).load_string(json.dumps(baseline), key, bucket_name=bucket, replace=True)
+    # registered version folders are write-once: the fixture replaces its file as an admin
+    s3 = aws_client("s3", settings)
+    s3.delete_object(Bucket=bucket, Key=key)
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(baseline).encode(), IfNoneMatch="*")
     yield settings, list(CLASSES)
     patch.undo()
 
@@ -235,3 +238,60 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
     decision = second.get_task_instance("decide").xcom_pull(task_ids="decide")
     assert decision["trigger"] is False and "cool-down" in decision["reason"]
     assert len(_target_runs()) == 1
+
+
+def test_a_retried_monitoring_pass_publishes_once(world):
+    """CloudWatch has no idempotency token: a retry of the same run must not add its data."""
+    import dataclasses
+    import uuid
+
+    from image_mlops.monitoring.publish import compute_and_publish
+
+    settings, _classes = world
+    # a namespace of its own: the scenario's monitor_model runs published there already
+    settings = dataclasses.replace(settings, cloudwatch_namespace=f"Once{uuid.uuid4().hex[:8]}")
+    hook = metrics_hook(settings)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    first = compute_and_publish(
+        settings, window_hours=24, model_version=VERSION, run_id="manual__retried-pass"
+    )
+    retry = compute_and_publish(
+        settings, window_hours=24, model_version=VERSION, run_id="manual__retried-pass"
+    )
+    assert first["published"] is True and retry["published"] is False
+    query = {
+        "Id": "n",
+        "MetricStat": {
+            "Metric": {
+                "Namespace": settings.cloudwatch_namespace,
+                "MetricName": m.MODEL_VERSION,
+                "Dimensions": m.dimensions(settings.model_name),
+            },
+            "Period": 3600,
+            "Stat": "SampleCount",
+        },
+    }
+    counted = hook.get_metric_data(
+        [query], start, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    )
+    assert sum(v for _, v in counted["n"]) == 1.0
+
+
+def test_a_cleared_decision_carries_out_its_retraining(world):
+    """A retried decide of a run that chose to retrain returns that choice (its own row is
+    not a cool-down), and the next run is held by the cool-down as before."""
+    from image_mlops.monitoring.retrain import decide_and_record
+
+    settings, _classes = world
+    _pg(settings).run("DELETE FROM retrain_decisions")
+    alarms = [m.alarm_name(settings.model_name, "tp-low", "mug")]
+    first = decide_and_record(settings, alarms=alarms, active_runs=0, dag_run_id="run-x")
+    again = decide_and_record(settings, alarms=alarms, active_runs=0, dag_run_id="run-x")
+    other = decide_and_record(settings, alarms=alarms, active_runs=0, dag_run_id="run-y")
+    assert first.trigger and again.trigger
+    assert again.trigger_run_id == first.trigger_run_id and again.reason == first.reason
+    assert not other.trigger and other.reason.startswith("cool-down")
+    rows = _pg(settings).get_records(
+        "SELECT dag_run_id, decision FROM retrain_decisions ORDER BY id"
+    )
+    assert [tuple(r) for r in rows] == [("run-x", "trigger"), ("run-y", "skip")]

@@ -319,3 +319,40 @@ def test_state_machine_input_starts_an_execution_on_the_emulator(clean_aws, sett
     described = clean_aws.stepfunctions.describe_execution(executionArn=execution)
     assert json.loads(described["input"])["batches"][0]["manifest_key"].endswith("0001.json")
     clean_aws.stepfunctions.delete_state_machine(stateMachineArn=machine)
+
+
+def test_a_retried_finalize_publishes_its_counts_once(clean_aws, settings):
+    import dataclasses
+    import uuid
+
+    from image_mlops.monitoring import metrics as m
+    from image_mlops.monitoring.publish import metrics_hook
+    from image_mlops.validation import pipeline
+
+    settings = dataclasses.replace(settings, cloudwatch_namespace=f"Once{uuid.uuid4().hex[:8]}")
+    cases = _put_corpus(clean_aws, settings)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    manifests = pipeline.plan_run("manual__finalize-twice", settings)
+    for key in manifests:
+        pipeline.validate_batch(key, settings)
+    first = pipeline.finalize_run("manual__finalize-twice", manifests, settings)
+    retry = pipeline.finalize_run("manual__finalize-twice", manifests, settings)
+    assert first["metrics_published"] is True and retry["metrics_published"] is False
+    query = {
+        "Id": "v",
+        "MetricStat": {
+            "Metric": {
+                "Namespace": settings.cloudwatch_namespace,
+                "MetricName": m.VALIDATION_RESULTS,
+                "Dimensions": [
+                    {"Name": m.DIM_OUTCOME, "Value": m.OUTCOME_VALIDATED},
+                    {"Name": m.DIM_REASON, "Value": m.REASON_NONE},
+                ],
+            },
+            "Period": 3600,
+            "Stat": "Sum",
+        },
+    }
+    end = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    data = metrics_hook(settings).get_metric_data([query], start, end)
+    assert sum(v for _, v in data["v"]) == sum(1 for _, r in cases.values() if r is None)

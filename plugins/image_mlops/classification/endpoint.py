@@ -22,6 +22,7 @@ FIELDS = (
     "model_data_url",
     "package_arn",
     "package_version",
+    "environment",
 )
 
 

@@ -137,6 +137,7 @@ def run_batch_transform(
         sagemaker.describe_transform_job(TransformJobName=name)
         log.info("transform job %s already exists (retry): waiting for it", name)
     except sagemaker.exceptions.ClientError:
+        verify_model_artifact(model, settings)
         sagemaker.create_transform_job(**request)
         log.info("started transform job %s over %d images", name, total)
     sagemaker.get_waiter("transform_job_completed_or_stopped").wait(
@@ -149,6 +150,16 @@ def run_batch_transform(
             f"{status.get('FailureReason', '')} — see its CloudWatch logs, then clear the task"
         )
     return name
+
+
+def verify_model_artifact(model: dict[str, Any], settings: Settings) -> None:
+    """The job's model must serve the approved bytes: checked before the job starts."""
+    from image_mlops.serving.integrity import ApprovedArtifact, verify
+
+    approved = ApprovedArtifact.from_environment(
+        model["model_data_url"], model.get("environment") or {}
+    )
+    verify(aws_client("s3", settings), approved, "batch transform", settings)
 
 
 def transform_predictor(run_id: str, index: int, settings: Settings | None = None):
@@ -184,21 +195,26 @@ class _RunModelRuntime:
     artifact (``model_data_url``), with no endpoint lookup per request.
     """
 
-    _cache: dict[str, Any] = {}
+    _cache: dict[tuple[str, str, str], Any] = {}
 
     @classmethod
-    def for_model(cls, runtime: Any, model_data_url: str) -> Any:
+    def for_model(cls, runtime: Any, model: dict[str, Any]) -> Any:
+        from image_mlops.serving.integrity import ApprovedArtifact
         from image_mlops.serving.runtime import EndpointRuntime
 
-        if model_data_url not in cls._cache:
-            loaded = runtime.model_for_url(model_data_url)
+        approved = ApprovedArtifact.from_environment(
+            model["model_data_url"], model.get("environment") or {}
+        )
+        key = (approved.url, approved.sha256, approved.version_id or "")
+        if key not in cls._cache:
+            loaded = runtime.model_for(approved)
 
             class Pinned(EndpointRuntime):
                 def invoke(self, endpoint_name, body, content_type, accept="application/json"):
                     return loaded.invoke(body, content_type, accept)
 
-            cls._cache[model_data_url] = Pinned()
-        return cls._cache[model_data_url]
+            cls._cache[key] = Pinned()
+        return cls._cache[key]
 
 
 def runtime_predictor(model: dict[str, Any], settings: Settings | None = None):
@@ -208,7 +224,7 @@ def runtime_predictor(model: dict[str, Any], settings: Settings | None = None):
     settings = settings or get_settings()
     runtime = get_runtime(settings)
     if settings.is_local and model.get("model_data_url"):
-        runtime = _RunModelRuntime.for_model(runtime, model["model_data_url"])
+        runtime = _RunModelRuntime.for_model(runtime, model)
     endpoint_name = model["endpoint_name"]
 
     def predict(images: list[bytes]) -> list[dict[str, Any]]:

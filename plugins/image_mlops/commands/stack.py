@@ -20,6 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bootstrap",
         help="create the buckets and the model package group on the target (idempotent)",
     )
+    actions.add_parser(
+        "models-bucket-policy",
+        help="print the models bucket's policy statement (registered versions are write-once)",
+    )
     actions.add_parser("status", help="what runs, where")
     logs = actions.add_parser("logs", help="show (or follow) component logs")
     logs.add_argument("component", nargs="?", help="one component (default: all)")
@@ -48,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
                 f"buckets {', '.join(settings.buckets)} and model package group "
                 f"{settings.model_name} ready ({settings.target})"
             )
+        elif args.action == "models-bucket-policy":
+            import json
+
+            from image_mlops.registry import models_bucket_policy
+
+            print(json.dumps(models_bucket_policy(stack.settings), indent=2))
         elif args.action == "status":
             rows = stack.status()
             width = max(len(r[0]) for r in rows)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from image_mlops.aws import aws_client
 from image_mlops.config import Settings, get_settings
 from image_mlops.deployment.packages import Candidate
+from image_mlops.serving.integrity import ApprovedArtifact
 
 ENV_PACKAGE_ARN = "IMAGE_MLOPS_MODEL_PACKAGE_ARN"
 ENV_PACKAGE_VERSION = "IMAGE_MLOPS_MODEL_PACKAGE_VERSION"
@@ -46,6 +47,8 @@ class ServingModel:
     model_data_url: str
     package_arn: str | None
     package_version: int | None
+    #: the model's container environment: package ARN/version, approved sha256 and version id
+    environment: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,13 +58,22 @@ def _hash(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
 
 
-def model_name_for(candidate: Candidate, settings: Settings) -> str:
-    digest = _hash(candidate.arn, candidate.artifact_uri, image_uri_for(candidate, settings))
+def model_name_for(
+    candidate: Candidate, settings: Settings, approved: ApprovedArtifact | None = None
+) -> str:
+    digest = _hash(
+        candidate.arn,
+        candidate.artifact_uri,
+        image_uri_for(candidate, settings),
+        *(approved.environment().values() if approved else ()),
+    )
     return f"{settings.model_name}-v{candidate.version}-{digest}"[:63]
 
 
-def endpoint_config_name_for(candidate: Candidate, stage: str, settings: Settings) -> str:
-    digest = _hash(model_name_for(candidate, settings), settings.inference_instance_type)
+def endpoint_config_name_for(
+    candidate: Candidate, stage: str, settings: Settings, approved: ApprovedArtifact | None = None
+) -> str:
+    digest = _hash(model_name_for(candidate, settings, approved), settings.inference_instance_type)
     return f"{settings.model_name}-{stage}-v{candidate.version}-{digest}"[:63]
 
 
@@ -111,11 +123,17 @@ def _exists(call, **kwargs) -> dict[str, Any] | None:
         raise
 
 
-def ensure_model(candidate: Candidate, settings: Settings | None = None) -> str:
-    """Create the SageMaker model of ``candidate`` unless it exists; returns its name."""
+def ensure_model(
+    candidate: Candidate, settings: Settings | None = None, approved: ApprovedArtifact | None = None
+) -> str:
+    """Create the SageMaker model of ``candidate`` unless it exists; returns its name.
+
+    ``approved`` (the verified artifact) goes into the model's environment, so whatever
+    loads the model later checks the bytes against it.
+    """
     settings = settings or get_settings()
     sagemaker = aws_client("sagemaker", settings)
-    name = model_name_for(candidate, settings)
+    name = model_name_for(candidate, settings, approved)
     if _exists(sagemaker.describe_model, ModelName=name) is None:
         sagemaker.create_model(
             ModelName=name,
@@ -129,6 +147,7 @@ def ensure_model(candidate: Candidate, settings: Settings | None = None) -> str:
                     "SAGEMAKER_PROGRAM": "inference.py",
                     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                     "SAGEMAKER_REGION": settings.region,
+                    **(approved.environment() if approved else {}),
                 },
             },
             Tags=[
@@ -140,13 +159,16 @@ def ensure_model(candidate: Candidate, settings: Settings | None = None) -> str:
 
 
 def ensure_endpoint_config(
-    candidate: Candidate, stage: str, settings: Settings | None = None
+    candidate: Candidate,
+    stage: str,
+    settings: Settings | None = None,
+    approved: ApprovedArtifact | None = None,
 ) -> str:
     """Create the endpoint configuration for ``candidate`` on ``stage`` unless it exists."""
     settings = settings or get_settings()
     sagemaker = aws_client("sagemaker", settings)
-    model_name = ensure_model(candidate, settings)
-    name = endpoint_config_name_for(candidate, stage, settings)
+    model_name = ensure_model(candidate, settings, approved)
+    name = endpoint_config_name_for(candidate, stage, settings, approved)
     if _exists(sagemaker.describe_endpoint_config, EndpointConfigName=name) is None:
         sagemaker.create_endpoint_config(
             EndpointConfigName=name,
@@ -295,6 +317,7 @@ def serving_model(endpoint_name: str, settings: Settings | None = None) -> Servi
         model_data_url=container.get("ModelDataUrl", ""),
         package_arn=env.get(ENV_PACKAGE_ARN),
         package_version=int(version) if version and version.isdigit() else None,
+        environment=dict(env),
     )
 
 

@@ -1,6 +1,8 @@
 """The steps of deploy_model, one function per task (the DAG only wires them).
 
-``deploy(stage)`` re-reads the registry and refuses any package that is not ``Approved``;
+``deploy(stage)`` re-reads the registry and refuses any package that is not ``Approved``, and
+any whose artifact is not the registered bytes (outside its group's prefix, or another
+sha256: :mod:`image_mlops.serving.integrity`) — before staging and again before production;
 ``check(stage)`` verifies the endpoint serves the new configuration, then smoke-tests it.
 A failed staging check stops the run (production untouched); a failed production check
 rolls the endpoint back to its previous configuration, verifies that the previous model
@@ -17,6 +19,7 @@ from image_mlops.aws import aws_client
 from image_mlops.config import Settings, get_settings
 from image_mlops.deployment import approval, endpoints, history, packages, smoke
 from image_mlops.deployment.packages import APPROVED, Candidate
+from image_mlops.serving import integrity
 
 
 class DeploymentFailed(AirflowFailException):
@@ -65,6 +68,23 @@ def require_approved(candidate_arn: str, settings: Settings | None = None) -> Ca
     return candidate
 
 
+def verified_artifact(
+    candidate: Candidate, stage: str, settings: Settings
+) -> integrity.ApprovedArtifact:
+    """The candidate's artifact, checked against what was registered (and so approved).
+
+    The integrity alarm exists before anything can trip it.
+    """
+    import dataclasses
+
+    from image_mlops.monitoring.alarms import ensure_integrity_alarm
+
+    ensure_integrity_alarm(settings)
+    approved = integrity.approved_artifact(candidate.artifact_uri, candidate.metadata, settings)
+    version_id = integrity.verify(aws_client("s3", settings), approved, f"deploy {stage}", settings)
+    return dataclasses.replace(approved, version_id=approved.version_id or version_id)
+
+
 def deploy(
     stage: str,
     candidate_arn: str,
@@ -91,8 +111,23 @@ def deploy(
             settings=settings,
         )
         raise
-    model_name = endpoints.ensure_model(candidate, settings)
-    config_name = endpoints.ensure_endpoint_config(candidate, stage, settings)
+    try:
+        approved = verified_artifact(candidate, stage, settings)
+    except integrity.ArtifactIntegrityError as exc:
+        history.record(
+            run_id,
+            stage,
+            package_arn=candidate.arn,
+            package_version=candidate.version,
+            outcome="failed",
+            finished=True,
+            endpoint_name=endpoint_name,
+            reason=str(exc),
+            settings=settings,
+        )
+        raise DeploymentFailed(str(exc)) from exc
+    model_name = endpoints.ensure_model(candidate, settings, approved)
+    config_name = endpoints.ensure_endpoint_config(candidate, stage, settings, approved)
     previous = history.for_run(run_id, settings)
     prior = next((r for r in previous if r["stage"] == stage), None)
     switch = endpoints.switch_endpoint(endpoint_name, config_name, settings)

@@ -100,3 +100,28 @@ def put_alarms(hook: CloudWatchMetricsHook, definitions: list[dict]) -> list[str
     names = [d["AlarmName"] for d in definitions]
     hook.log.info("Created or updated %s alarms", len(names))
     return names
+
+
+def integrity_alarm(settings: Settings) -> dict:
+    """ALARM as soon as one artifact was refused for not being the approved bytes."""
+    definition = _alarm(
+        settings,
+        m.integrity_alarm_name(settings.model_name),
+        m.ARTIFACT_INTEGRITY_FAILURES,
+        m.dimensions(settings.model_name),
+        "Sum",
+        "GreaterThanOrEqualToThreshold",
+        1,
+        "A model artifact was refused: its sha256 is not the approved one (replaced after "
+        "approval?). Nothing loaded it; find out who wrote it.",
+    )
+    return {**definition, "Period": 60}
+
+
+def ensure_integrity_alarm(settings: Settings) -> str:
+    """Put the integrity alarm (an upsert); returns its name."""
+    from image_mlops.aws import aws_client
+
+    definition = integrity_alarm(settings)
+    aws_client("cloudwatch", settings).put_metric_alarm(**definition)
+    return definition["AlarmName"]

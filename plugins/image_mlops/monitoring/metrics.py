@@ -30,6 +30,8 @@ UNCERTAIN_SHARE = "UncertainShare"
 PREDICTION_PSI = "PredictionClassPSI"
 VALIDATION_ERROR_RATE = "ValidationErrorRate"
 MODEL_VERSION = "ModelVersion"
+#: An artifact that was not the approved one was refused (deployment, loading, transform).
+ARTIFACT_INTEGRITY_FAILURES = "ArtifactIntegrityFailures"
 # --- per input statistic (Model, Stat) ---------------------------------------------------------
 INPUT_DRIFT_KS = "InputDriftKS"
 INPUT_DRIFT_PVALUE = "InputDriftPValue"
@@ -105,6 +107,12 @@ SPECS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(MODEL_VERSION, (DIM_MODEL,), "None", "model package version being monitored"),
     MetricSpec(
+        ARTIFACT_INTEGRITY_FAILURES,
+        (DIM_MODEL,),
+        "Count",
+        "model artifacts refused because their sha256 is not the approved one",
+    ),
+    MetricSpec(
         INPUT_DRIFT_KS,
         (DIM_MODEL, DIM_STAT),
         "None",
@@ -150,6 +158,12 @@ def alarm_prefix(model: str) -> str:
 def alarm_name(model: str, kind: str, cls: str | None = None) -> str:
     """``image-mlops-<model>-<kind>[-<class>]`` (kinds: tp-low, recall-low, psi-high)."""
     return alarm_prefix(model) + kind + (f"-{cls}" if cls else "")
+
+
+def integrity_alarm_name(model: str) -> str:
+    """``image-mlops-integrity-<model>``: outside the drift sensor's ``alarm_prefix``, so a
+    refused artifact never starts a retraining."""
+    return f"{ALARM_PREFIX}integrity-{model}"
 
 
 def dashboard_name(model: str) -> str:

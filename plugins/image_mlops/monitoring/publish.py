@@ -7,6 +7,7 @@ JSON summary (counts and ratios only) that goes to XCom and into the report.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,40 @@ def metrics_hook(settings: Settings) -> CloudWatchMetricsHook:
     from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
 
     return CloudWatchMetricsHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
+
+
+def publish_once(settings: Settings, kind: str, run_id: str, data: list[dict]) -> bool:
+    """Publish ``data`` at most once for this run; ``False`` when an earlier try did.
+
+    CloudWatch has no idempotency token: a retried task would add its sums again. The run's
+    marker (``s3://OUTPUT/_work/published/<kind>/<run>``) is created first, conditionally;
+    a retry finds it and publishes nothing. If the publication itself fails the marker goes
+    again, so the retry publishes. (Up to 1,000 data points are one call: all or nothing.)
+    """
+    from image_mlops import s3layout
+    from image_mlops.aws import aws_client
+
+    s3 = aws_client("s3", settings)
+    marker = s3layout.published_marker_key(kind, run_id)
+    try:
+        s3.put_object(
+            Bucket=settings.output_bucket,
+            Key=marker,
+            Body=json.dumps({"run_id": run_id, "data_points": len(data)}).encode(),
+            IfNoneMatch="*",
+        )
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if code not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            raise
+        log.info("%s metrics of run %s were published by an earlier try: not again", kind, run_id)
+        return False
+    try:
+        metrics_hook(settings).put_metric_data(settings.cloudwatch_namespace, data)
+    except Exception:
+        s3.delete_object(Bucket=settings.output_bucket, Key=marker)
+        raise
+    return True
 
 
 def metric_data(
@@ -117,7 +152,9 @@ def compute_and_publish(
     window_hours: float,
     model_version: int | None = None,
     now: dt.datetime | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
+    """One pass; with ``run_id`` its data is published at most once per run (retries)."""
     from image_mlops.monitoring import drift, sources
     from image_mlops.monitoring.kpis import compute_kpis
 
@@ -154,7 +191,11 @@ def compute_and_publish(
         ks_results=ks_results,
         validation_error_rate=error_rate,
     )
-    hook.put_metric_data(settings.cloudwatch_namespace, data)
+    if run_id is None:
+        hook.put_metric_data(settings.cloudwatch_namespace, data)
+        published = True
+    else:
+        published = publish_once(settings, "monitoring", run_id, data)
     log.info(
         "Model %s v%s, window %s → %s: %s predictions, %s with feedback, accuracy %.3f, PSI %s",
         settings.model_name,
@@ -186,17 +227,18 @@ def compute_and_publish(
         "feedback_files": feedback_files,
         "feedback_skipped": dict(skipped),
         "data_points": len(data),
+        "published": published,
     }
 
 
 def update_dashboard_and_alarms(settings: Settings, classes: list[str]) -> dict[str, Any]:
     """PutMetricAlarm for every alarm, then PutDashboard (alarm widget needs the ARNs)."""
     from image_mlops.cloudwatch.alarm_eval import sync_local_alarm_states
-    from image_mlops.monitoring.alarms import alarm_definitions, put_alarms
+    from image_mlops.monitoring.alarms import alarm_definitions, integrity_alarm, put_alarms
     from image_mlops.monitoring.dashboard import dashboard_body
 
     hook = metrics_hook(settings)
-    names = put_alarms(hook, alarm_definitions(settings, classes))
+    names = put_alarms(hook, [*alarm_definitions(settings, classes), integrity_alarm(settings)])
     prefix = m.alarm_prefix(settings.model_name)
     arns = [a["AlarmArn"] for a in hook.describe_alarms(alarm_name_prefix=prefix)]
     name = m.dashboard_name(settings.model_name)

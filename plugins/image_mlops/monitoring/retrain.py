@@ -12,6 +12,10 @@ Otherwise → trigger, with a deterministic run id per cool-down slot
 is a no-op (``skip_when_already_exists``). Every decision is logged and stored in the
 ``retrain_decisions`` table (image_mlops DB) under an advisory lock; the last "trigger"
 row is what the cool-down reads.
+
+A decision belongs to its run: a retried (or cleared) ``decide`` of a run that already
+decided to trigger returns that same decision, so the retraining it chose is carried out
+(its own row would otherwise read as the cool-down and skip it).
 """
 
 from __future__ import annotations
@@ -107,6 +111,13 @@ def decide_and_record(
         with conn, conn.cursor() as cur:
             ensure_table(cur)
             cur.execute(sql("lock_retrain_decisions"))
+            if dag_run_id:
+                cur.execute(sql("run_retrain_trigger"), {"dag_run_id": dag_run_id})
+                own = cur.fetchone()
+                if own:
+                    _, reason, decided_alarms, trigger_run_id = own
+                    log.info("run %s decided to retrain already: %s", dag_run_id, trigger_run_id)
+                    return Decision(True, reason, trigger_run_id, list(decided_alarms or []))
             cur.execute(sql("last_retrain_trigger"))
             row = cur.fetchone()
             decision = decide(

@@ -2,11 +2,13 @@
 
 * ``aws``: SageMaker Runtime ``InvokeEndpoint``.
 * ``local``: the endpoint is the emulator's record. We resolve endpoint → endpoint config →
-  model → ``ModelDataUrl``, download ``model.tar.gz`` through the S3 hook (cached by URL and
-  ETag under ``<state_dir>/model-cache``), and run the artifact's own ``code/inference.py`` in
-  process (``model_fn`` once, then ``input_fn``/``predict_fn``/``output_fn`` per request).
-  Loaded models are cached, so an endpoint switched to a new configuration serves the new
-  model on its next request and the old one stays loaded for a rollback.
+  model → ``ModelDataUrl`` and the approved sha256 and object version in the model's
+  environment (:mod:`image_mlops.serving.integrity`), download exactly that version through
+  the S3 hook, refuse it unless its sha256 is the approved one, and run the artifact's own
+  ``code/inference.py`` in process (``model_fn`` once, then ``input_fn``/``predict_fn``/
+  ``output_fn`` per request). Loaded models are cached by their approved bytes, so an
+  endpoint switched to a new configuration serves the new model on its next request, the old
+  one stays loaded for a rollback, and an artifact overwritten in S3 is never picked up.
 
 Usage::
 
@@ -18,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from image_mlops.config import Settings, get_settings
+from image_mlops.serving.integrity import ApprovedArtifact
 
 
 class EndpointError(RuntimeError):
@@ -158,40 +160,45 @@ class LocalEndpointRuntime(EndpointRuntime):
             self._sagemaker = aws_client("sagemaker", self.settings)
         return resolve_endpoint(endpoint_name, self.settings, self._sagemaker, self._targets)
 
-    def model_for_url(self, model_data_url: str) -> Any:
-        """The loaded model of ``model_data_url`` (downloaded and loaded once per ETag)."""
+    def model_for(self, approved: ApprovedArtifact) -> Any:
+        """The loaded model of an approved artifact (downloaded, verified and loaded once).
+
+        Raises :class:`~image_mlops.serving.integrity.ArtifactIntegrityError` when the bytes
+        are not the approved ones (nothing is extracted or imported then).
+        """
         from image_mlops.aws import s3_hook
         from image_mlops.serving.artifact import LoadedModel, extract
+        from image_mlops.serving.integrity import load_verified
 
-        bucket, key = split_s3_url(model_data_url)
-        if self._s3 is None:
-            self._s3 = s3_hook(self.settings)
-        hook = self._s3
-        head = hook.head_object(key=key, bucket_name=bucket)
-        if head is None:
-            raise EndpointError(f"model artifact {model_data_url} is missing")
-        etag = head["ETag"].strip('"')
-        cache_key = (model_data_url, etag)
+        cache_key = (approved.url, approved.sha256, approved.version_id or "")
         with self._lock:
             if cache_key not in self._models:
-                slug = hashlib.sha256(f"{model_data_url}|{etag}".encode()).hexdigest()[:20]
-                folder = self.cache_dir / slug
-                archive = self.cache_dir / f"{slug}.tar.gz"
+                if self._s3 is None:
+                    self._s3 = s3_hook(self.settings).get_conn()
+                folder = self.cache_dir / approved.sha256[:20]
                 if not (folder / ".extracted").exists():
+                    body = load_verified(self._s3, approved, "endpoint runtime", self.settings)
                     self.cache_dir.mkdir(parents=True, exist_ok=True)
+                    archive = self.cache_dir / f"{approved.sha256[:20]}.tar.gz"
                     tmp = archive.with_suffix(".part")
-                    tmp.write_bytes(hook.get_key(key, bucket).get()["Body"].read())
+                    tmp.write_bytes(body)
                     tmp.rename(archive)
                     extract(archive, folder)
                     archive.unlink(missing_ok=True)
                 self._models[cache_key] = LoadedModel(folder)
             return self._models[cache_key]
 
+    def model_of(self, target: EndpointTarget) -> Any:
+        """The loaded model an endpoint target serves (its approved artifact)."""
+        return self.model_for(
+            ApprovedArtifact.from_environment(target.model_data_url, target.environment)
+        )
+
     def invoke(
         self, endpoint_name: str, body: bytes, content_type: str, accept: str = "application/json"
     ) -> bytes:
         target = self.target(endpoint_name)
-        return self.model_for_url(target.model_data_url).invoke(body, content_type, accept)
+        return self.model_of(target).invoke(body, content_type, accept)
 
 
 _runtimes: dict[tuple[str, str, str], EndpointRuntime] = {}

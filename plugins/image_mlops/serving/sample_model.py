@@ -8,6 +8,7 @@ answers every request (for the smoke-test failure path). ``colour_image`` draws 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
@@ -164,6 +165,7 @@ def publish_sample_package(
         },
         ModelApprovalStatus=status,
         CustomerMetadataProperties={
+            "artifact_sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
             "accuracy": str(accuracy),
             "macro_f1": str(accuracy),
             "data_fingerprint": f"fp-{tag}",

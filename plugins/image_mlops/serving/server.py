@@ -59,7 +59,7 @@ class EndpointInvoker:
 
         if isinstance(self.runtime, LocalEndpointRuntime):
             target = self.runtime.target(self.endpoint_name)
-            self.runtime.model_for_url(target.model_data_url)
+            self.runtime.model_of(target)
         return True
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:

@@ -16,14 +16,40 @@
   was 173 000 scans per query (a minute and more for the demo's summary, which then timed
   out). The data points are now grouped by period in one pass, with moto's own statistics.
 
+* S3 bucket policies: moto evaluates a bucket policy's statements but ignores their
+  ``Condition`` (a ``Deny`` of ``s3:PutObject`` unless ``If-None-Match`` denied every PUT).
+  Statements with a condition are left out of moto's evaluation; the emulator's S3 rules
+  (:mod:`image_mlops.stack.emulator_s3_rules`) evaluate the conditional-writes form.
+
 Applied once per emulator process by :func:`apply`, before the server takes requests.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _applied = False
+
+
+def unconditional_policy(policy: bytes | str) -> str | None:
+    """The statements of a bucket policy that have no ``Condition`` (None if there are none)."""
+    document = json.loads(policy)
+    statements = document.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    kept = [s for s in statements if "Condition" not in s]
+    return json.dumps({**document, "Statement": kept}) if kept else None
+
+
+def _bucket_permission(self: Any, action: str, resource: str) -> Any:
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    policy = unconditional_policy(self.policy)
+    if policy is None:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(policy).is_action_permitted(action, resource)
 
 
 def _update_endpoint(
@@ -246,6 +272,9 @@ def apply() -> None:
     CloudWatchBackend.get_metric_data = _namespaced_get_metric_data(
         CloudWatchBackend.get_metric_data
     )
+    from moto.s3.models import FakeBucket
+
+    FakeBucket.get_permission = _bucket_permission
     SageMakerModelBackend.update_endpoint = update_endpoint_backend
     SageMakerModelBackend.update_model_package = update_model_package_backend
     SageMakerResponse.update_endpoint = update_endpoint_response

@@ -286,6 +286,7 @@ class LocalStack:
                         "LocationConstraint": self.settings.region
                     }
                 s3.create_bucket(Bucket=bucket, **extra)
+        self.protect_models_bucket(s3)
         sagemaker = aws_client("sagemaker", self.settings)
         groups = sagemaker.list_model_package_groups(NameContains=self.settings.model_name)
         names = {g["ModelPackageGroupName"] for g in groups.get("ModelPackageGroupSummaryList", [])}
@@ -294,6 +295,27 @@ class LocalStack:
                 ModelPackageGroupName=self.settings.model_name,
                 ModelPackageGroupDescription="Product-image classifier (image-mlops)",
             )
+
+    def protect_models_bucket(self, s3) -> None:
+        """Versioning on, and the write-once policy of registered versions merged into the
+        bucket's policy (its other statements are kept)."""
+        from botocore.exceptions import ClientError
+
+        from image_mlops.registry import models_bucket_policy
+
+        bucket = self.settings.models_bucket
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        ours = models_bucket_policy(self.settings)
+        sids = {statement["Sid"] for statement in ours["Statement"]}
+        try:
+            policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchBucketPolicy":
+                raise
+            policy = {"Version": ours["Version"], "Statement": []}
+        kept = [s for s in policy.get("Statement", []) if s.get("Sid") not in sids]
+        policy["Statement"] = kept + ours["Statement"]
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
     def migrate_airflow(self) -> None:
         env = self.airflow_environment()

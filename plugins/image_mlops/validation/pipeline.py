@@ -168,7 +168,7 @@ def finalize_run(
         "skipped_by_reason": dict(sorted(skipped_by_reason.items())),
         "validated_by_area": by_area,
     }
-    publish_metrics(summary, settings)
+    summary["metrics_published"] = publish_metrics(summary, settings)
     log.info("validation run %s: %s", run_id, summary)
     return summary
 
@@ -217,14 +217,12 @@ def metric_data(summary: dict, when: dt.datetime | None = None) -> list[dict]:
     return data
 
 
-def publish_metrics(summary: dict, settings: Settings | None = None) -> None:
+def publish_metrics(summary: dict, settings: Settings | None = None) -> bool:
+    """The run's ``ValidationResults``, at most once per run (a retried finalize adds none)."""
+    from image_mlops.monitoring.publish import publish_once
+
     settings = settings or get_settings()
-    cloudwatch = aws_client("cloudwatch", settings)
-    data = metric_data(summary)
-    for start in range(0, len(data), 20):
-        cloudwatch.put_metric_data(
-            Namespace=settings.cloudwatch_namespace, MetricData=data[start : start + 20]
-        )
+    return publish_once(settings, "validation", summary["run_id"], metric_data(summary))
 
 
 def state_machine_input(run_id: str, manifest_keys: list[str], settings: Settings) -> dict:
