@@ -95,36 +95,29 @@ def deploy(
     """Create the model and endpoint config, create or update ``<model>-<stage>``."""
     settings = settings or get_settings()
     endpoint_name = settings.endpoint_name(stage)
-    try:
-        candidate = require_approved(candidate_arn, settings)
-    except NotApproved as exc:
-        raw = packages.describe(candidate_arn, settings)
+
+    def refused(package: Candidate, exc: Exception) -> None:
         history.record(
             run_id,
             stage,
-            package_arn=raw.arn,
-            package_version=raw.version,
+            package_arn=package.arn,
+            package_version=package.version,
             outcome="failed",
             finished=True,
             endpoint_name=endpoint_name,
             reason=str(exc),
             settings=settings,
         )
+
+    try:
+        candidate = require_approved(candidate_arn, settings)
+    except NotApproved as exc:
+        refused(packages.describe(candidate_arn, settings), exc)
         raise
     try:
         approved = verified_artifact(candidate, stage, settings)
     except integrity.ArtifactIntegrityError as exc:
-        history.record(
-            run_id,
-            stage,
-            package_arn=candidate.arn,
-            package_version=candidate.version,
-            outcome="failed",
-            finished=True,
-            endpoint_name=endpoint_name,
-            reason=str(exc),
-            settings=settings,
-        )
+        refused(candidate, exc)
         raise DeploymentFailed(str(exc)) from exc
     model_name = endpoints.ensure_model(candidate, settings, approved)
     config_name = endpoints.ensure_endpoint_config(candidate, stage, settings, approved)
