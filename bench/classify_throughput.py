@@ -133,18 +133,13 @@ def load() -> str:
     return "load avg " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def baseline(names: list[str], model: dict, settings, direct: bool) -> float:
-    """One image at a time: GET, stats, one invocation, COPY, one-row upsert, result line.
-
-    ``direct=False``: the S3 calls through the boto3 client, as a simple implementation makes
-    them; ``direct=True``: through the direct requests the batch step uses.
-    """
-    from image_mlops.aws import aws_client
+def baseline(names: list[str], model: dict, settings) -> float:
+    """One image at a time: GET, stats, one invocation, COPY, one-row upsert, result line."""
     from image_mlops.classification import batches, classify, placement, records
+    from image_mlops.classification.clients import client
     from image_mlops.classification.transform import runtime_predictor
-    from image_mlops.s3_direct import DirectObjectClient
 
-    s3 = DirectObjectClient(aws_client("s3", settings), direct=direct)
+    s3 = client("s3", settings)
     predictor = runtime_predictor(model, settings)
     lines = []
     started = time.perf_counter()
@@ -163,19 +158,17 @@ def baseline(names: list[str], model: dict, settings, direct: bool) -> float:
         lines.append(classify._line(image, model, "2026-01-01T00:00:00+00:00"))
     batches.write_results("bench-baseline", 0, lines, settings)
     seconds = time.perf_counter() - started
-    assert s3.calls["direct" if direct else "boto3"] == 2 * len(names), s3.calls
     return len(names) / seconds
 
 
 def warm_worker(model: dict) -> None:
     """A worker process as a task process is when it reaches the batch: imports, client, model."""
-    from image_mlops.classification.clients import objects
+    from image_mlops.classification.clients import client
     from image_mlops.classification.transform import runtime_predictor
     from image_mlops.config import get_settings
 
     settings = get_settings()
-    for bucket in (settings.validated_bucket, settings.output_bucket):
-        objects(settings).route(bucket)
+    client("s3", settings)
     import airflow.providers.postgres.hooks.postgres  # noqa: F401 - the batch's DB driver
 
     runtime_predictor(model, settings)([images_128(1)[0][1]])
@@ -281,18 +274,17 @@ def emulator_ceiling(names: list[str], settings, stack) -> tuple[float, float, f
     Returns (requests/s, images/s at two requests each, emulator CPU ms per request).
     """
     from image_mlops.classification.classify import s3_executor
-    from image_mlops.classification.clients import objects
+    from image_mlops.classification.clients import client
 
-    s3 = objects(settings)
+    s3 = client("s3", settings)
     emulator = emulator_process(stack)
 
     def one(name: str) -> None:
-        s3.get_object(settings.validated_bucket, "incoming/" + name)
+        s3.get_object(Bucket=settings.validated_bucket, Key="incoming/" + name)["Body"].read()
         s3.copy_object(
-            settings.output_bucket,
-            "_bench/ceiling/" + name,
-            settings.validated_bucket,
-            "incoming/" + name,
+            Bucket=settings.output_bucket,
+            Key="_bench/ceiling/" + name,
+            CopySource={"Bucket": settings.validated_bucket, "Key": "incoming/" + name},
         )
 
     cpu_before = cpu_seconds(emulator) if emulator else 0.0
@@ -345,7 +337,6 @@ def main(argv: list[str] | None = None) -> None:
 
     from image_mlops.aws import aws_client
     from image_mlops.classification import records, run
-    from image_mlops.classification.classify import s3_threads
     from image_mlops.config import get_settings
     from image_mlops.stack.manager import LocalStack
 
@@ -395,9 +386,7 @@ def main(argv: list[str] | None = None) -> None:
         baseline_pool, _ = worker_pool(1, model)
         try:
             load_baseline = load()
-            per_image = baseline_pool.apply(baseline, (names, model, settings, False))
-            records._execute(settings, "TRUNCATE predictions")
-            per_image_direct = baseline_pool.apply(baseline, (names, model, settings, True))
+            per_image = baseline_pool.apply(baseline, (names, model, settings))
             records._execute(settings, "TRUNCATE predictions")
         finally:
             baseline_pool.close()
@@ -454,10 +443,6 @@ def main(argv: list[str] | None = None) -> None:
             f"through boto3; {load_baseline})"
         )
         print(
-            f"  same, direct S3  : {per_image_direct:8.1f} images/s  (the batch step's S3 "
-            "requests, one image at a time)"
-        )
-        print(
             f"batched, {args.workers} workers : {per_batch:8.1f} images/s  ({summary['images']} "
             f"images: {summary['classified']} classified, {summary['uncertain']} uncertain, "
             f"{summary['errors']} errors; batches of {batch_size}; {load_batch})"
@@ -472,13 +457,10 @@ def main(argv: list[str] | None = None) -> None:
             f"batched, 1 process : {per_single:8.1f} images/s  ({single_summary['images']} "
             f"images; {load_single})"
         )
-        print(
-            f"speed-up           : {per_batch / per_image:8.1f}x ({args.workers} workers; "
-            f"{per_batch / per_image_direct:.1f}x against per-image with direct S3 requests)"
-        )
+        print(f"speed-up           : {per_batch / per_image:8.1f}x ({args.workers} workers)")
         print(
             f"S3 calls alone     : {requests_per_s:8.1f} requests/s = {emulator_images:.1f} "
-            f"images/s at GET + COPY each, one process, {s3_threads(settings)} at a time "
+            f"images/s at GET + COPY each, one process, {settings.classify_s3_threads} at a time "
             f"({load_ceiling}); emulator CPU "
             f"{emulator_ms:.2f} ms per request"
         )

@@ -123,14 +123,9 @@ class Settings:
     )
     classify_batch_size: int = _setting(256, "Images per classification request batch.")
     classify_s3_threads: int = _setting(
-        0,
-        "Parallel S3 reads and copies per classification batch (0 = 8 against AWS, 1 with "
-        "the local emulator, which shares the worker's cores; 1 = one request at a time).",
-    )
-    s3_direct_requests: bool = _setting(
-        True,
-        "Classification lists, reads and copies images with direct signed requests (false: every "
-        "call through boto3).",
+        8,
+        "Parallel S3 reads and copies per classification batch: each request mostly waits on "
+        "the network, so several in flight hide the round trip (1 = one at a time).",
     )
     batch_transform_threshold: int = _setting(
         5000, "On AWS, runs larger than this use a Batch Transform job."

@@ -11,7 +11,7 @@ import pytest
 from classify_fixtures import colour_image, deploy_production_model, put_incoming
 
 from image_mlops.classification import classify, pending, placement, records, run
-from image_mlops.classification.clients import client, objects
+from image_mlops.classification.clients import client
 
 pytestmark = pytest.mark.stack
 
@@ -94,7 +94,7 @@ def test_rows_from_before_source_etag_are_confirmed_by_sha256(scene, head_calls)
 def test_copy_is_verified_by_its_etag_and_a_changed_source_is_not_placed(scene, head_calls):
     aws, settings = scene
     key = put_incoming(aws, settings, "red.jpg", colour_image(RED, seed=3))
-    s3 = objects(settings)
+    s3 = client("s3", settings)
     image = classify.fetch_one(s3, settings, {"key": key})
     old = "predictions/blue/red.jpg"
     aws.s3.put_object(Bucket=settings.output_bucket, Key=old, Body=b"earlier placement")
@@ -125,12 +125,11 @@ def test_copy_is_verified_by_its_etag_and_a_changed_source_is_not_placed(scene, 
 
 @pytest.mark.parametrize("threads", [4, 1])
 def test_a_batch_classifies_the_same_with_and_without_threads(scene, threads):
-    """One request at a time (the local default) and a pool (AWS's) give the same result."""
+    """One request at a time and a pool give the same result."""
     import dataclasses
 
     aws, settings = scene
     settings = dataclasses.replace(settings, classify_s3_threads=threads)
-    assert classify.s3_threads(settings) == threads
     for i in range(5):
         put_incoming(aws, settings, f"red-{i}.jpg", colour_image(RED, seed=i))
         put_incoming(aws, settings, f"green-{i}.jpg", colour_image(GREEN, seed=i))
@@ -159,15 +158,18 @@ def test_a_batch_classifies_the_same_with_and_without_threads(scene, threads):
     assert reasons == [("incoming/broken.jpg", records.UNREADABLE_IMAGE)]
 
 
-def test_s3_threads_default_to_one_locally_and_eight_on_aws(settings):
+def test_s3_requests_run_on_eight_threads_on_both_targets(settings):
     import dataclasses
 
-    assert classify.s3_threads(settings) == 1
-    assert isinstance(classify.s3_executor(settings, 100), classify.InlineExecutor)
+    assert settings.classify_s3_threads == 8
+    one = dataclasses.replace(settings, classify_s3_threads=1)
+    assert isinstance(classify.s3_executor(one, 100), classify.InlineExecutor)
     on_aws = dataclasses.replace(settings, target="aws")
-    assert classify.s3_threads(on_aws) == classify.AWS_S3_THREADS == 8
-    with classify.s3_executor(on_aws, 3) as pool:
-        assert pool._max_workers == 3  # never more threads than requests
+    for target in (settings, on_aws):
+        with classify.s3_executor(target, 3) as pool:
+            assert pool._max_workers == 3  # never more threads than requests
+        with classify.s3_executor(target, 100) as pool:
+            assert pool._max_workers == 8
     future = classify.InlineExecutor().submit(lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         future.result()  # an error reaches the caller where a pool's would

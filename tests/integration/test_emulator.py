@@ -407,6 +407,41 @@ def test_state_survives_a_crash_byte_identical(private_emulator):
         assert after[part] == before[part], part
 
 
+def test_object_versions_keep_their_ids_across_a_crash(private_emulator):
+    """An id recorded elsewhere (the approved artifact version in a model's environment)
+    still names the same bytes after the emulator restarts from its journal."""
+    s3 = private_emulator.client("s3")
+    s3.create_bucket(Bucket="versioned-persist")
+    s3.put_bucket_versioning(
+        Bucket="versioned-persist", VersioningConfiguration={"Status": "Enabled"}
+    )
+    first = s3.put_object(Bucket="versioned-persist", Key="m/model.tar.gz", Body=b"approved")
+    second = s3.put_object(Bucket="versioned-persist", Key="m/model.tar.gz", Body=b"replaced")
+    copied = s3.copy_object(
+        Bucket="versioned-persist",
+        Key="m/copy.tar.gz",
+        CopySource={"Bucket": "versioned-persist", "Key": "m/model.tar.gz"},
+    )
+    marker = s3.delete_object(Bucket="versioned-persist", Key="m/copy.tar.gz")
+    ids = [first["VersionId"], second["VersionId"], copied["VersionId"], marker["VersionId"]]
+    assert len(set(ids)) == 4
+
+    private_emulator.crash()
+    private_emulator.start()
+    s3 = private_emulator.client("s3")  # a new port
+
+    def body(key, version):
+        got = s3.get_object(Bucket="versioned-persist", Key=key, VersionId=version)
+        return got["Body"].read()
+
+    assert body("m/model.tar.gz", first["VersionId"]) == b"approved"
+    assert body("m/model.tar.gz", second["VersionId"]) == b"replaced"
+    assert body("m/copy.tar.gz", copied["VersionId"]) == b"replaced"
+    listed = s3.list_object_versions(Bucket="versioned-persist", Prefix="m/")
+    assert {v["VersionId"] for v in listed["Versions"]} == set(ids[:3])
+    assert [m["VersionId"] for m in listed["DeleteMarkers"]] == [marker["VersionId"]]
+
+
 def _last_record_offset(journal: Path) -> int:
     data = journal.read_bytes()
     offset = data.rfind(b"IMJ1 {")

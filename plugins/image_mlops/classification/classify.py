@@ -5,13 +5,11 @@ known, one predictions row): classified, uncertain, or an error with a reason fr
 :data:`image_mlops.classification.records.ERROR_REASONS`. Re-running a batch rewrites the
 same keys and rows (idempotent).
 
-The images go through in chunks of :data:`PIPELINE_CHUNK`. Against AWS the S3 requests run
-on a small thread pool (:func:`s3_threads`): the next chunk downloads (GET + decode + input
-stats) and this chunk's copies run while this chunk is predicted. Against the local emulator
-they run one at a time in the task's own thread: there a request costs CPU on the same cores
-instead of network time, and threads would only add hand-offs of the GIL. The rows are
-upserted in one statement once every copy has completed (a row never points at a file not
-yet there).
+The images go through in chunks of :data:`PIPELINE_CHUNK`. The S3 requests (boto3, one
+client per process) run on a thread pool of ``IMAGE_MLOPS_CLASSIFY_S3_THREADS`` (8): each
+request mostly waits on the network, so the next chunk downloads (GET + decode + input
+stats) and this chunk's copies run while this chunk is predicted. The rows are upserted in
+one statement once every copy has completed (a row never points at a file not yet there).
 """
 
 from __future__ import annotations
@@ -26,15 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from image_mlops.classification import batches, placement, records
-from image_mlops.classification.clients import objects as object_client
+from image_mlops.classification.clients import client as aws_client
 from image_mlops.config import Settings, get_settings
-from image_mlops.s3_direct import DirectObjectClient
 
 log = logging.getLogger(__name__)
 
-#: Parallel S3 reads and copies per batch against AWS, where each request mostly waits on the
-#: network (botocore's default connection pool holds 10).
-AWS_S3_THREADS = 8
 #: Images decoded and predicted together while the next downloads and copies run.
 PIPELINE_CHUNK = 64
 #: Raw image bytes per JSON request (base64 adds a third; SageMaker's payload limit is 6 MB).
@@ -62,19 +56,6 @@ class Image:
     output_key: str | None = None
 
 
-def s3_threads(settings: Settings) -> int:
-    """Parallel S3 requests per batch: the setting, or by default 8 against AWS and 1 (one
-    at a time) against the local emulator.
-
-    Measured with ``bench/classify_throughput.py`` on 2 cores: with the emulator on the same
-    cores, 8 threads per worker cost 0.5–0.9 ms more CPU per image than the same requests made
-    one after the other, and two workers classified 15–25 % fewer images per second.
-    """
-    if settings.classify_s3_threads > 0:
-        return settings.classify_s3_threads
-    return 1 if settings.is_local else AWS_S3_THREADS
-
-
 class InlineExecutor(Executor):
     """Runs each call at once in the caller's thread (the executor for one thread)."""
 
@@ -88,18 +69,19 @@ class InlineExecutor(Executor):
 
 
 def s3_executor(settings: Settings, tasks: int) -> Executor:
-    """Where a batch's S3 requests run: a pool of :func:`s3_threads`, or inline."""
-    threads = min(s3_threads(settings), tasks)
+    """Where a batch's S3 requests run: a pool of the setting's threads, or inline for one."""
+    threads = min(max(1, settings.classify_s3_threads), tasks)
     return ThreadPoolExecutor(threads) if threads > 1 else InlineExecutor()
 
 
-def fetch_one(objects: DirectObjectClient, settings: Settings, item: dict[str, Any]) -> Image:
+def fetch_one(s3: Any, settings: Settings, item: dict[str, Any]) -> Image:
     """Download one image; a failure becomes a reason, not an exception."""
     from botocore.exceptions import ClientError
 
     image = Image(key=item["key"], sha256=item.get("sha256"), size=item.get("size"))
     try:
-        image.data, etag = objects.get_object(settings.validated_bucket, item["key"])
+        response = s3.get_object(Bucket=settings.validated_bucket, Key=item["key"])
+        image.data, etag = response["Body"].read(), response.get("ETag")
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         missing = code in ("NoSuchKey", "404")
@@ -112,13 +94,10 @@ def fetch_one(objects: DirectObjectClient, settings: Settings, item: dict[str, A
     return image
 
 
-def fetch(
-    objects: DirectObjectClient, settings: Settings, items: list[dict[str, Any]]
-) -> list[Image]:
+def fetch(s3: Any, settings: Settings, items: list[dict[str, Any]]) -> list[Image]:
     """Download every image of the batch (on its S3 executor); failures become reasons."""
-    objects.route(settings.validated_bucket)  # learnt once, before the threads share it
     with s3_executor(settings, len(items)) as pool:
-        return list(pool.map(lambda item: fetch_one(objects, settings, item), items))
+        return list(pool.map(lambda item: fetch_one(s3, settings, item), items))
 
 
 def analyse(image: Image) -> None:
@@ -184,32 +163,27 @@ def classify_batch(
     index: int,
     model: dict[str, Any],
     run_id: str,
+    predictor: Predictor,
     settings: Settings | None = None,
-    predictor: Predictor | None = None,
 ) -> dict[str, Any]:
-    """Classify the images listed in ``batch_key``; returns counts and the results key."""
+    """Classify the images listed in ``batch_key`` with ``predictor`` (the route's, from
+    :func:`image_mlops.classification.transform.predictor_for`); returns counts and the
+    results key."""
     settings = settings or get_settings()
-    objects = object_client(settings)
-    s3 = objects.client
+    s3 = aws_client("s3", settings)
     items = batches.read_json(batch_key, settings, s3)
-    if predictor is None:
-        from image_mlops.classification.transform import runtime_predictor
-
-        predictor = runtime_predictor(model, settings)
 
     images: list[Image] = []
     unique: list[Image] = []
     duplicates: list[Image] = []
     seen: dict[str, str] = {}  # sha256 → key: a second copy of the same bytes is a duplicate
     copies: list[tuple[Image, Future[list[str]]]] = []
-    for bucket in (settings.validated_bucket, settings.output_bucket):
-        objects.route(bucket)  # learnt once, before the threads share the client
     chunks = batches.split(items, PIPELINE_CHUNK) if items else []
     with s3_executor(settings, len(items)) as pool, records.connect(settings) as conn:
 
         def download(chunk: list[dict[str, Any]]) -> list[Future[Image]]:
             # GET + decode + stats (Pillow releases the GIL while decoding)
-            return [pool.submit(_read, objects, settings, item) for item in chunk]
+            return [pool.submit(_read, s3, settings, item) for item in chunk]
 
         downloads = download(chunks[0]) if chunks else []
         for position in range(len(chunks)):
@@ -242,7 +216,7 @@ def classify_batch(
                     stale_keys=stale.get(image.sha256 or "", set()),
                     source_etag=image.etag,
                 )
-                copies.append((image, pool.submit(placement.place, objects, settings, job)))
+                copies.append((image, pool.submit(placement.place, s3, settings, job)))
             image_data_done(fresh)
         moved = 0
         for image, future in copies:
@@ -272,8 +246,8 @@ def classify_batch(
     return summary
 
 
-def _read(objects: DirectObjectClient, settings: Settings, item: dict[str, Any]) -> Image:
-    image = fetch_one(objects, settings, item)
+def _read(s3: Any, settings: Settings, item: dict[str, Any]) -> Image:
+    image = fetch_one(s3, settings, item)
     analyse(image)
     return image
 

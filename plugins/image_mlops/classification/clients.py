@@ -1,7 +1,6 @@
 """AWS clients reused within a process (a boto3 client costs ~0.5 s of model loading to build).
 
-boto3 clients are thread-safe; one per service and settings serves every batch a worker runs,
-and so does the direct object client built on the S3 one.
+boto3 clients are thread-safe; one per service and settings serves every batch a worker runs.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from functools import lru_cache
 from typing import Any
 
 from image_mlops.config import Settings, get_settings
-from image_mlops.s3_direct import DirectObjectClient
 
 
 @lru_cache(maxsize=16)
@@ -23,14 +21,3 @@ def _client(service: str, settings: Settings) -> Any:
 def client(service: str, settings: Settings | None = None) -> Any:
     """The process's client for ``service`` on the AWS connection of ``settings``."""
     return _client(service, settings or get_settings())
-
-
-@lru_cache(maxsize=16)
-def _objects(settings: Settings) -> DirectObjectClient:
-    return DirectObjectClient(_client("s3", settings), direct=settings.s3_direct_requests)
-
-
-def objects(settings: Settings | None = None) -> DirectObjectClient:
-    """The process's direct S3 client for listing, reading and copying images (see
-    :mod:`image_mlops.s3_direct`)."""
-    return _objects(settings or get_settings())

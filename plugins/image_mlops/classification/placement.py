@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from image_mlops import s3layout
 from image_mlops.config import Settings
-from image_mlops.s3_direct import DirectObjectClient
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def own_stale_keys(placement: Placement) -> list[str]:
     )
 
 
-def place(objects: DirectObjectClient, settings: Settings, placement: Placement) -> list[str]:
+def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
     """Copy the image to its target; delete stale placements once the copy is verified.
 
     Returns the stale keys removed. Raises :class:`SourceChanged` when the source no longer
@@ -83,14 +83,14 @@ def place(objects: DirectObjectClient, settings: Settings, placement: Placement)
     """
     from botocore.exceptions import ClientError
 
+    condition = {"CopySourceIfMatch": f'"{placement.source_etag}"'} if placement.source_etag else {}
     try:
-        copied = objects.copy_object(
-            settings.output_bucket,
-            placement.target_key,
-            settings.validated_bucket,
-            placement.source_key,
-            if_match=f'"{placement.source_etag}"' if placement.source_etag else None,
-        ).strip('"')
+        copied = s3.copy_object(
+            Bucket=settings.output_bucket,
+            Key=placement.target_key,
+            CopySource={"Bucket": settings.validated_bucket, "Key": placement.source_key},
+            **condition,
+        )["CopyObjectResult"]["ETag"].strip('"')
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
             raise SourceChanged(f"{placement.source_key} changed after it was read") from exc
@@ -104,7 +104,6 @@ def place(objects: DirectObjectClient, settings: Settings, placement: Placement)
     stale = own_stale_keys(placement)
     if not stale:
         return []
-    s3 = objects.client
     if not placement.source_etag or multipart:
         head = s3.head_object(Bucket=settings.output_bucket, Key=placement.target_key)
         if placement.size is not None and head["ContentLength"] != placement.size:

@@ -82,9 +82,7 @@ def classify(
 
     settings = settings or get_settings()
     predictor = transform.predictor_for(route, model, run_id, batch["index"], settings)
-    return classify_batch(
-        batch["batch_key"], batch["index"], model, run_id, settings, predictor=predictor
-    )
+    return classify_batch(batch["batch_key"], batch["index"], model, run_id, predictor, settings)
 
 
 def finish(run_id: str, results: list[dict[str, Any]], settings: Settings | None = None) -> dict:

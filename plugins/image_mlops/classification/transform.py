@@ -20,7 +20,6 @@ from typing import Any
 
 from image_mlops import s3layout
 from image_mlops.classification.clients import client as aws_client
-from image_mlops.classification.clients import objects as object_client
 from image_mlops.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -98,9 +97,8 @@ def write_transform_input(
     from image_mlops.classification import batches, classify
 
     settings = settings or get_settings()
-    objects = object_client(settings)
-    s3 = objects.client
-    images = classify.fetch(objects, settings, batches.read_json(batch["batch_key"], settings, s3))
+    s3 = aws_client("s3", settings)
+    images = classify.fetch(s3, settings, batches.read_json(batch["batch_key"], settings, s3))
     readable = [image for image in images if image.data is not None]
     lines, order = [], []
     for chunk in classify.chunks_by_size(readable, MAX_PAYLOAD_MB * 1024 * 1024 * 3 // 4 - 4096):

@@ -35,48 +35,12 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, conf
 
+from image_mlops.cloudwatch.conditions import alarms_matching, resolve_local
 from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
 from image_mlops.cloudwatch.triggers import CloudWatchAlarmTrigger, CloudWatchMetricTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def alarms_matching(
-    hook: CloudWatchMetricsHook,
-    *,
-    alarm_names: Sequence[str] | None,
-    alarm_name_prefix: str | None,
-    target_state: str,
-    require_all: bool,
-    evaluate_locally: bool,
-) -> dict | None:
-    """``{"alarms": [...], "states": [...]}`` when the condition holds, else None."""
-    from image_mlops.cloudwatch.alarm_eval import alarm_states
-
-    states = alarm_states(
-        hook,
-        alarm_names=alarm_names,
-        alarm_name_prefix=alarm_name_prefix,
-        evaluate_locally=evaluate_locally,
-    )
-    matching = [s for s in states if s["state"] == target_state]
-    hook.log.info(
-        "Alarms %s: %s",
-        "evaluated locally" if evaluate_locally else "from CloudWatch",
-        ", ".join(f"{s['name']}={s['state']}" for s in states) or "none found",
-    )
-    if not states or not matching or (require_all and len(matching) < len(states)):
-        return None
-    return {"alarms": [s["name"] for s in matching], "states": matching}
-
-
-def _resolve_local(evaluate_locally: bool | None) -> bool:
-    if evaluate_locally is not None:
-        return evaluate_locally
-    from image_mlops.config import get_settings
-
-    return get_settings().is_local
 
 
 class _DeferrableCloudWatchSensor(AwsBaseSensor[CloudWatchMetricsHook]):
@@ -172,7 +136,7 @@ class CloudWatchAlarmSensor(_DeferrableCloudWatchSensor):
             alarm_name_prefix=self.alarm_name_prefix,
             target_state=self.target_state,
             require_all=self.require_all,
-            evaluate_locally=_resolve_local(self.evaluate_locally),
+            evaluate_locally=resolve_local(self.evaluate_locally),
         )
 
     def execute(self, context: Context) -> Any:
@@ -189,7 +153,7 @@ class CloudWatchAlarmSensor(_DeferrableCloudWatchSensor):
                 alarm_name_prefix=self.alarm_name_prefix,
                 target_state=self.target_state,
                 require_all=self.require_all,
-                evaluate_locally=_resolve_local(self.evaluate_locally),
+                evaluate_locally=resolve_local(self.evaluate_locally),
                 **self._trigger_kwargs(),
             ),
             method_name="execute_complete",

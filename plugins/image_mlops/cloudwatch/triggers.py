@@ -102,7 +102,7 @@ class CloudWatchAlarmTrigger(_CloudWatchPollTrigger):
         )
 
     def check(self) -> dict | None:
-        from image_mlops.cloudwatch.sensors import alarms_matching
+        from image_mlops.cloudwatch.conditions import alarms_matching
 
         return alarms_matching(
             self.hook(),

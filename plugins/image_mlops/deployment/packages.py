@@ -1,13 +1,11 @@
 """Model packages as deployment sees them, read from the registry (the single source of truth).
 
-Uses :mod:`image_mlops.registry` (training room) when present, with a minimal fallback on the
-SageMaker client that follows the same contract, so deployment works and is testable on its
-own. Everything here re-reads the registry: nothing is cached between tasks.
+Approval statuses are set through :mod:`image_mlops.registry` (training room). Everything
+here re-reads the registry: nothing is cached between tasks.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,13 +50,6 @@ class Candidate:
             "approval_status": self.approval_status,
             "artifact_uri": self.artifact_uri,
         }
-
-
-def _registry():
-    try:
-        return importlib.import_module("image_mlops.registry")
-    except ImportError:
-        return None
 
 
 def _raw(arn: str, settings: Settings) -> dict[str, Any]:
@@ -141,21 +132,9 @@ def set_status(arn: str, status: str, description: str, settings: Settings | Non
     """Set the approval status (keeping the package's metadata)."""
     if status not in STATUSES:
         raise ValueError(f"unknown approval status {status!r}")
-    settings = settings or get_settings()
-    registry = _registry()
-    if registry is not None and hasattr(registry, "set_approval_status"):
-        registry.set_approval_status(arn, status, description)
-        return
-    raw = _raw(arn, settings)
-    request: dict[str, Any] = {
-        "ModelPackageArn": arn,
-        "ModelApprovalStatus": status,
-        "ApprovalDescription": description[:1000],
-    }
-    if raw.get("CustomerMetadataProperties"):
-        # The emulator (not AWS) drops metadata that an update does not repeat.
-        request["CustomerMetadataProperties"] = raw["CustomerMetadataProperties"]
-    aws_client("sagemaker", settings).update_model_package(**request)
+    from image_mlops import registry
+
+    registry.set_approval_status(arn, status, description, settings or get_settings())
 
 
 def load_evaluation(candidate: Candidate, settings: Settings | None = None) -> dict[str, Any]:

@@ -51,13 +51,8 @@ def baseline_uri_for(settings: Settings, version: int, model_data_url: str | Non
 
 
 def _production_model(settings: Settings):
-    try:
-        from image_mlops.deployment import production_model
-    except ImportError:
-        try:
-            from image_mlops.deployment.endpoints import production_model
-        except ImportError:
-            return None
+    from image_mlops.deployment.endpoints import production_model
+
     return production_model(settings)
 
 

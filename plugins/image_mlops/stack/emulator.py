@@ -181,6 +181,7 @@ class JournalingApp:
 
             def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
                 captured["status"] = status
+                captured["headers"] = headers
                 return start_response(status, headers, exc_info)
 
             replay_environ = dict(environ)
@@ -190,27 +191,39 @@ class JournalingApp:
                 result.close()
             if int(captured.get("status", "500").split()[0]) < 400:
                 replay_environ["wsgi.input"] = io.BytesIO(body)
-                self.journal.append(replay_environ, body, _ids_created(environ, chunks))
+                created = _ids_created(environ, chunks, captured.get("headers", []))
+                self.journal.append(replay_environ, body, created)
             return chunks
 
 
-def _ids_created(environ: dict[str, Any], chunks: list[bytes]) -> dict[str, Any]:
+def _ids_created(
+    environ: dict[str, Any], chunks: list[bytes], headers: list[tuple[str, str]] = ()
+) -> dict[str, Any]:
     """Random ids the emulator generated for this request, which later requests refer to.
 
     moto draws S3 multipart upload ids from ``os.urandom``: a replayed CreateMultipartUpload
     gets a new id, so the journal keeps the original one to map the parts' ``uploadId`` on.
+    It draws object version ids at random too: the journal keeps the id a write to a
+    versioned bucket was given, and replay gives it back (ids are recorded elsewhere, e.g.
+    the approved artifact version in a SageMaker model's environment).
     """
+    created: dict[str, Any] = {}
     if environ.get("REQUEST_METHOD") == "POST" and "uploads" in parse_qs(
         environ.get("QUERY_STRING", ""), keep_blank_values=True
     ):
         match = _UPLOAD_ID_IN_RESPONSE.search(b"".join(chunks))
         if match:
-            return {"upload_id": match.group(1).decode()}
-    return {}
+            created["upload_id"] = match.group(1).decode()
+    version = next((v for k, v in headers if k.lower() == "x-amz-version-id"), None)
+    if version and version != "null":
+        created["version_id"] = version
+    return created
 
 
 def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
     """Re-apply every journaled request to a fresh emulator; returns how many."""
+    from image_mlops.stack import emulator_extensions
+
     count = 0
     failures = 0
     upload_ids: dict[str, str] = {}  # journaled multipart upload id -> this process's id
@@ -243,6 +256,11 @@ def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
             match = _UPLOAD_ID_IN_RESPONSE.search(b"".join(chunks))
             if match:
                 upload_ids[header["upload_id"]] = match.group(1).decode()
+        if "version_id" in header and int(status.get("status", "500").split()[0]) < 400:
+            path = header["path"].encode("latin-1").decode("utf-8", "replace")
+            bucket, _, key = path.lstrip("/").partition("/")
+            if key:
+                emulator_extensions.restore_version_id(bucket, key, header["version_id"])
         if int(status.get("status", "500").split()[0]) >= 400:
             failures += 1
             log.warning("replay of %s %s answered %s", header["method"], header["path"], status)
@@ -286,7 +304,6 @@ def build_app(journal_path: Path | None) -> JournalingApp:
     # on for any non-empty value of this variable, so remove it rather than set it "False".
     os.environ.pop("MOTO_ENABLE_RECORDING", None)
     from image_mlops.stack import emulator_extensions
-    from image_mlops.stack.emulator_s3 import S3ObjectFastPath
     from image_mlops.stack.emulator_s3_rules import S3Rules
 
     emulator_extensions.apply()
@@ -308,20 +325,20 @@ def build_app(journal_path: Path | None) -> JournalingApp:
             with open(journal_path, "r+b") as handle:
                 handle.truncate(good)
     journal = Journal(journal_path) if journal_path is not None else None
-    return JournalingApp(S3Rules(S3ObjectFastPath(dispatcher)), journal)
+    return JournalingApp(S3Rules(dispatcher), journal)
 
 
 def serve(host: str, port: int, journal_path: Path | None, faults: bool = False) -> None:
     from werkzeug.serving import make_server
 
     from image_mlops.stack.emulator_faults import FaultInjector
-    from image_mlops.stack.emulator_http import request_handler
 
     app: Callable[..., Iterable[bytes]] = build_app(journal_path)
     if faults:
         app = FaultInjector(app)
         log.warning("fault injection is on (%s): for the fault suite only", "/_emulator/faults")
-    server = make_server(host, port, app, threaded=True, request_handler=request_handler())
+    # werkzeug's threaded server speaks HTTP/1.1 with keep-alive: clients reuse connections
+    server = make_server(host, port, app, threaded=True)
     log.info("local AWS emulator listening on http://%s:%d", host, port)
     server.serve_forever()
 

@@ -21,6 +21,11 @@
   Statements with a condition are left out of moto's evaluation; the emulator's S3 rules
   (:mod:`image_mlops.stack.emulator_s3_rules`) evaluate the conditional-writes form.
 
+* S3 version ids: moto draws a random id for every write to a versioned bucket, so a replayed
+  journal would give each object version a new id, and an id recorded elsewhere (the
+  approved artifact version in a SageMaker model's environment) would no longer resolve. The
+  journal keeps the id each write was given; :func:`restore_version_id` gives it back.
+
 Applied once per emulator process by :func:`apply`, before the server takes requests.
 """
 
@@ -39,6 +44,20 @@ def unconditional_policy(policy: bytes | str) -> str | None:
     statements = statements if isinstance(statements, list) else [statements]
     kept = [s for s in statements if "Condition" not in s]
     return json.dumps({**document, "Statement": kept}) if kept else None
+
+
+def restore_version_id(bucket_name: str, key_name: str, version_id: str) -> bool:
+    """Give the newest version of ``key_name`` (an object or a delete marker) the id it had
+    when the journaled request was first applied; ``False`` when there is no such key."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets.get(bucket_name)
+    versions = bucket.keys.getlist(key_name, []) if bucket is not None else []
+    if not versions:
+        return False
+    versions[-1]._version_id = version_id
+    return True
 
 
 def _bucket_permission(self: Any, action: str, resource: str) -> Any:

@@ -81,16 +81,14 @@ def alarms(settings: Settings) -> list[dict]:
 
 def deployed_versions(settings: Settings) -> list[dict[str, Any]]:
     """Staging and production endpoints → model package versions (deployment room)."""
-    try:
-        from image_mlops.deployment.endpoints import serving_model
-    except ImportError:  # pragma: no cover - deployment room missing
-        serving_model = None
+    from image_mlops.deployment.endpoints import serving_model
+
     out = []
     for stage in ("staging", "production"):
         name = settings.endpoint_name(stage)
         row: dict[str, Any] = {"stage": stage, "endpoint": name, "version": None, "model": None}
         try:
-            serving = serving_model(name, settings) if serving_model else None
+            serving = serving_model(name, settings)
         except Exception as exc:  # shown on the page, never a 500
             row["error"] = f"{type(exc).__name__}: {exc}"
             serving = None
