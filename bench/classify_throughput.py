@@ -53,13 +53,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "dev"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
 def private_environment(state: Path) -> None:
     """Point every setting at a private state folder and free ports (like tests/conftest.py)."""
-    from image_mlops.stack.manager import private_stack_environment
-    from image_mlops.stack.processes import free_port
+    from image_mlops_dev.stack.manager import private_stack_environment
+    from image_mlops_dev.stack.processes import free_port
 
     ports = free_port(), free_port(), free_port()
     os.environ.update(private_stack_environment(state, *ports, placeholder="bench-placeholder"))
@@ -74,9 +75,9 @@ def trained_artifact(work: Path) -> tuple[Path | None, str]:
     if not inference.exists() or not train.exists():
         return None, "include/scripts/inference.py or train.py not present"
     try:
-        from image_mlops.demo_data import generate
+        from image_mlops_dev.demo_data import generate
     except ImportError:
-        return None, "image_mlops.demo_data not available"
+        return None, "image_mlops_dev.demo_data not available"
     data, model_dir, output = work / "demo", work / "model", work / "output"
     generate(data, per_class=40, incoming=0)
     model_dir.mkdir()
@@ -111,7 +112,7 @@ def images_128(count: int) -> list[tuple[str, bytes]]:
 
     rng = random.Random(7)
     try:
-        from image_mlops.demo_data import CLASSES, draw_image
+        from image_mlops_dev.demo_data import CLASSES, draw_image
 
         def picture(i: int):
             return draw_image(CLASSES[i % len(CLASSES)], rng).resize((128, 128))
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     from image_mlops.aws import aws_client
     from image_mlops.classification import records, run
     from image_mlops.config import get_settings
-    from image_mlops.stack.manager import LocalStack
+    from image_mlops_dev.stack.manager import LocalStack
 
     settings = get_settings()
     stack = LocalStack(settings)

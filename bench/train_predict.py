@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "dev"))
 sys.path.insert(0, str(ROOT / "include" / "scripts"))
 
 
@@ -26,8 +27,8 @@ def main() -> None:
     n = 300 if args.quick else args.images
     from PIL import Image
 
-    from image_mlops.demo_data import generate
     from image_mlops.training import artifact
+    from image_mlops_dev.demo_data import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

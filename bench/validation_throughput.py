@@ -108,15 +108,15 @@ def local_bytes(images: list[bytes]) -> None:
 
 
 def airflow_runs(images: list[bytes], n: int) -> None:
-    from image_mlops.stack.manager import private_stack_environment
-    from image_mlops.stack.processes import free_port
+    from image_mlops_dev.stack.manager import private_stack_environment
+    from image_mlops_dev.stack.processes import free_port
 
     state = Path(tempfile.mkdtemp(prefix="image-mlops-bench-"))
     ports = free_port(), free_port(), free_port()
     os.environ.update(private_stack_environment(state, *ports, placeholder="bench-placeholder"))
     os.environ["IMAGE_MLOPS_VALIDATION_BATCH_SIZE"] = "200"
     from image_mlops.config import get_settings
-    from image_mlops.stack.manager import LocalStack
+    from image_mlops_dev.stack.manager import LocalStack
 
     stack = LocalStack(get_settings())
     os.environ.update(stack.airflow_environment(base={}))

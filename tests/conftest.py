@@ -24,9 +24,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "dev"))
 
-from image_mlops.stack.manager import LocalStack, private_stack_environment  # noqa: E402
-from image_mlops.stack.processes import free_port  # noqa: E402
+from image_mlops_dev.stack.manager import LocalStack, private_stack_environment  # noqa: E402
+from image_mlops_dev.stack.processes import free_port  # noqa: E402
 
 _STATE = Path(tempfile.mkdtemp(prefix="image-mlops-test-"))
 _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT = free_port(), free_port(), free_port()

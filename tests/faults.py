@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from image_mlops.stack.emulator_faults import PATH
+from image_mlops_dev.stack.emulator_faults import PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,8 @@ def wait_fired(emulator_url: str, timeout: float = 60, process=None) -> dict:
 def python(code: str, env: dict | None = None) -> subprocess.Popen:
     """Run ``code`` in a fresh interpreter with the package importable (a task process)."""
     environ = {**os.environ, **(env or {})}
-    environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), environ.get("PYTHONPATH", "")])
+    paths = [str(ROOT / "plugins"), str(ROOT / "dev"), environ.get("PYTHONPATH", "")]
+    environ["PYTHONPATH"] = os.pathsep.join(paths)
     return subprocess.Popen(
         [sys.executable, "-c", code],
         env=environ,

@@ -2,6 +2,8 @@
 
 Each sub-command lives in its own module in :mod:`image_mlops.commands` and exposes
 ``register(subparsers)``; modules are discovered, so adding a command touches no other file.
+Installed packages add commands through the ``image_mlops.commands`` entry points (the
+development install adds ``stack``, ``demo`` and ``demo-data``).
 Exit codes: 0 success, 1 the command found a problem (e.g. invalid images), 2 usage error.
 """
 
@@ -12,6 +14,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+from importlib.metadata import entry_points
 
 from image_mlops import __version__, commands
 
@@ -28,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         if module.name.startswith("_"):
             continue
         importlib.import_module(f"{commands.__name__}.{module.name}").register(subparsers)
+    for entry in sorted(entry_points(group=commands.COMMAND_ENTRY_POINTS), key=lambda e: e.name):
+        entry.load().register(subparsers)
     return parser
 
 

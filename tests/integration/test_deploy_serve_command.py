@@ -19,7 +19,7 @@ from image_mlops.serving.sample_model import (
     publish_sample_package,
     upload_sample_images,
 )
-from image_mlops.stack.processes import free_port
+from image_mlops_dev.stack.processes import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -27,7 +27,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.validate import validate_parameters
 
-from image_mlops.stack.processes import free_port
+from image_mlops_dev.stack.processes import free_port
 
 pytestmark = pytest.mark.stack
 
@@ -202,13 +202,14 @@ class PrivateEmulator:
     def start(self) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOTO_")}
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), env.get("PYTHONPATH", "")])
+        paths = [str(ROOT / "plugins"), str(ROOT / "dev"), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
-                    "image_mlops.stack.emulator",
+                    "image_mlops_dev.stack.emulator",
                     "--port",
                     str(self.port),
                     "--journal",
@@ -405,6 +406,49 @@ def test_state_survives_a_crash_byte_identical(private_emulator):
         assert (got_etag, got_metadata) == (etag, metadata), key
     for part in ("packages", "group", "endpoint", "metrics", "alarms"):
         assert after[part] == before[part], part
+
+
+def test_the_journal_is_compacted_on_start_and_replays_to_the_same_state(private_emulator):
+    """Claims written and removed, overwritten results, a source deleted after its copy, a
+    batch delete: the restarted emulator drops what nothing needs, and holds the same."""
+    from image_mlops_dev.stack.emulator import Journal
+
+    _populate(private_emulator)
+    s3 = private_emulator.client("s3")
+    for i in range(30):  # leases taken and given back
+        s3.put_object(Bucket=BUCKET, Key=f"_claims/{i}", Body=b'{"run": "r"}')
+        s3.delete_object(Bucket=BUCKET, Key=f"_claims/{i}")
+    for i in range(5):  # a result rewritten by every retry
+        s3.put_object(Bucket=BUCKET, Key="results/batch-1.json", Body=f"try {i}".encode())
+    s3.put_object(Bucket=BUCKET, Key="raw/moved.jpg", Body=b"the image")  # copy → delete
+    s3.copy_object(
+        Bucket=BUCKET,
+        Key="validated/moved.jpg",
+        CopySource={"Bucket": BUCKET, "Key": "raw/moved.jpg"},
+    )
+    s3.delete_object(Bucket=BUCKET, Key="raw/moved.jpg")
+    for i in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"batch/{i}", Body=b"x")
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": f"batch/{i}"} for i in range(3)]})
+    before = _snapshot(private_emulator)
+    records_before = sum(1 for _ in Journal.read(private_emulator.journal))
+
+    private_emulator.crash()
+    private_emulator.start()
+
+    records_after = sum(1 for _ in Journal.read(private_emulator.journal))
+    # 60 lease records, 4 rewrites, 3 deleted batch files, deleted.txt's put and delete
+    assert records_before - records_after >= 60 + 4 + 3 + 2
+    after = _snapshot(private_emulator)
+    assert after == before
+    assert after["objects"]["validated/moved.jpg"][0] == b"the image"
+    assert after["objects"]["results/batch-1.json"][0] == b"try 4"
+    assert not [k for k in after["objects"] if k.startswith(("_claims/", "batch/", "raw/"))]
+    # and once more: a compacted journal replays and compacts again to itself
+    private_emulator.crash()
+    private_emulator.start()
+    assert sum(1 for _ in Journal.read(private_emulator.journal)) == records_after
+    assert _snapshot(private_emulator) == before
 
 
 def test_object_versions_keep_their_ids_across_a_crash(private_emulator):

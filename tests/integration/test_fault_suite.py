@@ -28,8 +28,8 @@ from classify_fixtures import colour_image, deploy_production_model, put_incomin
 from validation_corpus import corpus, photo_jpeg
 
 from image_mlops import s3layout
-from image_mlops.stack.processes import free_port
 from image_mlops.validation import pipeline, validator
+from image_mlops_dev.stack.processes import free_port
 
 pytestmark = pytest.mark.stack
 
@@ -191,7 +191,7 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
             [
                 sys.executable,
                 "-m",
-                "image_mlops.stack.emulator",
+                "image_mlops_dev.stack.emulator",
                 "--port",
                 str(port),
                 "--journal",
@@ -199,7 +199,10 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
                 "--faults",
             ],
             cwd=root,
-            env={**faults.os.environ, "PYTHONPATH": str(root / "plugins")},
+            env={
+                **faults.os.environ,
+                "PYTHONPATH": faults.os.pathsep.join([str(root / "plugins"), str(root / "dev")]),
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

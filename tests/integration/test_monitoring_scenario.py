@@ -27,8 +27,8 @@ TARGET = "train_and_register"
 
 
 def _stats(label: str, rng: random.Random, shifted: bool) -> dict:
-    from image_mlops.demo_data import draw_image
     from image_mlops.image_stats import input_stats
+    from image_mlops_dev.demo_data import draw_image
 
     return input_stats(draw_image(label, rng, shifted=shifted))
 
@@ -45,8 +45,8 @@ def world(local_stack, airflow_db):
     import uuid
 
     from image_mlops.config import get_settings
-    from image_mlops.demo_data import CLASSES
     from image_mlops.monitoring.sources import baseline_uri_for
+    from image_mlops_dev.demo_data import CLASSES
 
     patch = pytest.MonkeyPatch()
     # metrics of other tests in the same session must not move these alarms

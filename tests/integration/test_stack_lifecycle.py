@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from image_mlops.stack.processes import free_port
+from image_mlops_dev.stack.processes import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    from image_mlops.demo_data import generate
+    from image_mlops_dev.demo_data import generate
 
     out = tmp_path_factory.mktemp("demo")
     generate(out, per_class=25, incoming=0, seed=3)

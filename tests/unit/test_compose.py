@@ -108,6 +108,7 @@ def test_one_image_built_from_the_dockerfile(model):
         build = services[name]["build"]
         assert Path(build["context"]) == ROOT, name
         assert build["dockerfile"] == "Dockerfile", name
+        assert build["target"] == "dev", name  # the emulator and the stack are dev tooling
     assert services["postgres"]["image"].startswith("postgres:")
 
 
@@ -182,7 +183,7 @@ def test_connections_point_at_the_compose_services(model):
 def test_emulator_service_runs_our_launcher_with_a_persistent_journal(model):
     moto = model["services"]["moto"]
     argv = moto["entrypoint"] + moto["command"]
-    assert argv[:3] == ["python", "-m", "image_mlops.stack.emulator"]
+    assert argv[:3] == ["python", "-m", "image_mlops_dev.stack.emulator"]
     journal = argv[argv.index("--journal") + 1]
     volumes = {v["target"]: v for v in moto["volumes"]}
     assert volumes[str(Path(journal).parent)]["type"] == "volume"
@@ -254,15 +255,33 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
     return rows
 
 
+def _stages(rows: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for instruction, rest in rows:
+        if instruction == "FROM":
+            current = stages.setdefault(rest.split(" AS ")[-1], [])
+        current.append((instruction, rest))
+    return stages
+
+
 def test_dockerfile_builds_on_airflow_3_3_2_with_the_pins():
     rows = _dockerfile_instructions()
-    froms = [rest for instruction, rest in rows if instruction == "FROM"]
-    assert froms == ["apache/airflow:3.3.2-python3.11"]
-    runs = [rest for instruction, rest in rows if instruction == "RUN"]
+    stages = _stages(rows)
+    assert sorted(stages) == ["dev", "prod"]
+    assert stages["prod"][0] == ("FROM", "apache/airflow:3.3.2-python3.11 AS prod")
+    assert stages["dev"][0] == ("FROM", "prod AS dev")
+    prod_runs = [rest for instruction, rest in stages["prod"] if instruction == "RUN"]
     assert any(
-        re.search(r"pip install .*-r \S*requirements\.txt -c \S*constraints\.txt", r) for r in runs
+        re.search(r"pip install .*-r \S*requirements\.txt -c \S*constraints\.txt", r)
+        for r in prod_runs
     )
-    assert any(re.search(r"pip install .*-e /opt/airflow", r) for r in runs)
+    # production has neither the development install nor moto
+    prod_text = " ".join(rest for _, rest in stages["prod"])
+    assert "requirements-dev" not in prod_text and "dev/" not in prod_text
+    assert "moto" not in (ROOT / "requirements.txt").read_text()
+    dev_runs = [rest for instruction, rest in stages["dev"] if instruction == "RUN"]
+    assert any(re.search(r"pip install .*-e \"?/opt/airflow\[dev\]", r) for r in dev_runs)
     users = [rest for instruction, rest in rows if instruction == "USER"]
     assert users[-1] == "airflow"
     # pip runs as the airflow user (the official image refuses root installs)

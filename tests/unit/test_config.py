@@ -163,7 +163,7 @@ def test_every_documented_default_parses_back_to_the_default(name):
 
 def test_task_processes_get_one_blas_thread_unless_the_user_says_otherwise():
     from image_mlops.config import get_settings
-    from image_mlops.stack.manager import LocalStack
+    from image_mlops_dev.stack.manager import LocalStack
 
     stack = LocalStack(get_settings())
     env = stack.airflow_environment(base={})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from image_mlops.config import Settings
-from image_mlops.demo.story import DAG_IDS, DemoError, DemoStory
+from image_mlops_dev.demo.story import DAG_IDS, DemoError, DemoStory
 
 
 class Runs:

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from image_mlops.stack import emulator_extensions
+from image_mlops_dev.stack import emulator_extensions
 
 ACCOUNT = "123456789012"
 

@@ -157,7 +157,7 @@ def reference_input_stats(image: Image.Image) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    from image_mlops.demo_data import generate
+    from image_mlops_dev.demo_data import generate
 
     out = tmp_path_factory.mktemp("demo")
     generate(out, per_class=8, incoming=12, seed=11)

@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAG_IDS = sorted(p.stem for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
 # IAM permissions that are not API operations of the same name.
-IAM_ONLY = {"s3:ListBucket", "iam:PassRole"}
+#: Permission names IAM checks that are not API operation names: ListBucket (ListObjectsV2),
+#: the *Version permissions of GetObject / DeleteObject with a VersionId, PassRole.
+IAM_ONLY = {"s3:ListBucket", "s3:GetObjectVersion", "s3:DeleteObjectVersion", "iam:PassRole"}
 SERVICES = {
     "s3": ["s3"],
     "sagemaker": ["sagemaker", "sagemaker-runtime"],

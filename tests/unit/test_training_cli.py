@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from image_mlops.cli import main
-from image_mlops.demo_data import generate
+from image_mlops_dev.demo_data import generate
 
 
 @pytest.fixture(scope="module")

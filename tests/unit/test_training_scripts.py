@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from image_mlops.demo_data import generate
+    from image_mlops_dev.demo_data import generate
 
     out = tmp_path_factory.mktemp("demo")
     counts = generate(out, per_class=12, incoming=6, seed=5)
@@ -32,7 +32,7 @@ def artifact_path(demo, tmp_path_factory):
 
 
 def test_demo_data_is_deterministic(demo, tmp_path):
-    from image_mlops.demo_data import generate
+    from image_mlops_dev.demo_data import generate
 
     out, counts = demo
     again = generate(tmp_path, per_class=12, incoming=6, seed=5)

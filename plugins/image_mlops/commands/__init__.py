@@ -11,18 +11,20 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+#: Entry-point group of functions that prepare the environment of a command run outside
+#: Airflow (the development install's local stack registers one: ``.env``, its Airflow home).
+ENVIRONMENT_ENTRY_POINTS = "image_mlops.cli_environment"
+#: Entry-point group of further command modules (the development install's stack and demo).
+COMMAND_ENTRY_POINTS = "image_mlops.commands"
+
+
 def local_settings():
-    """Settings after loading ``.env`` — for commands that run outside Airflow."""
-    import os
+    """Settings for commands that run outside Airflow, after every registered environment
+    hook ran (none in a production install: the environment is the configuration)."""
+    from importlib.metadata import entry_points
 
     from image_mlops.config import get_settings
-    from image_mlops.stack.manager import LocalStack, load_env_file
 
-    load_env_file()
-    settings = get_settings()
-    if settings.is_local:
-        # Airflow code used by the CLI (hooks, the DAG bag) must see the local stack's
-        # Airflow home and database, not ~/airflow.
-        for key, value in LocalStack(settings).airflow_environment(base={}).items():
-            os.environ.setdefault(key, value)
-    return settings
+    for hook in entry_points(group=ENVIRONMENT_ENTRY_POINTS):
+        hook.load()()  # a broken development install fails here, loudly
+    return get_settings()

@@ -6,7 +6,10 @@ journal file before its response is returned; on start the journal is replayed t
 same WSGI application, in-process, before the port opens. Read-only calls (GET/HEAD, and
 Describe/List/Get/Search actions of the JSON and query protocols) are not journaled.
 
-Run as ``python -m image_mlops.stack.emulator --port 5055 --journal .local/emulator/journal``.
+On start the journal is first compacted (:mod:`image_mlops_dev.stack.journal_compaction`):
+S3 writes that later records supersede, with nothing reading them in between, are dropped.
+
+Run as ``python -m image_mlops_dev.stack.emulator --port 5055 --journal .local/emulator/journal``.
 """
 
 from __future__ import annotations
@@ -89,9 +92,15 @@ class Journal:
             "time": time.time(),
         }
         header.update(extra or {})
+        self.write_record(header, body)
+
+    def write_record(self, header: dict[str, Any], body: bytes) -> None:
         self._file.write(_RECORD_MAGIC + json.dumps(header).encode() + b"\n" + body + b"\n")
         # flush() hands the record to the OS: a crash of this process loses nothing.
         self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
 
     @staticmethod
     def read(path: Path) -> Iterator[tuple[dict[str, Any], bytes]]:
@@ -222,7 +231,7 @@ def _ids_created(
 
 def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
     """Re-apply every journaled request to a fresh emulator; returns how many."""
-    from image_mlops.stack import emulator_extensions
+    from image_mlops_dev.stack import emulator_extensions
 
     count = 0
     failures = 0
@@ -303,12 +312,17 @@ def build_app(journal_path: Path | None) -> JournalingApp:
     # moto's own recorder would write every request (reads too) to ./moto_recording; it is
     # on for any non-empty value of this variable, so remove it rather than set it "False".
     os.environ.pop("MOTO_ENABLE_RECORDING", None)
-    from image_mlops.stack import emulator_extensions
-    from image_mlops.stack.emulator_s3_rules import S3Rules
+    from image_mlops_dev.stack import emulator_extensions
+    from image_mlops_dev.stack.emulator_s3_rules import S3Rules
 
     emulator_extensions.apply()
     dispatcher = _dispatcher()
     if journal_path is not None and journal_path.exists():
+        from image_mlops_dev.stack.journal_compaction import compact
+
+        before, after = compact(journal_path)
+        if after < before:
+            log.info("compacted %s: %d → %d records", journal_path, before, after)
         started = time.monotonic()
         count = replay(dispatcher, journal_path)
         log.info(
@@ -331,7 +345,7 @@ def build_app(journal_path: Path | None) -> JournalingApp:
 def serve(host: str, port: int, journal_path: Path | None, faults: bool = False) -> None:
     from werkzeug.serving import make_server
 
-    from image_mlops.stack.emulator_faults import FaultInjector
+    from image_mlops_dev.stack.emulator_faults import FaultInjector
 
     app: Callable[..., Iterable[bytes]] = build_app(journal_path)
     if faults:

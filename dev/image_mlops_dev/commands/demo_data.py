@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from image_mlops.commands import CommandError, local_settings
-    from image_mlops.demo_data import generate
+    from image_mlops_dev.demo_data import generate
 
     if args.per_class < 1 or args.incoming < 0:
         raise CommandError("--per-class must be >= 1 and --incoming >= 0", exit_code=2)

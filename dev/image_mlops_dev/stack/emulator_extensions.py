@@ -19,7 +19,7 @@
 * S3 bucket policies: moto evaluates a bucket policy's statements but ignores their
   ``Condition`` (a ``Deny`` of ``s3:PutObject`` unless ``If-None-Match`` denied every PUT).
   Statements with a condition are left out of moto's evaluation; the emulator's S3 rules
-  (:mod:`image_mlops.stack.emulator_s3_rules`) evaluate the conditional-writes form.
+  (:mod:`image_mlops_dev.stack.emulator_s3_rules`) evaluate the conditional-writes form.
 
 * S3 version ids: moto draws a random id for every write to a versioned bucket, so a replayed
   journal would give each object version a new id, and an id recorded elsewhere (the

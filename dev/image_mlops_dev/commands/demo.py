@@ -36,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from image_mlops.airflow_api import AirflowApiError
-    from image_mlops.demo.story import DemoError, run_demo
-    from image_mlops.stack.manager import LocalStack
-    from image_mlops.stack.processes import StackError
+    from image_mlops_dev.demo.story import DemoError, run_demo
+    from image_mlops_dev.stack.manager import LocalStack
+    from image_mlops_dev.stack.processes import StackError
 
     settings = local_settings()
     if not settings.is_local:

@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from image_mlops.stack.manager import LocalStack
-    from image_mlops.stack.processes import StackError
+    from image_mlops_dev.stack.manager import LocalStack
+    from image_mlops_dev.stack.processes import StackError
 
     stack = LocalStack(local_settings())
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from image_mlops.airflow_api import AirflowApiError, AirflowClient, ApprovalAnswerer
 from image_mlops.config import Settings
-from image_mlops.demo.progress import Progress
+from image_mlops_dev.demo.progress import Progress
 
 DAG_IDS = (
     "extract_product_catalog",
@@ -240,8 +240,8 @@ class DemoStory:
     def load_data(self) -> None:
         from image_mlops.aws import upload_tree
         from image_mlops.catalog.sample import load_sample
-        from image_mlops.demo.uploads import upload_bad_inputs, upload_feedback
-        from image_mlops.demo_data import generate
+        from image_mlops_dev.demo.uploads import upload_bad_inputs, upload_feedback
+        from image_mlops_dev.demo_data import generate
 
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
@@ -260,8 +260,8 @@ class DemoStory:
 
     def inject_drift(self) -> None:
         from image_mlops.aws import upload_tree
-        from image_mlops.demo.uploads import upload_feedback
-        from image_mlops.demo_data import generate
+        from image_mlops_dev.demo.uploads import upload_feedback
+        from image_mlops_dev.demo_data import generate
 
         drift_dir = self.data_dir.parent / "demo-data-drift"
         if drift_dir.exists():
@@ -278,7 +278,7 @@ def run_demo(
     interactive: bool | None = None,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
-    from image_mlops.demo.summary import collect_summary, format_summary
+    from image_mlops_dev.demo.summary import collect_summary, format_summary
 
     if interactive is None:
         interactive = os.environ.get("DEMO_INTERACTIVE", "") not in ("", "0", "false")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from image_mlops.config import PROJECT_ROOT, Settings
-from image_mlops.stack.postgres import EmbeddedPostgres, PostgresError
-from image_mlops.stack.processes import ManagedProcess, StackError, port_in_use, wait_for
+from image_mlops_dev.stack.postgres import EmbeddedPostgres, PostgresError
+from image_mlops_dev.stack.processes import ManagedProcess, StackError, port_in_use, wait_for
 
 AIRFLOW_DATABASE = "airflow"
 CATALOG_DATABASE = "product_catalog"
@@ -151,7 +151,7 @@ class LocalStack:
             command=[
                 sys.executable,
                 "-m",
-                "image_mlops.stack.emulator",
+                "image_mlops_dev.stack.emulator",
                 "--port",
                 str(self.settings.emulator_port),
                 "--journal",
@@ -160,7 +160,7 @@ class LocalStack:
             ],
             run_dir=self.run_dir,
             log_dir=self.log_dir,
-            marker="image_mlops.stack.emulator",
+            marker="image_mlops_dev.stack.emulator",
         )
 
     def airflow_component(self, name: str) -> ManagedProcess:
@@ -413,3 +413,17 @@ def _stopped_or_dead(process: ManagedProcess) -> str:
     if process.died():
         return f"DIED (see {process.log_file}; `make up` restarts it)"
     return "stopped"
+
+
+def prepare_cli_environment() -> None:
+    """The ``image-mlops`` CLI outside Airflow on the local stack: ``.env`` loaded, and the
+    Airflow code it uses (hooks, the DAG bag) pointed at the stack's Airflow home and
+    database instead of ~/airflow (registered as an ``image_mlops.cli_environment`` entry
+    point)."""
+    from image_mlops.config import get_settings
+
+    load_env_file()
+    settings = get_settings()
+    if settings.is_local:
+        for key, value in LocalStack(settings).airflow_environment(base={}).items():
+            os.environ.setdefault(key, value)

@@ -1,0 +1,1 @@
+"""The dev commands of `image-mlops`: stack, demo, demo-data (entry points)."""

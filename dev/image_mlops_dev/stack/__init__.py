@@ -1,0 +1,1 @@
+"""The embedded local stack: PostgreSQL, the AWS emulator, Airflow."""

