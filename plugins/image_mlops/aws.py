@@ -37,6 +37,15 @@ def s3_hook(settings: Settings | None = None) -> S3Hook:
     return S3Hook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
 
 
+#: S3's answers to a conditional request whose condition did not hold (If-Match, If-None-Match).
+PRECONDITION_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+
+def is_precondition_failed(exc: Exception) -> bool:
+    """A botocore ``ClientError`` saying a conditional S3 request's condition did not hold."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "") in PRECONDITION_CODES
+
+
 def put_json(s3: Any, bucket: str, key: str, value: Any, indent: int | None = None) -> str:
     """Write ``value`` as a JSON object (UTF-8, ``application/json``); returns its ``s3://`` URI."""
     body = json.dumps(value, ensure_ascii=False, indent=indent).encode()

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from image_mlops import __version__, s3layout
+from image_mlops.aws import aws_client, is_precondition_failed
 from image_mlops.config import PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,6 @@ def code_version() -> str:
 
 
 def _client(settings: Settings):
-    from image_mlops.aws import aws_client
-
     return aws_client("sagemaker", settings)
 
 
@@ -131,8 +130,6 @@ def set_approval_status(
 
 
 def load_evaluation(package: ModelPackage, settings: Settings | None = None) -> dict:
-    from image_mlops.aws import aws_client
-
     if not package.evaluation_uri:
         raise ValueError(f"package {package.arn} has no evaluation_uri")
     bucket, _, key = package.evaluation_uri.removeprefix("s3://").partition("/")
@@ -161,9 +158,9 @@ def models_bucket_policy(settings: Settings) -> dict[str, Any]:
 
     A ``Deny`` of ``s3:PutObject`` without ``If-None-Match`` on ``<group>/<n>/*`` (S3's
     "enforce conditional writes" form; version folders start with a digit 1-9), so neither a
-    PutObject that would overwrite nor a CopyObject can change a registered artifact. Applied
-    by ``image-mlops stack bootstrap`` on the local stack (the emulator honours it); on AWS,
-    ``image-mlops registry bucket-policy`` prints it for the bucket.
+    PutObject that would overwrite nor a CopyObject can change a registered artifact. Merged
+    into the bucket's policy by ``image-mlops stack bootstrap`` (the emulator honours it);
+    ``image-mlops stack models-bucket-policy`` prints it (both of the development install).
     """
     bucket, group = settings.models_bucket, settings.model_name
     return {
@@ -181,11 +178,6 @@ def models_bucket_policy(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _is_precondition(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in ("PreconditionFailed", "412", "ConditionalRequestConflict")
-
-
 def reserve_version_folder(s3: Any, settings: Settings, first: int, training_run_id: str) -> int:
     """The first version folder from ``first`` on that is free, or already this run's."""
     bucket, group = settings.models_bucket, settings.model_name
@@ -196,7 +188,7 @@ def reserve_version_folder(s3: Any, settings: Settings, first: int, training_run
             s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
             return version
         except Exception as exc:
-            if not _is_precondition(exc):
+            if not is_precondition_failed(exc):
                 raise
         held = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         if held.get("training_run_id") == training_run_id:
@@ -222,7 +214,7 @@ def _write_once(s3: Any, settings: Settings, source_key: str, target_key: str, s
             "VersionId"
         )
     except Exception as exc:
-        if not _is_precondition(exc):
+        if not is_precondition_failed(exc):
             raise
         existing = s3.get_object(Bucket=bucket, Key=target_key)
         if hashlib.sha256(existing["Body"].read()).hexdigest() != digest:
@@ -297,8 +289,6 @@ def register_model_package(
     if existing:
         log.info("training run %s is already registered as %s", training_run_id, existing.arn)
         return existing
-    from image_mlops.aws import aws_client
-
     s3 = aws_client("s3", settings)
     latest = latest_package(settings=settings)
     group = settings.model_name

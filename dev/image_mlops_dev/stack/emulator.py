@@ -232,6 +232,7 @@ def _ids_created(
 def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
     """Re-apply every journaled request to a fresh emulator; returns how many."""
     from image_mlops_dev.stack import emulator_extensions
+    from image_mlops_dev.stack.emulator_s3_rules import bucket_and_key
 
     count = 0
     failures = 0
@@ -266,8 +267,7 @@ def replay(app: Callable[..., Iterable[bytes]], path: Path) -> int:
             if match:
                 upload_ids[header["upload_id"]] = match.group(1).decode()
         if "version_id" in header and int(status.get("status", "500").split()[0]) < 400:
-            path = header["path"].encode("latin-1").decode("utf-8", "replace")
-            bucket, _, key = path.lstrip("/").partition("/")
+            bucket, key = bucket_and_key(header["path"])
             if key:
                 emulator_extensions.restore_version_id(bucket, key, header["version_id"])
         if int(status.get("status", "500").split()[0]) >= 400:

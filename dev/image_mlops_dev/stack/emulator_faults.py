@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from image_mlops_dev.stack.emulator_s3_rules import bucket_and_key
+
 PATH = "/_emulator/faults"
 ACTIONS = ("hang", "error", "crash")
 HANG_LIMIT_SECONDS = 120
@@ -104,8 +106,7 @@ class FaultInjector:
     def _firing(self, environ: dict[str, Any]) -> Rule | None:
         if not self.rules:
             return None
-        raw = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-        bucket, _, key = raw.lstrip("/").partition("/")
+        bucket, key = bucket_and_key(environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD", "GET").upper()
         with self._lock:
             for rule in self.rules:

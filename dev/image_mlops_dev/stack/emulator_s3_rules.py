@@ -99,11 +99,19 @@ def is_s3_request(environ: dict[str, Any]) -> bool:
     return not auth and "HTTP_X_AMZ_TARGET" not in environ and "Action" not in query
 
 
-def _bucket_and_key(environ: dict[str, Any]) -> tuple[str, str]:
-    """Path-style ``/bucket/key`` (WSGI's PATH_INFO is the decoded path as latin-1)."""
-    raw = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-    bucket, _, key = raw.lstrip("/").partition("/")
+def bucket_and_key(path_info: str) -> tuple[str, str]:
+    """Path-style ``/bucket/key`` of a WSGI ``PATH_INFO`` (the decoded path, as latin-1)."""
+    path = path_info.encode("latin-1").decode("utf-8", "replace")
+    bucket, _, key = path.lstrip("/").partition("/")
     return bucket, key
+
+
+def copy_source(header_value: str) -> tuple[str, str, str]:
+    """``(bucket, key, version id or "")`` of an ``x-amz-copy-source`` header value."""
+    text = unquote(header_value.encode("latin-1").decode("utf-8", "replace"))
+    path, _, version = text.partition("?versionId=")
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key, version
 
 
 def rfc2047_value(raw: str) -> str:
@@ -232,7 +240,7 @@ class S3Rules:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET").upper()
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        bucket, key = _bucket_and_key(environ)
+        bucket, key = bucket_and_key(environ.get("PATH_INFO", ""))
         if bucket and not key and "policy" in query and method in ("PUT", "DELETE"):
             with self._lock:
                 self._policies.pop(bucket, None)
@@ -284,13 +292,11 @@ class S3Rules:
         return None
 
     def _check_copy_source(self, environ, start_response):
-        source = unquote(environ["HTTP_X_AMZ_COPY_SOURCE"].encode("latin-1").decode())
-        path, _, version = source.partition("?versionId=")
-        path = "/" + path.lstrip("/")
+        bucket, key, version = copy_source(environ["HTTP_X_AMZ_COPY_SOURCE"])
         status, headers, _ = self._internal(
             environ,
             "HEAD",
-            path.encode().decode("latin-1"),
+            f"/{bucket}/{key}".encode().decode("latin-1"),
             f"versionId={version}" if version else "",
         )
         if status != 200:

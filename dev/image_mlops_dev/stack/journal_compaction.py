@@ -25,26 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from image_mlops_dev.stack.emulator_s3_rules import is_s3_request
+from image_mlops_dev.stack.emulator_s3_rules import bucket_and_key, copy_source, is_s3_request
 
 _KEYS_IN_DELETE = re.compile(rb"<Key>([^<]*)</Key>")
 _LAMBDA_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/functions")
-_PLAIN_WRITE_QUERY: frozenset[str] = frozenset()
-
-
-def _target(header: dict[str, Any]) -> tuple[str, str]:
-    path = header["path"].encode("latin-1").decode("utf-8", "replace")
-    bucket, _, key = path.lstrip("/").partition("/")
-    return bucket, key
-
-
-def _copy_source(header: dict[str, Any]) -> tuple[str, str] | None:
-    source = header["headers"].get("HTTP_X_AMZ_COPY_SOURCE")
-    if not source:
-        return None
-    text = unquote(source.encode("latin-1").decode("utf-8", "replace")).partition("?")[0]
-    bucket, _, key = text.lstrip("/").partition("/")
-    return bucket, key
 
 
 def droppable(records: list[tuple[dict[str, Any], bytes]]) -> set[int]:
@@ -69,7 +53,7 @@ def droppable(records: list[tuple[dict[str, Any], bytes]]) -> set[int]:
             continue
         method = header["method"].upper()
         query = parse_qs(header["query"], keep_blank_values=True)
-        bucket, name = _target(header)
+        bucket, name = bucket_and_key(header["path"])
         if not name:
             if method == "PUT" and "versioning" in query and b"Enabled" in body:
                 versioned.add(bucket)
@@ -81,14 +65,14 @@ def droppable(records: list[tuple[dict[str, Any], bytes]]) -> set[int]:
                         drop.add(held[0])
                     exists[key] = False
             continue
-        source = _copy_source(header)
-        if source is not None:
-            keep(source)
+        source = header["headers"].get("HTTP_X_AMZ_COPY_SOURCE")
+        if source:
+            keep(copy_source(source)[:2])
         key = (bucket, name)
         if bucket in versioned:
             keep(key)
             continue
-        plain = set(query) == _PLAIN_WRITE_QUERY
+        plain = not query  # PutObject / CopyObject / DeleteObject, no sub-resource
         if method == "PUT" and plain:
             held = pending.pop(key, None)
             if held is not None:

@@ -193,7 +193,7 @@ class _RunModelRuntime:
     artifact (``model_data_url``), with no endpoint lookup per request.
     """
 
-    _cache: dict[tuple[str, str, str], Any] = {}
+    _cache: dict[Any, Any] = {}  # ApprovedArtifact → its pinned runtime
 
     @classmethod
     def for_model(cls, runtime: Any, model: dict[str, Any]) -> Any:
@@ -203,16 +203,15 @@ class _RunModelRuntime:
         approved = ApprovedArtifact.from_environment(
             model["model_data_url"], model.get("environment") or {}
         )
-        key = (approved.url, approved.sha256, approved.version_id or "")
-        if key not in cls._cache:
+        if approved not in cls._cache:
             loaded = runtime.model_for(approved)
 
             class Pinned(EndpointRuntime):
                 def invoke(self, endpoint_name, body, content_type, accept="application/json"):
                     return loaded.invoke(body, content_type, accept)
 
-            cls._cache[key] = Pinned()
-        return cls._cache[key]
+            cls._cache[approved] = Pinned()
+        return cls._cache[approved]
 
 
 def runtime_predictor(model: dict[str, Any], settings: Settings | None = None):

@@ -37,7 +37,7 @@ def publish_once(settings: Settings, kind: str, run_id: str, data: list[dict]) -
     again, so the retry publishes. (Up to 1,000 data points are one call: all or nothing.)
     """
     from image_mlops import s3layout
-    from image_mlops.aws import aws_client
+    from image_mlops.aws import aws_client, is_precondition_failed
 
     s3 = aws_client("s3", settings)
     marker = s3layout.published_marker_key(kind, run_id)
@@ -49,8 +49,7 @@ def publish_once(settings: Settings, kind: str, run_id: str, data: list[dict]) -
             IfNoneMatch="*",
         )
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        if code not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        if not is_precondition_failed(exc):
             raise
         log.info("%s metrics of run %s were published by an earlier try: not again", kind, run_id)
         return False

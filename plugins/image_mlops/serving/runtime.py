@@ -146,7 +146,7 @@ class LocalEndpointRuntime(EndpointRuntime):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache_dir = Path(settings.state_dir) / "model-cache"
-        self._models: dict[tuple[str, str], Any] = {}
+        self._models: dict[ApprovedArtifact, Any] = {}
         self._by_url: dict[str, Any] = {}
         self._targets: dict[str, EndpointTarget] = {}
         self._lock = threading.Lock()
@@ -170,9 +170,8 @@ class LocalEndpointRuntime(EndpointRuntime):
         from image_mlops.serving.artifact import LoadedModel, extract
         from image_mlops.serving.integrity import load_verified
 
-        cache_key = (approved.url, approved.sha256, approved.version_id or "")
         with self._lock:
-            if cache_key not in self._models:
+            if approved not in self._models:
                 if self._s3 is None:
                     self._s3 = s3_hook(self.settings).get_conn()
                 folder = self.cache_dir / approved.sha256[:20]
@@ -185,8 +184,8 @@ class LocalEndpointRuntime(EndpointRuntime):
                     tmp.rename(archive)
                     extract(archive, folder)
                     archive.unlink(missing_ok=True)
-                self._models[cache_key] = LoadedModel(folder)
-            return self._models[cache_key]
+                self._models[approved] = LoadedModel(folder)
+            return self._models[approved]
 
     def model_of(self, target: EndpointTarget) -> Any:
         """The loaded model an endpoint target serves (its approved artifact)."""

@@ -19,8 +19,6 @@ from typing import Any
 DEFAULT_CLAIM_LEASE_SECONDS = 45
 #: S3's limit on user metadata: the UTF-8 bytes of every name and value.
 MAX_METADATA_BYTES = 2048
-#: S3's limit on an object key, in UTF-8 bytes.
-MAX_KEY_BYTES = 1024
 
 
 class MoveError(RuntimeError):

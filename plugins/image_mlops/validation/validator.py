@@ -49,7 +49,6 @@ SKIP_CLAIMED = "claimed"  # another live attempt holds its lease
 SKIP_VANISHED = "vanished"  # deleted since it was listed
 SKIP_CHANGED = "changed"  # overwritten since it was listed or read
 SKIP_ERROR = "error"  # an S3 or other error on this object; details in the record
-SKIP_REASONS = (SKIP_CLAIMED, SKIP_VANISHED, SKIP_CHANGED, SKIP_ERROR)
 #: A quoted source key longer than this is recorded by its hash (metadata budget).
 MAX_SOURCE_KEY_METADATA = 512
 _PARTIAL_ESCAPE = re.compile(r"%[0-9A-Fa-f]?$")
@@ -225,19 +224,19 @@ class BatchValidator:
 
     def _delete_raw(self, item: dict, obj: dict) -> bool:
         """Delete the raw version that was checked; ``False``: a new upload replaced it."""
-        kept = not mover.delete(
+        deleted = mover.delete(
             self.s3,
             self.m["raw_bucket"],
             item["key"],
             etag=obj.get("ETag"),
             version_id=obj.get("VersionId"),
         )
-        if kept:
+        if not deleted:
             log.warning(
                 "%s was uploaded again during its move: the new upload stays for the next run",
                 item["key"],
             )
-        return not kept
+        return deleted
 
     def _quarantine(self, item, obj, reason: str, detail: str, sha256: str, size: int) -> None:
         ours = {
