@@ -12,7 +12,7 @@ CLI := $(BIN)/image-mlops
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status logs demo demo-data test lint format bench constraints plugins-zip clean
+.PHONY: help venv up down status logs demo demo-data test lint format bench constraints plugins-zip lambda-zip clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ bench: $(STAMP)  ## run every benchmark in bench/ and print the figures
 
 plugins-zip: $(STAMP)  ## dist/plugins.zip for MWAA: the production package only
 	@$(BIN)/python -m image_mlops_dev.packaging dist/plugins.zip
+
+lambda-zip: $(STAMP)  ## dist/validate_lambda.zip: the Step Functions route's Lambda code
+	@$(BIN)/python -m image_mlops_dev.packaging --lambda dist/validate_lambda.zip
 
 constraints:  ## re-pin constraints.txt from a fresh resolve of requirements.txt
 	@rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install --quiet --upgrade pip

@@ -10,8 +10,12 @@ goes to production (`production_model`), or on demand.
    (by content: the listing's ETag + version, from the `predictions` table; no request per
    image), written as batch manifests to S3 (`IMAGE_MLOPS_CLASSIFY_BATCH_SIZE` images each,
    or the `batch_size` Param).
-3. **choose_route** — locally (and on AWS for small runs) the batches call the endpoint;
-   on AWS, runs larger than `IMAGE_MLOPS_BATCH_TRANSFORM_THRESHOLD` use one Batch Transform job.
+3. **choose_route** — the batches call the endpoint; runs larger than
+   `IMAGE_MLOPS_BATCH_TRANSFORM_THRESHOLD` use one Batch Transform job instead:
+   **transform_request** writes the batches as JSON-lines requests and checks the model's
+   artifact, and **batch_transform** (the Amazon provider's `SageMakerTransformOperator`,
+   deferrable) runs the job — on AWS, and locally on the emulator. On the endpoint route
+   both are *skipped*.
 4. **classify_batch** (one mapped task per batch) — read, input statistics, predict, copy to
    `s3://OUTPUT/predictions/<class>/<name>` or `predictions/_uncertain/<name>` (top
    confidence below `IMAGE_MLOPS_CONFIDENCE_THRESHOLD`), upsert rows in `predictions`.
@@ -25,9 +29,13 @@ moves images whose class changed (copy → verify → delete).
 from __future__ import annotations
 
 import pendulum
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator
 from airflow.sdk import Param, dag, task
 
 from image_mlops.assets import PREDICTIONS, PRODUCTION_MODEL, VALIDATED_INCOMING_IMAGES
+from image_mlops.config import get_settings
+
+settings = get_settings()
 
 
 @dag(
@@ -70,7 +78,16 @@ def classify_images():
 
         return run.prepare(model, run_id, list(batch_list))
 
-    @task(map_index_template="{{ task.op_kwargs['batch']['index'] }}")
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def transform_request(model: dict, batch_list: list[dict], route: str, run_id=None):
+        from image_mlops.classification import run
+
+        return run.transform_request(model, run_id, list(batch_list), route)
+
+    @task(
+        map_index_template="{{ task.op_kwargs['batch']['index'] }}",
+        trigger_rule="none_failed",  # runs when the transform job is skipped (endpoint route)
+    )
     def classify_batch(batch: dict, model: dict, route: str, run_id=None) -> dict:
         from image_mlops.classification import run
 
@@ -85,7 +102,18 @@ def classify_images():
     model = find_production_model()
     batch_list = plan_batches(model)
     route = choose_route(model, batch_list)
+    batch_transform = SageMakerTransformOperator(
+        task_id="batch_transform",
+        config=transform_request(model, batch_list, route),
+        aws_conn_id=settings.aws_conn_id,
+        region_name=settings.region,
+        deferrable=True,
+        check_interval=settings.job_poll_seconds,
+        max_attempts=4 * 3600 // settings.job_poll_seconds,
+        action_if_job_exists="timestamp",  # a retried task starts a new job
+    )
     results = classify_batch.partial(model=model, route=route).expand(batch=batch_list)
+    batch_transform >> results
     write_run_manifest(results)
 
 

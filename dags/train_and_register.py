@@ -10,20 +10,26 @@ new since the latest registered model's data snapshot).
 1. **snapshot** `s3://VALIDATED/labeled/` → manifest `s3://MODELS/<group>/datasets/<fingerprint>/manifest.json`
    (stratified 70/15/15 split, fingerprint of the exact files and labels), or reuse the
    snapshot given in the `dataset` Param;
-2. **train** `include/scripts/train.py` — locally as a subprocess with SageMaker's
-   environment contract, on AWS as a SageMaker training job (script mode, job name unique per
-   run and try) → `s3://MODELS/<group>/candidates/<run>/model.tar.gz`;
-3. **evaluate** `include/scripts/evaluate.py` on the test split → `evaluation.json` (and the
+2. **training_request** uploads the scripts and one manifest file per split and builds the
+   `CreateTrainingJob` request (script mode: `include/scripts/train.py` in SageMaker's
+   scikit-learn container; job name unique per run and try);
+3. **train** — the Amazon provider's `SageMakerTrainingOperator`, deferrable: the job runs on
+   SageMaker (locally the emulator runs the very same job in a subprocess) while the task
+   waits in the triggerer; a failed job fails the task with the job's `FailureReason`;
+4. **collect_artifact** copies the job's `model.tar.gz` to
+   `s3://MODELS/<group>/candidates/<run>/model.tar.gz` and records its sha256;
+5. **evaluate** `include/scripts/evaluate.py` on the test split → `evaluation.json` (and the
    production model on the same split, if there is one) + monitoring `baseline.json`;
-4. **quality_gate** fails the run (nothing registered) when accuracy < `IMAGE_MLOPS_MIN_ACCURACY`
+6. **quality_gate** fails the run (nothing registered) when accuracy < `IMAGE_MLOPS_MIN_ACCURACY`
    or more than `IMAGE_MLOPS_MAX_REGRESSION` below production — the task log says why;
-5. **register** a model package (`PendingManualApproval`) with metrics and lineage; emits
+7. **register** a model package (`PendingManualApproval`) with metrics and lineage; emits
    the `registered_model` Asset. Re-running the same run does not register twice.
 """
 
 from __future__ import annotations
 
 import pendulum
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.sdk import Param, dag, task
 
 from image_mlops.assets import REGISTERED_MODEL, VALIDATED_LABELED_IMAGES
@@ -87,17 +93,22 @@ def train_and_register():
         )
 
     @task
-    def train(snap: dict, params=None, run_id=None, ti=None, **context) -> dict:
-        from image_mlops.training.steps import train
+    def training_request(snap: dict, params=None, run_id=None, ti=None) -> dict:
+        from image_mlops.training.steps import training_request
 
-        return train(
+        return training_request(
             get_settings(),
             snap,
             hyperparameters=params.get("hyperparameters") or {},
             run_id=run_id,
             try_number=ti.try_number,
-            context=context,
         )
+
+    @task
+    def collect_artifact(training: dict, run_id=None) -> dict:
+        from image_mlops.training.steps import collect_artifact
+
+        return collect_artifact(get_settings(), training, run_id=run_id)
 
     @task
     def evaluate(snap: dict, trained: dict) -> dict:
@@ -126,7 +137,18 @@ def train_and_register():
 
     snap = snapshot()
     enough_new_data() >> snap
-    trained = train(snap)
+    train = SageMakerTrainingOperator(
+        task_id="train",
+        config=training_request(snap),
+        aws_conn_id=settings.aws_conn_id,
+        region_name=settings.region,
+        deferrable=True,
+        check_interval=settings.job_poll_seconds,
+        max_attempts=settings.training_max_runtime_seconds // settings.job_poll_seconds + 10,
+        # a retried task starts a new job (timestamped name) instead of failing on the old one
+        action_if_job_exists="timestamp",
+    )
+    trained = collect_artifact(train.output)
     evaluated = evaluate(snap, trained)
     quality_gate(evaluated) >> register(snap, trained, evaluated)
 

@@ -24,7 +24,6 @@ import pendulum
 from airflow.providers.amazon.aws.operators.step_function import (
     StepFunctionStartExecutionOperator,
 )
-from airflow.providers.amazon.aws.sensors.step_function import StepFunctionExecutionSensor
 from airflow.sdk import dag, task, task_group
 
 from image_mlops.assets import VALIDATED_INCOMING_IMAGES, VALIDATED_LABELED_IMAGES
@@ -69,25 +68,26 @@ def validate_images():
         return validate_batch(manifest_key, attempt=str(ti.try_number))
 
     @task
-    def state_machine_request(manifest_keys: list[str], run_id=None) -> dict:
-        """The state machine (a setting, read at run time) and its input: the manifests."""
+    def state_machine_request(manifest_keys: list[str], run_id=None, ti=None) -> dict:
+        """The state machine (a setting, read at run time), the execution's name, its input."""
         from image_mlops.validation.pipeline import state_machine_request
 
-        return state_machine_request(run_id, manifest_keys)
+        return state_machine_request(run_id, manifest_keys, try_number=ti.try_number)
 
     @task_group
     def stepfunctions(manifest_keys):
         request = state_machine_request(manifest_keys)
-        start_state_machine = StepFunctionStartExecutionOperator(
-            task_id="start_state_machine",
+        # Deferrable: the execution is awaited in the triggerer, and its failure fails the task.
+        StepFunctionStartExecutionOperator(
+            task_id="run_state_machine",
             state_machine_arn=request["arn"],
-            name="validate-{{ run_id | replace(':', '-') | replace('+', '-') }}",
+            name=request["name"],
             state_machine_input=request["input"],
-        )
-        StepFunctionExecutionSensor(
-            task_id="wait_for_state_machine",
-            execution_arn=start_state_machine.output,
-            mode="reschedule",
+            aws_conn_id=settings.aws_conn_id,
+            region_name=settings.region,
+            deferrable=True,
+            waiter_delay=settings.job_poll_seconds,
+            waiter_max_attempts=4 * 3600 // settings.job_poll_seconds,
         )
 
     @task(trigger_rule=LISTED)

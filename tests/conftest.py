@@ -101,6 +101,17 @@ def airflow_services(airflow_db: LocalStack) -> LocalStack:
     return airflow_db
 
 
+def airflow_client(dag_ids: list[str]):
+    """A REST client on the session's running Airflow, with ``dag_ids`` parsed and unpaused."""
+    from image_mlops.airflow_api import AirflowClient
+
+    client = AirflowClient(f"http://127.0.0.1:{get_settings().airflow_port}")
+    client.wait_for_dags(dag_ids, timeout=300)
+    for dag_id in dag_ids:
+        client.set_paused(dag_id, False)
+    return client
+
+
 @pytest.fixture
 def settings(local_stack):
     return get_settings()

@@ -142,6 +142,27 @@ class AirflowClient:
             time.sleep(poll)
         raise AirflowApiError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The text of one try's task log (what the UI's log view shows)."""
+        path = (
+            f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}"
+            f"/logs/{int(try_number)}?full_content=true"
+        )
+        content = self._request("GET", path).get("content") or []
+        if isinstance(content, str):
+            return content
+        return "\n".join(
+            " ".join(
+                str(part.get(k, "")) for k in ("timestamp", "event", "error_detail") if part.get(k)
+            )
+            if isinstance(part, dict)
+            else str(part)
+            for part in content
+        )
+
+    def set_run_state(self, dag_id: str, run_id: str, state: str) -> None:
+        self._request("PATCH", f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}", {"state": state})
+
     def failed_tasks(self, dag_id: str, run_id: str) -> list[str]:
         return [
             ti["task_id"]

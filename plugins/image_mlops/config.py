@@ -67,6 +67,14 @@ class Settings:
         "1.2-1", "SageMaker scikit-learn container version for training and inference."
     )
     training_instance_type: str = _setting("ml.m5.large", "Training instance type.")
+    training_max_runtime_seconds: int = _setting(
+        3600, "A training job running longer than this is stopped (its MaxRuntimeInSeconds)."
+    )
+    job_poll_seconds: int = _setting(
+        30,
+        "Seconds between status checks of SageMaker jobs and Step Functions executions (the "
+        "deferred tasks wait in the triggerer, not in a worker slot).",
+    )
     inference_instance_type: str = _setting("ml.m5.large", "Endpoint instance type.")
 
     # --- validation (stage 1) --------------------------------------------------------------
@@ -128,7 +136,7 @@ class Settings:
         "the network, so several in flight hide the round trip (1 = one at a time).",
     )
     batch_transform_threshold: int = _setting(
-        5000, "On AWS, runs larger than this use a Batch Transform job."
+        5000, "Classification runs larger than this use one Batch Transform job."
     )
 
     # --- monitoring (stage 6) ----------------------------------------------------------------

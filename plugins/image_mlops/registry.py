@@ -282,7 +282,7 @@ def register_model_package(
     settings: Settings | None = None,
 ) -> ModelPackage:
     """Register the candidate as a new version (PendingManualApproval); idempotent per run."""
-    from image_mlops.training.runner import image_uri
+    from image_mlops.training.job import image_uri
 
     settings = settings or get_settings()
     existing = find_by_training_run(training_run_id, settings)

@@ -72,6 +72,17 @@ def test_no_production_model_classifies_nothing(dag_bag, clean_aws, empty_table)
     assert rows(settings) == []
 
 
+#: Where put_scene's readable images go with the sample model (the broken one goes nowhere).
+SCENE_PLACEMENTS = [
+    "predictions/_uncertain/grey-0.jpg",
+    "predictions/blue/blue-0.jpg",
+    "predictions/green/green-0.png",
+    "predictions/red/red-0.jpg",
+    "predictions/red/red-1.jpg",
+    "predictions/red/red-2.jpg",
+]
+
+
 def test_classifies_into_class_folders_then_rerun_and_new_model(dag_bag, clean_aws, empty_table):
     settings = empty_table
     aws = clean_aws
@@ -83,14 +94,7 @@ def test_classifies_into_class_folders_then_rerun_and_new_model(dag_bag, clean_a
     assert first.state == "success", task_states(first)
     placed = aws.keys(settings.output_bucket, "predictions/")
     folders = [k for k in placed if not k.startswith("predictions/_manifests/")]
-    assert folders == [
-        "predictions/_uncertain/grey-0.jpg",
-        "predictions/blue/blue-0.jpg",
-        "predictions/green/green-0.png",
-        "predictions/red/red-0.jpg",
-        "predictions/red/red-1.jpg",
-        "predictions/red/red-2.jpg",
-    ]
+    assert folders == SCENE_PLACEMENTS
     copy = aws.s3.get_object(Bucket=settings.output_bucket, Key="predictions/green/green-0.png")
     assert copy["Body"].read() == colour_image(GREEN, "PNG", seed=5)
 
@@ -196,3 +200,41 @@ def test_images_of_one_basename_in_two_folders_both_keep_their_copy(
     for key, data in (("shopA/1.jpg", shop_a), ("shopB/1.jpg", shop_b)):
         got = aws.s3.get_object(Bucket=settings.output_bucket, Key=f"predictions/crimson/{key}")
         assert got["Body"].read() == data
+
+
+def test_a_large_run_goes_through_one_batch_transform_job(
+    dag_bag, clean_aws, empty_table, monkeypatch
+):
+    """Above the threshold, the run's images go to a SageMaker Batch Transform job, which the
+    emulator runs with the model's own inference code; the batches read its output."""
+    settings = empty_table
+    aws = clean_aws
+    monkeypatch.setenv("IMAGE_MLOPS_BATCH_TRANSFORM_THRESHOLD", "3")
+    deploy_production_model(aws, settings, version=1)
+    put_scene(aws, settings)
+
+    dag_run = run_dag(dag_bag, "classify_images", conf={"batch_size": 3})
+    states = task_states(dag_run)
+    assert dag_run.state == "success", states
+    assert states["transform_request"] == states["batch_transform"] == "success"
+    request = dag_run.get_task_instance("transform_request").xcom_pull(task_ids="transform_request")
+    job = aws.sagemaker.describe_transform_job(TransformJobName=request["TransformJobName"])
+    assert job["TransformJobStatus"] == "Completed"
+    out_prefix = request["TransformOutput"]["S3OutputPath"].split("/", 3)[3]
+    outputs = aws.keys(settings.output_bucket, out_prefix)
+    assert len(outputs) == 3 and all(k.endswith(".jsonl.out") for k in outputs)  # 7 images / 3
+    assert class_files(aws, settings) == SCENE_PLACEMENTS
+    errors = {r[0]: r[4] for r in rows(settings)}
+    assert errors["incoming/broken.jpg"] == "unreadable_image"
+
+
+def test_a_small_run_skips_the_transform_job(dag_bag, clean_aws, empty_table):
+    settings = empty_table
+    aws = clean_aws
+    deploy_production_model(aws, settings, version=1)
+    put_incoming(aws, settings, "red-0.jpg", colour_image(RED, seed=1))
+    dag_run = run_dag(dag_bag, "classify_images")
+    states = task_states(dag_run)
+    assert dag_run.state == "success", states
+    assert states["transform_request"] == "success" and states["batch_transform"] == "skipped"
+    assert class_files(aws, settings) == ["predictions/red/red-0.jpg"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from image_mlops.airflow_api import AirflowClient, ApprovalAnswerer
+from image_mlops.airflow_api import ApprovalAnswerer
 from image_mlops.deployment import history, packages, production_model
 from image_mlops.serving.sample_model import publish_sample_package, upload_sample_images
 
@@ -14,12 +14,9 @@ DAG_ID = "deploy_model"
 
 @pytest.fixture(scope="module")
 def client(airflow_services):
-    from image_mlops.config import get_settings
+    from conftest import airflow_client
 
-    client = AirflowClient(f"http://127.0.0.1:{get_settings().airflow_port}")
-    client.wait_for_dags([DAG_ID], timeout=300)
-    client.set_paused(DAG_ID, False)
-    return client
+    return airflow_client([DAG_ID])
 
 
 def _run(client, arn, decide):

@@ -224,7 +224,7 @@ class PrivateEmulator:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"emulator died: {self.log.read_text()[-2000:]}"
             try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=2):
+                with urllib.request.urlopen(f"{self.url}/_emulator/health", timeout=2):
                     return
             except OSError:
                 time.sleep(0.3)

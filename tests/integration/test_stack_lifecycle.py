@@ -7,6 +7,7 @@ state survives down/up, a busy port gives one actionable line.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -67,6 +68,7 @@ def private_stack():
     env = _clean_env(state, free_port(), free_port(), free_port())
     yield state, env
     _cli(env, "down", check=False)
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def test_up_is_idempotent_and_status_reports_every_component(private_stack):

@@ -8,17 +8,29 @@ from botocore.validate import validate_parameters
 pytestmark = pytest.mark.stack
 
 
-def test_create_training_job_request(aws, settings):
-    from image_mlops.training.runner import SageMakerTrainingRunner, training_job_name
+def wait_for_job(aws, name: str, timeout: float = 120) -> dict:
+    import time
 
-    runner = SageMakerTrainingRunner(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = aws.sagemaker.describe_training_job(TrainingJobName=name)
+        if described["TrainingJobStatus"] not in ("InProgress", "Stopping"):
+            return described
+        time.sleep(0.5)
+    raise AssertionError(f"training job {name} still {described['TrainingJobStatus']}")
+
+
+def test_create_training_job_request(aws, settings):
+    from image_mlops.training.job import training_job_config, training_job_name, upload_source
+
     name = training_job_name(settings.model_name, "manual__2026-01-01T00:00:00+00:00", 2)
     assert name.endswith("-t2") and len(name) <= 63
     assert name != training_job_name(settings.model_name, "manual__2026-01-01T00:00:00+00:00", 1)
-    config = runner.training_job_config(
+    config = training_job_config(
+        settings,
         job_name=name,
         channels={"train": "s3://b/x/train.manifest", "validation": "s3://b/x/v.manifest"},
-        source_uri=runner.upload_source(),
+        source_uri=upload_source(settings),
         output_prefix="g/candidates/r/jobs/",
         hyperparameters={"seed": 0, "C": 0.01},
     )
@@ -29,6 +41,11 @@ def test_create_training_job_request(aws, settings):
     aws.sagemaker.create_training_job(**config)
     described = aws.sagemaker.describe_training_job(TrainingJobName=name)
     assert described["HyperParameters"]["sagemaker_program"] == '"train.py"'
+    # (its manifests do not exist: the emulator runs it and it fails, saying so)
+    described = wait_for_job(aws, name)
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"].startswith("ClientError: Data download failed")
+    assert "train.manifest" in described["FailureReason"]
 
 
 def test_create_model_package_request(aws, settings):

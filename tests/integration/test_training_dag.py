@@ -102,11 +102,25 @@ def test_dag_registers_a_package_once(clean_aws, settings, dag_bag, demo_dir):
         "height",
     }
 
+    # the emulator ran the training job itself: its log and its own artifact
+    trained = run.get_task_instance("collect_artifact").xcom_pull(task_ids="collect_artifact")
+    job = aws.sagemaker.describe_training_job(TrainingJobName=trained["job_name"])
+    assert job["TrainingJobStatus"] == "Completed" and job["SecondaryStatus"] == "Completed"
+    assert job["TrainingEndTime"] >= job["TrainingStartTime"]
+    streams = aws.logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=trained["job_name"]
+    )["logStreams"]
+    events = aws.logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"]
+    )["events"]
+    assert any("validation accuracy" in e["message"] for e in events)
+    job_bucket, _, job_key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
+    assert aws.s3.head_object(Bucket=job_bucket, Key=job_key)["ContentLength"] == len(data)
+
     # the same training run registered again: no second package
     from image_mlops.training import steps
 
     snap = run.get_task_instance("snapshot").xcom_pull(task_ids="snapshot")
-    trained = run.get_task_instance("train").xcom_pull(task_ids="train")
     evaluated = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")
     again = steps.register(settings, snap, trained, evaluated, run_id=run.run_id)
     assert again["model_package_arn"] == package.arn

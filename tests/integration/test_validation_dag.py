@@ -278,9 +278,9 @@ def test_dag_shape(dag_bag, settings):
     }
     branch = dag.get_task("choose_engine")
     assert branch.downstream_task_ids == {"validate_batch", "stepfunctions.state_machine_request"}
-    assert {"stepfunctions.start_state_machine", "stepfunctions.wait_for_state_machine"} <= set(
-        dag.task_ids
-    )
+    assert "stepfunctions.run_state_machine" in dag.task_ids
+    run_state_machine = dag.get_task("stepfunctions.run_state_machine")
+    assert run_state_machine.deferrable
 
 
 def test_task_instances_grow_with_batches_not_images(clean_aws, settings, dag_bag, monkeypatch):

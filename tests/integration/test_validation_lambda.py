@@ -76,43 +76,36 @@ def test_state_machine_deploys_on_the_emulator(aws, settings):
     aws.stepfunctions.delete_state_machine(stateMachineArn=created["stateMachineArn"])
 
 
-def test_dag_with_the_stepfunctions_engine(
-    clean_aws, settings, dag_bag, lambda_module, monkeypatch
-):
-    """IMAGE_MLOPS_VALIDATION_ENGINE=stepfunctions: the DAG starts the state machine on the
-    emulator; the emulator cannot run Lambda functions, so the sensor's poke plays the
-    Step Functions service: it runs the real handler on each Map item of the execution."""
-    from airflow.providers.amazon.aws.sensors.step_function import StepFunctionExecutionSensor
+def test_dag_with_the_stepfunctions_engine(clean_aws, settings, dag_bag, local_stack, monkeypatch):
+    """IMAGE_MLOPS_VALIDATION_ENGINE=stepfunctions: the DAG starts the state machine deployed
+    by the stack; Step Functions runs its Map, each item invoking the validation Lambda (this
+    checkout's zip) on a real batch; the deferred task waits for the execution's end."""
     from conftest import run_dag
 
+    from image_mlops import s3layout
+
     aws = clean_aws
-    definition = (ROOT / "include/statemachines/validate_images.asl.json").read_text()
-    function = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:validate"
-    machine = aws.stepfunctions.create_state_machine(
-        name="image-mlops-validate-images-dag",
-        definition=definition.replace("${ValidateFunctionArn}", function),
-        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-sfn",
-    )["stateMachineArn"]
+    machine = local_stack.deploy_validation_route()
     monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_ENGINE", "stepfunctions")
     monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_STATE_MACHINE_ARN", machine)
-    executions = []
-
-    def step_functions_service(self, context):
-        execution = aws.stepfunctions.describe_execution(executionArn=self.execution_arn)
-        executions.append(execution)
-        for event in json.loads(execution["input"])["batches"]:
-            lambda_module.handler(event, None, s3=aws.s3)
-        return True
-
-    monkeypatch.setattr(StepFunctionExecutionSensor, "poke", step_functions_service)
+    monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_BATCH_SIZE", "4")
     cases = corpus()
     for name, (data, _) in cases.items():
         aws.s3.put_object(Bucket=settings.raw_bucket, Key=name, Body=data)
 
     run = run_dag(dag_bag, "validate_images")
-    assert run.state == "success"
+    assert run.state == "success", [(t.task_id, t.state) for t in run.get_task_instances()]
     assert run.get_task_instance("validate_batch").state == "skipped"
-    assert len(executions) == 1 and executions[0]["stateMachineArn"] == machine
+    request = run.get_task_instance("stepfunctions.state_machine_request").xcom_pull(
+        task_ids="stepfunctions.state_machine_request"
+    )
+    executions = aws.stepfunctions.list_executions(stateMachineArn=machine)["executions"]
+    execution = next(e for e in executions if e["name"] == request["name"])
+    described = aws.stepfunctions.describe_execution(executionArn=execution["executionArn"])
+    assert described["status"] == "SUCCEEDED"
+    results = json.loads(described["output"])["results"]
+    assert len(results) == len(request["input"]["batches"]) > 1  # one Lambda call per batch
+    assert sum(r["in"] for r in results) == len(cases)
     summary = run.get_task_instance("finalize_run").xcom_pull(task_ids="finalize_run")
     assert summary["in"] == len(cases) == summary["validated"] + summary["quarantined"]
     validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
@@ -120,4 +113,38 @@ def test_dag_with_the_stepfunctions_engine(
     assert summary["by_reason"] == {
         r: sum(1 for _, x in cases.values() if x == r) for _, r in cases.values() if r
     }
-    aws.stepfunctions.delete_state_machine(stateMachineArn=machine)
+    body = aws.s3.get_object(Bucket=settings.raw_bucket, Key=s3layout.reasons_key(run.run_id))
+    assert len(body["Body"].read().splitlines()) == summary["quarantined"]
+
+
+def test_a_failing_lambda_fails_the_execution(clean_aws, settings, local_stack):
+    """A batch the Lambda cannot read (its manifest is gone): the Lambda's error reaches the
+    state machine, which ends in its ValidationFailed state."""
+    from image_mlops.validation import pipeline
+
+    machine = local_stack.deploy_validation_route()
+    sfn_input = pipeline.state_machine_input("gone", ["_runs/gone/batch-0001.json"], settings)
+    definition = json.loads(
+        clean_aws.stepfunctions.describe_state_machine(stateMachineArn=machine)["definition"]
+    )
+    # no retries: the failure path, not the back-off, is what this test is about
+    definition["States"]["ValidateBatches"]["ItemProcessor"]["States"]["ValidateBatch"].pop("Retry")
+    quick = clean_aws.stepfunctions.create_state_machine(
+        name=f"validate-no-retry-{settings.pg_port}",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-stepfunctions",
+    )["stateMachineArn"]
+    execution = clean_aws.stepfunctions.start_execution(
+        stateMachineArn=quick, name="gone-1", input=json.dumps(sfn_input)
+    )["executionArn"]
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        described = clean_aws.stepfunctions.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.5)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "ValidationBatchFailed"
+    clean_aws.stepfunctions.delete_state_machine(stateMachineArn=quick)

@@ -70,12 +70,11 @@ def test_upsert_refuses_duplicate_keys_and_unknown_columns():
         records.upsert_predictions([{**row, "label": "x"}])
 
 
-def test_route_is_runtime_locally_and_for_small_aws_runs():
-    local = Settings(target="local", batch_transform_threshold=10)
-    aws = Settings(target="aws", batch_transform_threshold=10)
-    assert transform.choose_route(10_000, local) == transform.RUNTIME
-    assert transform.choose_route(10, aws) == transform.RUNTIME
-    assert transform.choose_route(11, aws) == transform.BATCH_TRANSFORM
+def test_the_route_depends_on_the_run_size_the_same_on_both_targets():
+    for target in ("local", "aws"):
+        settings = Settings(target=target, batch_transform_threshold=10)
+        assert transform.choose_route(10, settings) == transform.RUNTIME
+        assert transform.choose_route(11, settings) == transform.BATCH_TRANSFORM
 
 
 def test_transform_job_request_is_valid_for_botocore():

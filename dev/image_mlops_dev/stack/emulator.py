@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -27,6 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
+
+from image_mlops_dev.stack.emulator_jobs import is_lambda_invoke
 
 log = logging.getLogger("image_mlops.emulator")
 
@@ -59,6 +62,8 @@ def is_mutating(environ: dict[str, Any], body: bytes) -> bool:
     path = environ.get("PATH_INFO", "")
     if path.startswith("/moto-api"):
         return False
+    if is_lambda_invoke(environ):
+        return False  # an invocation's effects are its own (journaled) requests
     # Everything that is not a read is journaled (S3 POST ?select and the like included).
     action = _action_of(environ, body)
     return not (action and _READ_ONLY_ACTION.match(action))
@@ -170,6 +175,7 @@ class JournalingApp:
     def __init__(self, app: Callable[..., Iterable[bytes]], journal: Journal | None) -> None:
         self.app = app
         self.journal = journal
+        self.jobs: Any = None  # the jobs layer (build_app sets it), stopped with the server
         # One mutation at a time, so the journal's order is the order moto applied them in.
         self._lock = threading.Lock()
 
@@ -307,16 +313,32 @@ def _dispatcher() -> Callable[..., Iterable[bytes]]:
     return CachingDispatcher(create_backend_app)
 
 
-def build_app(journal_path: Path | None) -> JournalingApp:
-    """moto's dispatcher with our extensions, replayed from and journaling to ``journal_path``."""
+def build_app(
+    journal_path: Path | None, *, port: int = 0, work_dir: Path | None = None
+) -> JournalingApp:
+    """moto's dispatcher with our extensions, replayed from and journaling to ``journal_path``.
+
+    ``port`` is where the server will listen (jobs and executions call the emulator back
+    there); ``work_dir`` holds the jobs' work folders (default: beside the journal).
+    """
     # moto's own recorder would write every request (reads too) to ./moto_recording; it is
     # on for any non-empty value of this variable, so remove it rather than set it "False".
     os.environ.pop("MOTO_ENABLE_RECORDING", None)
+    import tempfile
+
     from image_mlops_dev.stack import emulator_extensions
+    from image_mlops_dev.stack.emulator_jobs import EmulatorJobs, enable_executions
     from image_mlops_dev.stack.emulator_s3_rules import S3Rules
 
     emulator_extensions.apply()
-    dispatcher = _dispatcher()
+    if work_dir is None:
+        work_dir = (
+            journal_path.parent / "jobs"
+            if journal_path is not None
+            else Path(tempfile.mkdtemp(prefix="emulator-jobs-"))
+        )
+    jobs = EmulatorJobs(_dispatcher(), workdir=work_dir, endpoint_url=f"http://127.0.0.1:{port}")
+    enable_executions(jobs, port)
     if journal_path is not None and journal_path.exists():
         from image_mlops_dev.stack.journal_compaction import compact
 
@@ -324,7 +346,11 @@ def build_app(journal_path: Path | None) -> JournalingApp:
         if after < before:
             log.info("compacted %s: %d → %d records", journal_path, before, after)
         started = time.monotonic()
-        count = replay(dispatcher, journal_path)
+        jobs.replaying = True  # replayed jobs and executions do not run again
+        try:
+            count = replay(jobs, journal_path)
+        finally:
+            jobs.replaying = False
         log.info(
             "replayed %d journaled requests from %s in %.1f s",
             count,
@@ -339,7 +365,13 @@ def build_app(journal_path: Path | None) -> JournalingApp:
             with open(journal_path, "r+b") as handle:
                 handle.truncate(good)
     journal = Journal(journal_path) if journal_path is not None else None
-    return JournalingApp(S3Rules(dispatcher), journal)
+    app = JournalingApp(S3Rules(jobs), journal)
+    app.jobs = jobs
+    jobs.outer = app
+    ended = jobs.end_ghosts()
+    if ended:
+        log.warning("%d job(s)/execution(s) were running when the emulator stopped: failed", ended)
+    return app
 
 
 def serve(host: str, port: int, journal_path: Path | None, faults: bool = False) -> None:
@@ -347,12 +379,20 @@ def serve(host: str, port: int, journal_path: Path | None, faults: bool = False)
 
     from image_mlops_dev.stack.emulator_faults import FaultInjector
 
-    app: Callable[..., Iterable[bytes]] = build_app(journal_path)
+    journaling = build_app(journal_path, port=port)
+    app: Callable[..., Iterable[bytes]] = journaling
     if faults:
         app = FaultInjector(app)
         log.warning("fault injection is on (%s): for the fault suite only", "/_emulator/faults")
     # werkzeug's threaded server speaks HTTP/1.1 with keep-alive: clients reuse connections
     server = make_server(host, port, app, threaded=True)
+
+    def stop(signum: int, _frame: Any) -> None:
+        # running jobs end with the emulator (replay records them as failed, not InProgress)
+        journaling.jobs.stop_all()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     log.info("local AWS emulator listening on http://%s:%d", host, port)
     server.serve_forever()
 

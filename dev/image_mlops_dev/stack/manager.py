@@ -29,6 +29,9 @@ from image_mlops_dev.stack.processes import ManagedProcess, StackError, port_in_
 AIRFLOW_DATABASE = "airflow"
 CATALOG_DATABASE = "product_catalog"
 MLOPS_DATABASE = "image_mlops"
+#: The Step Functions validation route on the emulator (deploy_validation_route).
+VALIDATION_FUNCTION = "image-mlops-validate"
+VALIDATION_STATE_MACHINE = "image-mlops-validate-images"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: Airflow settings of the local stack: LocalExecutor with low parallelism (each worker
 #: process costs ~145 MB), examples off, new DAG files picked up within seconds.
@@ -71,6 +74,7 @@ def private_stack_environment(
     database = f"postgres://postgres@127.0.0.1:{pg_port}"
     return {
         "IMAGE_MLOPS_TARGET": "local",
+        "IMAGE_MLOPS_JOB_POLL_SECONDS": "2",
         "IMAGE_MLOPS_STATE_DIR": str(state),
         "IMAGE_MLOPS_PG_PORT": str(pg_port),
         "IMAGE_MLOPS_EMULATOR_PORT": str(emulator_port),
@@ -266,7 +270,7 @@ class LocalStack:
     def emulator_ready(self) -> bool:
         try:
             with urllib.request.urlopen(
-                f"{self.settings.emulator_url}/moto-api/data.json", timeout=2
+                f"{self.settings.emulator_url}/_emulator/health", timeout=2
             ):
                 return True
         except (urllib.error.URLError, OSError):
@@ -295,6 +299,70 @@ class LocalStack:
                 ModelPackageGroupName=self.settings.model_name,
                 ModelPackageGroupDescription="Product-image classifier (image-mlops)",
             )
+        self.deploy_validation_route()
+
+    def deploy_validation_route(self) -> str:
+        """The Step Functions validation route on the emulator: the Lambda (this checkout's
+        code) and the state machine calling it. Idempotent; returns the state machine ARN
+        (``IMAGE_MLOPS_VALIDATION_STATE_MACHINE_ARN`` with the ``stepfunctions`` engine)."""
+        from image_mlops.aws import aws_client
+        from image_mlops_dev.packaging import LAMBDA_HANDLER, validation_lambda_zip
+
+        account, region = self.settings.account_id, self.settings.region
+        iam = aws_client("iam", self.settings)
+        roles = {}
+        for role, service in (
+            ("image-mlops-validate", "lambda.amazonaws.com"),
+            ("image-mlops-stepfunctions", "states.amazonaws.com"),
+        ):
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": service},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            try:
+                roles[role] = iam.get_role(RoleName=role)["Role"]["Arn"]
+            except iam.exceptions.NoSuchEntityException:
+                roles[role] = iam.create_role(
+                    RoleName=role, AssumeRolePolicyDocument=json.dumps(trust)
+                )["Role"]["Arn"]
+        lambdas = aws_client("lambda", self.settings)
+        code = validation_lambda_zip()
+        try:
+            function_arn = lambdas.get_function(FunctionName=VALIDATION_FUNCTION)["Configuration"][
+                "FunctionArn"
+            ]
+            lambdas.update_function_code(FunctionName=VALIDATION_FUNCTION, ZipFile=code)
+        except lambdas.exceptions.ResourceNotFoundException:
+            function_arn = lambdas.create_function(
+                FunctionName=VALIDATION_FUNCTION,
+                Runtime="python3.12",
+                Handler=LAMBDA_HANDLER,
+                Role=roles["image-mlops-validate"],
+                Code={"ZipFile": code},
+                Timeout=900,
+                MemorySize=2048,
+                Environment={"Variables": {"VALIDATION_WORKERS": "4"}},
+            )["FunctionArn"]
+        definition = (PROJECT_ROOT / "include/statemachines/validate_images.asl.json").read_text()
+        definition = definition.replace("${ValidateFunctionArn}", function_arn)
+        sfn = aws_client("stepfunctions", self.settings)
+        arn = f"arn:aws:states:{region}:{account}:stateMachine:{VALIDATION_STATE_MACHINE}"
+        try:
+            sfn.describe_state_machine(stateMachineArn=arn)
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+        except sfn.exceptions.StateMachineDoesNotExist:
+            arn = sfn.create_state_machine(
+                name=VALIDATION_STATE_MACHINE,
+                definition=definition,
+                roleArn=roles["image-mlops-stepfunctions"],
+            )["stateMachineArn"]
+        return arn
 
     def protect_models_bucket(self, s3) -> None:
         """Versioning on, and the write-once policy of registered versions merged into the

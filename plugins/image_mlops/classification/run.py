@@ -2,8 +2,9 @@
 
 1. :func:`find_model`      — the production model, or None (the run then classifies nothing);
 2. :func:`plan`            — the pending images, split into batch manifests on S3;
-3. :func:`prepare`         — the route (runtime / Batch Transform) and, on AWS for big runs,
-                             the transform job;
+3. :func:`prepare`         — the route (runtime / Batch Transform);
+   :func:`transform_request` — for the Batch Transform route, its inputs and the job's
+                             request (the DAG's ``batch_transform`` operator runs the job);
 4. :func:`classify`        — one batch (a mapped task per batch);
 5. :func:`finish`          — the run manifest ``predictions/_manifests/<run>.jsonl``.
 """
@@ -61,14 +62,26 @@ def prepare(
     batch_list: list[dict[str, Any]],
     settings: Settings | None = None,
 ) -> str:
-    """Choose the route; run the Batch Transform job first when the route needs one."""
+    """The route of this run (by its number of images)."""
     settings = settings or get_settings()
     count = sum(b["count"] for b in batch_list)
     route = transform.choose_route(count, settings)
     log.info("%d images → route %s", count, route)
-    if route == transform.BATCH_TRANSFORM:
-        transform.run_batch_transform(model, run_id, batch_list, settings)
     return route
+
+
+def transform_request(
+    model: dict[str, Any],
+    run_id: str,
+    batch_list: list[dict[str, Any]],
+    route: str,
+    settings: Settings | None = None,
+) -> dict[str, Any] | None:
+    """The Batch Transform job's request, or None on the endpoint route."""
+    if route != transform.BATCH_TRANSFORM:
+        log.info("route %s: no Batch Transform job", route)
+        return None
+    return transform.transform_request(model, run_id, batch_list, settings)
 
 
 def classify(

@@ -1,11 +1,13 @@
-"""How a run predicts — the one place where the local and AWS routes differ.
+"""How a run predicts: through the endpoint, or with one Batch Transform job.
 
-* ``runtime`` (always locally, and on AWS for runs up to ``batch_transform_threshold``
-  images): each batch task sends JSON batches to the endpoint runtime.
-* ``batch_transform`` (AWS, larger runs): the images of every batch are written as JSON-lines
-  requests (``{"instances": [{"b64": ...}, ...]}`` per line, same contract as the endpoint),
-  one SageMaker Batch Transform job runs the production model over them, and the batch tasks
-  read their predictions from the job's output instead of calling the endpoint.
+* ``runtime`` (runs up to ``batch_transform_threshold`` images): each batch task sends JSON
+  batches to the endpoint runtime.
+* ``batch_transform`` (larger runs): the images of every batch are written as JSON-lines
+  requests (``{"instances": [{"b64": ...}, ...]}`` per line, same contract as the endpoint);
+  the DAG's ``batch_transform`` task (the Amazon provider's ``SageMakerTransformOperator``,
+  deferrable) runs the production model over them as one SageMaker Batch Transform job —
+  on AWS, and locally on the emulator, which runs the model's own inference code — and the
+  batch tasks read their predictions from the job's output instead of calling the endpoint.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ MAX_PAYLOAD_MB = 6
 
 def choose_route(image_count: int, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    if not settings.is_local and image_count > settings.batch_transform_threshold:
+    if image_count > settings.batch_transform_threshold:
         return BATCH_TRANSFORM
     return RUNTIME
 
@@ -118,36 +120,26 @@ def write_transform_input(
     return len(readable)
 
 
-def run_batch_transform(
+def transform_request(
     model: dict[str, Any],
     run_id: str,
     batch_list: list[dict[str, Any]],
     settings: Settings | None = None,
-) -> str:
-    """Write the inputs, start (or find) the run's transform job and wait for it."""
+) -> dict[str, Any]:
+    """Write the run's inputs, check the model's artifact, return the job's request."""
     settings = settings or get_settings()
     with ThreadPoolExecutor(4) as pool:
         total = sum(pool.map(lambda b: write_transform_input(b, run_id, settings), batch_list))
+    verify_model_artifact(model, settings)
     request = build_transform_job_request(model, run_id, settings)
-    name = request["TransformJobName"]
-    sagemaker = aws_client("sagemaker", settings)
-    try:
-        sagemaker.describe_transform_job(TransformJobName=name)
-        log.info("transform job %s already exists (retry): waiting for it", name)
-    except sagemaker.exceptions.ClientError:
-        verify_model_artifact(model, settings)
-        sagemaker.create_transform_job(**request)
-        log.info("started transform job %s over %d images", name, total)
-    sagemaker.get_waiter("transform_job_completed_or_stopped").wait(
-        TransformJobName=name, WaiterConfig={"Delay": 30, "MaxAttempts": 480}
+    log.info(
+        "transform job %s: model %s over %d images in %d batches",
+        request["TransformJobName"],
+        model["model_name"],
+        total,
+        len(batch_list),
     )
-    status = sagemaker.describe_transform_job(TransformJobName=name)
-    if status["TransformJobStatus"] != "Completed":
-        raise RuntimeError(
-            f"transform job {name} ended {status['TransformJobStatus']}: "
-            f"{status.get('FailureReason', '')} — see its CloudWatch logs, then clear the task"
-        )
-    return name
+    return request
 
 
 def verify_model_artifact(model: dict[str, Any], settings: Settings) -> None:

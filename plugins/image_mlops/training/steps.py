@@ -11,9 +11,8 @@ from botocore.exceptions import ClientError
 
 from image_mlops import s3layout
 from image_mlops.config import Settings
-from image_mlops.training import artifact, dataset, gate
+from image_mlops.training import artifact, dataset, gate, job
 from image_mlops.training.baseline import compute_baseline
-from image_mlops.training.runner import get_runner
 
 log = logging.getLogger(__name__)
 DEFAULT_HYPERPARAMETERS = {"seed": 0, "C": 0.01, "max_iter": 3000}
@@ -26,27 +25,20 @@ def snapshot(settings: Settings, *, dataset_ref: str | None = None, seed: int = 
     return dataset.snapshot(settings, seed=seed)
 
 
-def train(
-    settings: Settings,
-    snap: dict,
-    *,
-    hyperparameters: dict,
-    run_id: str,
-    try_number: int,
-    context: Any = None,
+def training_request(
+    settings: Settings, snap: dict, *, hyperparameters: dict, run_id: str, try_number: int
 ) -> dict:
+    """The ``CreateTrainingJob`` request of this run (inputs uploaded)."""
     manifest = dataset.load_manifest(settings, snap["manifest_key"])
     hps = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
-    runner = get_runner(settings)
-    kwargs = {"context": context} if not settings.is_local else {}
-    result = runner.train(
-        manifest, hyperparameters=hps, run_id=run_id, try_number=try_number, **kwargs
+    return job.training_request(
+        settings, manifest, hyperparameters=hps, run_id=run_id, try_number=try_number
     )
-    return {
-        **result,
-        "hyperparameters": hps,
-        "candidate_prefix": result["artifact_key"].rsplit("/", 1)[0] + "/",
-    }
+
+
+def collect_artifact(settings: Settings, training: dict, *, run_id: str) -> dict:
+    """The finished job's artifact as the run's candidate (``training``: the operator's XCom)."""
+    return job.collect_artifact(settings, training["Training"], run_id)
 
 
 def _download(settings: Settings, key: str, dest: Path) -> Path:

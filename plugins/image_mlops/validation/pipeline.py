@@ -9,7 +9,9 @@ counts to CloudWatch (metric ``ValidationResults``, dimensions ``Outcome`` and `
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import re
 
 from image_mlops import s3layout
 from image_mlops.aws import aws_client, put_json, read_json
@@ -246,8 +248,17 @@ def state_machine_input(run_id: str, manifest_keys: list[str], settings: Setting
     }
 
 
-def state_machine_request(run_id: str, manifest_keys: list[str]) -> dict:
-    """ARN (setting ``validation_state_machine_arn``) and input for the Step Functions route."""
+def execution_name(run_id: str, try_number: int) -> str:
+    """Unique per run and try, within Step Functions' limits (80 characters of
+    ``[A-Za-z0-9_-]``): a retried task starts a new execution rather than meeting the old one."""
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", run_id)[:50].strip("-")
+    return f"validate-{slug}-{digest}-t{int(try_number)}"
+
+
+def state_machine_request(run_id: str, manifest_keys: list[str], *, try_number: int = 1) -> dict:
+    """ARN (setting ``validation_state_machine_arn``), execution name and input for the Step
+    Functions route."""
     settings = get_settings()
     if not settings.validation_state_machine_arn:
         raise ValueError(
@@ -256,5 +267,6 @@ def state_machine_request(run_id: str, manifest_keys: list[str]) -> dict:
         )
     return {
         "arn": settings.validation_state_machine_arn,
+        "name": execution_name(run_id, try_number),
         "input": state_machine_input(run_id, manifest_keys, settings),
     }

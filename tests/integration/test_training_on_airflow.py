@@ -1,0 +1,92 @@
+"""train_and_register on the running stack: the training task defers to the triggerer while
+the emulator runs the job, and a failed job's reason is in the task's log."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+pytestmark = pytest.mark.stack
+DAG_ID = "train_and_register"
+
+
+@pytest.fixture(scope="module")
+def client(airflow_services):
+    from conftest import airflow_client
+
+    client = airflow_client([DAG_ID])
+    yield client
+    client.set_paused(DAG_ID, True)
+
+
+def _upload_labeled(aws, settings) -> None:
+    from validation_corpus import image_bytes
+
+    for c, label in enumerate(("mug", "lamp")):
+        for i in range(10):
+            data = image_bytes("PNG", (48, 48), seed=100 * c + i)
+            aws.s3.put_object(
+                Bucket=settings.validated_bucket,
+                Key=f"labeled/{label}/on-airflow-{i}.png",
+                Body=data,
+                Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+            )
+
+
+def _wait_for_train_state(
+    client, run_id: str, states: tuple[str, ...], timeout=300, only_run: bool = False
+) -> dict:
+    deadline = time.monotonic() + timeout
+    train: dict = {}
+    while time.monotonic() < deadline:
+        if only_run:  # unpaused, the DAG may start runs of its own (schedule, asset events)
+            for other in client.runs(DAG_ID):
+                if other["dag_run_id"] != run_id and other["state"] in ("queued", "running"):
+                    client.set_run_state(DAG_ID, other["dag_run_id"], "failed")
+        instances = {ti["task_id"]: ti for ti in client.task_instances(DAG_ID, run_id)}
+        train = instances.get("train", {})
+        if train.get("state") in states:
+            return train
+        if train.get("state") in ("failed", "up_for_retry", "success"):
+            break
+        time.sleep(1)
+    runs = [(r["dag_run_id"], r["state"]) for r in client.runs(DAG_ID)]
+    log = client.task_log(DAG_ID, run_id, "train", try_number=1) if train else "(no train task yet)"
+    raise AssertionError(
+        f"train is {train.get('state')}, not one of {states}; runs {runs}:\n{log[-3000:]}"
+    )
+
+
+def test_a_training_job_waits_in_the_triggerer_and_its_failure_fails_the_task(
+    client, clean_aws, settings
+):
+    """The job's container is held at its first download (a fault rule on the emulator), so
+    the task must be deferred — its worker slot free — while the job runs; released, the job
+    fails, and the task fails with the job's FailureReason in its log."""
+    import faults
+
+    _upload_labeled(clean_aws, settings)
+    faults.add(
+        settings.emulator_url,
+        action="hang",
+        method="GET",
+        bucket=settings.models_bucket,
+        key_prefix=f"{settings.model_name}/code/",
+        times=100,
+    )
+    try:
+        run_id = client.trigger(
+            DAG_ID, conf={"hyperparameters": {"image_size": -3}, "reason": "a job that fails"}
+        )
+        _wait_for_train_state(client, run_id, ("deferred",), only_run=True)
+        faults.wait_fired(settings.emulator_url)  # the job is running, held at its download
+    finally:
+        faults.clear(settings.emulator_url)  # released: the download is retried and goes on
+    train = _wait_for_train_state(client, run_id, ("up_for_retry", "failed"))
+    assert train["try_number"] == 1
+    log = client.task_log(DAG_ID, run_id, "train", try_number=1)
+    assert "AlgorithmError: ExecuteUserScriptError" in log, log[-3000:]
+    assert "height and width must be > 0" in log
+    client.set_run_state(DAG_ID, run_id, "failed")  # no second try: the stack is shared
