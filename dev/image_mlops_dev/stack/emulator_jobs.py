@@ -25,7 +25,6 @@ so, never as a ghost ``InProgress``.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import io
@@ -351,23 +350,15 @@ class EmulatorJobs:
                 **(extra or {}),
             }
         ).encode()
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": f"{OUTCOME_PATH}{kind}/{name}",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "0",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
+        from image_mlops_dev.stack.emulator import _environ_for  # (emulator imports us)
+
+        header = {
+            "method": "POST",
+            "path": f"{OUTCOME_PATH}{kind}/{name}",
+            "query": "",
+            "headers": {"CONTENT_TYPE": "application/json"},
         }
+        environ = _environ_for(header, body)
         list(self.outer(environ, lambda *a, **k: None))
         log.info("%s %s: %s %s", kind, name, status, reason or "")
 
@@ -646,7 +637,3 @@ def enable_executions(jobs: EmulatorJobs, port: int) -> None:
     parser_execution.Execution.start = start
     parser_execution.BaseExecutionWorkerCommunication.terminated = terminated
     parser_execution.Execution._image_mlops_patched = True
-
-
-def decode_log_tail(value: str) -> str:
-    return base64.b64decode(value).decode("utf-8", "replace")
