@@ -1,29 +1,28 @@
-"""Throughput of classify_images' batch step against one invocation per image.
+"""Throughput of classify_images' batch step, without and with the round trips of AWS.
+
+What limits classification on AWS is round-trip latency, not CPU per request: an S3 request
+takes tens of milliseconds there and an endpoint invocation more, while the emulator on this
+machine answers in about one. This benchmark measures both in one run: the emulator's
+development option (``/_emulator/latency``) adds 0 ms, then 20 ms per S3 request and 30 ms
+per endpoint invocation, and the ratio of the two throughputs shows how much of the latency
+the batch step hides.
 
 Starts a private stack (embedded PostgreSQL + the AWS emulator on free ports, temp state
-folder; no Airflow services), deploys a production model, writes N validated 128 px images,
-then measures end to end — read, input stats, predict, copy into the class folder, record in
-PostgreSQL:
+folder; no Airflow services), deploys a production model (the emulator hosts its endpoint:
+a model-server process), writes N validated 128 px images, then measures end to end — read,
+input stats, ``InvokeEndpoint``, copy into the class folder, record in PostgreSQL:
 
-* **batch**: the DAG's own functions (plan → classify every batch → run manifest), the
+* **batched**: the DAG's own functions (plan → classify every batch → run manifest), the
   batches spread over one worker process per core as the DAG's mapped ``classify_batch``
-  tasks are under LocalExecutor (and once more in a single process, for comparison); JSON
-  batches through the local endpoint runtime. Workers are started and warmed (imports, S3
-  client, model) before the clock starts;
-* **baseline**: one image at a time, the same steps (GET, stats, one invocation, conditional
-  COPY, one-row upsert, result line), no pipelining; in a worker process started and warmed
-  as the batch workers are.
+  tasks are under LocalExecutor. Workers are started and warmed (imports, S3 client, a first
+  invocation) before the clock starts; the task instances a run needs are printed (one per
+  batch, plus the fixed ones);
+* **one image at a time**: the same steps, no pipelining (a warmed worker process).
 
-Both modes use the same model, runtime, emulator and database. Two ceilings are printed next
-to them, to show where the time goes: the S3 calls alone (GET + COPY of the same images, one
-process, as many at a time as the batch step makes them, nothing else) and our own work
-alone (decode + stats + predict from memory, no S3, no database, one process). The
-emulator's own CPU per call is printed too, and the CPU each process used in the batched run.
-The machine's load average is printed with every figure (other sessions share the 2 cores).
-
-The model is the trained artifact when ``include/scripts/inference.py`` exists (trained with
-``include/scripts/train.py`` on demo data), else the tiny nearest-mean-colour artifact.
-Figures are printed, never asserted.
+The CPU of the workers, the emulator and the model server is printed with each figure (they
+share the 2 cores; on AWS only the workers' would be on the worker machine), and the machine's
+load average. The model is the trained artifact when ``include/scripts/inference.py`` exists,
+else the tiny nearest-mean-colour artifact. Figures are printed, never asserted.
 
     .venv/bin/python bench/classify_throughput.py            # 2000 images, baseline 100
     .venv/bin/python bench/classify_throughput.py --quick    # 1000 images, baseline 60
@@ -128,6 +127,37 @@ def images_128(count: int) -> list[tuple[str, bytes]]:
         picture(i).save(buffer, "JPEG", quality=85)
         out.append((f"bench-{i:05d}.jpg", buffer.getvalue()))
     return out
+
+
+#: (S3 ms, invocation ms): the emulator as it is, and round trips as users meet them on AWS.
+LATENCIES = ((0.0, 0.0), (20.0, 30.0))
+#: classify_images' tasks that are not mapped per batch.
+FIXED_TASKS = 6
+
+
+def set_latency(settings, s3_ms: float, invoke_ms: float) -> None:
+    """The emulator's development option: added round-trip time (see emulator.AddedLatency)."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{settings.emulator_url}/_emulator/latency",
+        data=json.dumps({"s3_ms": s3_ms, "invoke_ms": invoke_ms}).encode(),
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def model_servers() -> list:
+    """The emulator's model-server processes (the endpoint's instances)."""
+    import psutil
+
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "image_mlops_dev.stack.job_containers" in (p.info["cmdline"] or [])
+        and "serving" in (p.info["cmdline"] or [])
+    ]
 
 
 def load() -> str:
@@ -265,50 +295,9 @@ def batched(model: dict, settings, batch_size: int, pool, run_id: str) -> tuple[
         "plan": planned - started,
         "classify": classified - planned,
         "manifest": finished - classified,
+        "batches": len(batch_list),
     }
     return summary["images"] / (finished - started), summary, steps
-
-
-def emulator_ceiling(names: list[str], settings, stack) -> tuple[float, float, float]:
-    """GET + COPY of the images alone (one process; the batch step's client and threads).
-
-    Returns (requests/s, images/s at two requests each, emulator CPU ms per request).
-    """
-    from image_mlops.classification.classify import s3_executor
-    from image_mlops.classification.clients import client
-
-    s3 = client("s3", settings)
-    emulator = emulator_process(stack)
-
-    def one(name: str) -> None:
-        s3.get_object(Bucket=settings.validated_bucket, Key="incoming/" + name)["Body"].read()
-        s3.copy_object(
-            Bucket=settings.output_bucket,
-            Key="_bench/ceiling/" + name,
-            CopySource={"Bucket": settings.validated_bucket, "Key": "incoming/" + name},
-        )
-
-    cpu_before = cpu_seconds(emulator) if emulator else 0.0
-    started = time.perf_counter()
-    with s3_executor(settings, len(names)) as pool:
-        list(pool.map(one, names))
-    per_image = len(names) / (time.perf_counter() - started)
-    cpu_ms = (cpu_seconds(emulator) - cpu_before) * 1000 / (2 * len(names)) if emulator else 0.0
-    return 2 * per_image, per_image, cpu_ms
-
-
-def own_work(images: list[bytes], model: dict, settings) -> float:
-    """Decode + input stats + predict (JSON batches, in process), from memory: images/s."""
-    from image_mlops.classification import classify
-    from image_mlops.classification.transform import runtime_predictor
-
-    predictor = runtime_predictor(model, settings)
-    started = time.perf_counter()
-    batch = [classify.Image(key=str(i), data=data) for i, data in enumerate(images)]
-    for image in batch:
-        classify.analyse(image)
-    classify.predict(batch, predictor, settings.confidence_threshold)
-    return len(images) / (time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -320,7 +309,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="batch worker processes"
     )
-    parser.add_argument("--profile", action="store_true", help="cProfile the batched run")
     parser.add_argument(
         "--artifact",
         choices=("trained", "tiny"),
@@ -381,93 +369,87 @@ def main(argv: list[str] | None = None) -> None:
         warm_worker(model)
 
         names = [name for name, _ in images[: args.baseline_images]]
-        # In a warmed worker process like the batch workers, not in this one: this process
-        # holds more objects (clients, the uploaded images), and its garbage collections
-        # made each boto3 call slower (measured: 94 vs 127 images/s).
-        baseline_pool, _ = worker_pool(1, model)
-        try:
-            load_baseline = load()
-            per_image = baseline_pool.apply(baseline, (names, model, settings))
-            records._execute(settings, "TRUNCATE predictions")
-        finally:
-            baseline_pool.close()
-            baseline_pool.join()
-
         batch_size = args.batch_size or settings.classify_batch_size
         print(f"starting {args.workers} batch worker processes ...", flush=True)
-        started = time.perf_counter()
+        # In warmed worker processes like the batch workers, not in this one: this process
+        # holds more objects (clients, the uploaded images), and its garbage collections
+        # made each boto3 call slower.
+        baseline_pool, _ = worker_pool(1, model)
         pool, pids = worker_pool(args.workers, model)
-        warm_up = time.perf_counter() - started
-        load_batch = load()
         import psutil
 
         emulator = emulator_process(stack)
-        meter = CpuMeter(
-            {
-                "workers": [psutil.Process(pid) for pid in pids],
-                "emulator": [emulator] if emulator else [],
-                "this process (plan, manifest)": [psutil.Process()],
-            }
-        )
+        figures = []
         try:
-            with meter:
-                per_batch, summary, steps = batched(
-                    model, settings, batch_size, pool, "bench-workers"
+            for s3_ms, invoke_ms in LATENCIES:
+                set_latency(settings, s3_ms, invoke_ms)
+                per_image = baseline_pool.apply(baseline, (names, model, settings))
+                records._execute(settings, "TRUNCATE predictions")
+                meter = CpuMeter(
+                    {
+                        "workers": [psutil.Process(pid) for pid in pids],
+                        "emulator": [emulator] if emulator else [],
+                        "model server": model_servers(),
+                    }
+                )
+                load_batch = load()
+                with meter:
+                    per_batch, summary, steps = batched(
+                        model, settings, batch_size, pool, f"bench-{s3_ms}-{invoke_ms}"
+                    )
+                records._execute(settings, "TRUNCATE predictions")  # all pending again
+                figures.append((s3_ms, invoke_ms, per_image, per_batch, summary, steps, meter))
+                print(
+                    f"  {s3_ms:g} ms S3 + {invoke_ms:g} ms invocation: {per_batch:.1f} images/s "
+                    f"({load_batch})",
+                    flush=True,
                 )
         finally:
-            pool.close()
-            pool.join()
-        records._execute(settings, "TRUNCATE predictions")  # every image is pending again
-        if args.profile:
-            import cProfile
-            import pstats
+            set_latency(settings, 0, 0)
+            for worker_pool_ in (pool, baseline_pool):
+                worker_pool_.close()
+                worker_pool_.join()
 
-            profiler = cProfile.Profile()
-            profiler.enable()
-        load_single = load()
-        per_single, single_summary, _ = batched(model, settings, batch_size, None, "bench-one")
-        if args.profile:
-            profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-        load_ceiling = load()
-        requests_per_s, emulator_images, emulator_ms = emulator_ceiling(
-            [n for n, _ in images], settings, stack
-        )
-        load_own = load()
-        own = own_work([data for _, data in images], model, settings)
         print()
         artifact = which if archive else f"tiny nearest-mean-colour artifact ({which})"
         print(f"model              : {artifact}")
-        print(f"cores              : {os.cpu_count()}")
+        print(f"cores              : {os.cpu_count()} (the emulator and model server share them)")
         print(
-            f"per-image baseline : {per_image:8.1f} images/s  ({len(names)} images, S3 calls "
-            f"through boto3; {load_baseline})"
+            f"settings           : batches of {batch_size}, "
+            f"{settings.classify_s3_threads} S3 requests at a time per batch task, one "
+            "JSON request per chunk of images"
         )
+        for s3_ms, invoke_ms, per_image, per_batch, summary, steps, meter in figures:
+            print(
+                f"--- added latency: {s3_ms:g} ms per S3 request, {invoke_ms:g} ms per invocation"
+            )
+            print(
+                f"  batched, {args.workers} workers : {per_batch:8.1f} images/s  "
+                f"({per_batch / args.workers:.1f} per worker process; {summary['images']} images: "
+                f"{summary['classified']} classified, {summary['uncertain']} uncertain, "
+                f"{summary['errors']} errors)"
+            )
+            print(
+                "    of which          : "
+                + ", ".join(
+                    f"{step} {seconds:.2f} s"
+                    for step, seconds in steps.items()
+                    if step != "batches"
+                )
+            )
+            print(f"    CPU               : {meter.summary()}")
+            print(
+                f"    task instances    : {steps['batches']} mapped classify_batch "
+                f"(= ceil({summary['images']} / {batch_size})) + {FIXED_TASKS} fixed"
+            )
+            print(
+                f"  one image at a time: {per_image:8.1f} images/s ({len(names)} images, "
+                "one request after another)"
+            )
+        (_, _, _, at_zero, *_), (_, _, _, at_latency, *_) = figures
         print(
-            f"batched, {args.workers} workers : {per_batch:8.1f} images/s  ({summary['images']} "
-            f"images: {summary['classified']} classified, {summary['uncertain']} uncertain, "
-            f"{summary['errors']} errors; batches of {batch_size}; {load_batch})"
-        )
-        print(
-            "  of which          : "
-            + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in steps.items())
-            + f" (worker start + warm-up before the clock: {warm_up:.1f} s)"
-        )
-        print(f"  CPU              : {meter.summary()}")
-        print(
-            f"batched, 1 process : {per_single:8.1f} images/s  ({single_summary['images']} "
-            f"images; {load_single})"
-        )
-        print(f"speed-up           : {per_batch / per_image:8.1f}x ({args.workers} workers)")
-        print(
-            f"S3 calls alone     : {requests_per_s:8.1f} requests/s = {emulator_images:.1f} "
-            f"images/s at GET + COPY each, one process, {settings.classify_s3_threads} at a time "
-            f"({load_ceiling}); emulator CPU "
-            f"{emulator_ms:.2f} ms per request"
-        )
-        print(
-            f"our work alone     : {own:8.1f} images/s (decode + stats + predict from memory, "
-            f"one process; {load_own})"
+            f"ratio              : {at_latency / at_zero:.2f} (batched images/s with latency / "
+            "without)"
         )
     finally:
         stack.down(say=lambda _m: None)

@@ -106,7 +106,7 @@ def deploy_model():
         aws_conn_id=settings.aws_conn_id,
         region_name=settings.region,
         mode="reschedule",
-        poke_interval=30,
+        poke_interval=settings.job_poll_seconds,
         timeout=2 * 60 * 60,
     )
 
@@ -147,7 +147,7 @@ def deploy_model():
         aws_conn_id=settings.aws_conn_id,
         region_name=settings.region,
         mode="reschedule",
-        poke_interval=30,
+        poke_interval=settings.job_poll_seconds,
         timeout=2 * 60 * 60,
     )
 

@@ -80,11 +80,26 @@ def deploy_production_model(
         )
     endpoint = settings.endpoint_name("production")
     endpoints = {e["EndpointName"] for e in aws.sagemaker.list_endpoints()["Endpoints"]}
-    if endpoint in endpoints:
-        aws.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=model_name)
-    else:
+    if endpoint not in endpoints:
         aws.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=model_name)
+    elif aws.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] != model_name:
+        aws.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=model_name)
+    wait_in_service(aws, endpoint)
     return {"package_arn": package_arn, "package_version": version, "model_name": model_name}
+
+
+def wait_in_service(aws, endpoint: str, timeout: float = 120) -> dict:
+    """Wait until the emulator's model server serves ``endpoint`` (→ InService)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        described = aws.sagemaker.describe_endpoint(EndpointName=endpoint)
+        if described["EndpointStatus"] not in ("Creating", "Updating"):
+            assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+            return described
+        assert time.monotonic() < deadline, f"{endpoint} still {described['EndpointStatus']}"
+        time.sleep(0.3)
 
 
 def remove_production_endpoint(aws, settings) -> None:

@@ -188,3 +188,42 @@ def run_dag(dag_bag, dag_id: str, conf: dict | None = None, **kwargs):
 def pytest_collection_modifyitems(config, items):
     """The end-to-end story runs last: it leaves Airflow services and data behind."""
     items.sort(key=lambda item: "/e2e/" in str(item.fspath))
+
+
+def wait_for_alarm_states(hook, expected: dict[str, str], timeout: float = 20.0) -> dict:
+    """Wait until CloudWatch (the emulator evaluates alarms as data arrives) shows ``expected``
+    (alarm name → state); returns the alarms' DescribeAlarms records by name."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        alarms = {a["AlarmName"]: a for a in hook.describe_alarms(alarm_names=list(expected))}
+        states = {name: alarm["StateValue"] for name, alarm in alarms.items()}
+        if states == expected:
+            return alarms
+        assert time.monotonic() < deadline, f"alarm states {states}, expected {expected}"
+        time.sleep(0.2)
+
+
+def wait_for_alarm_evaluation(after=None, timeout: float = 20.0) -> None:
+    """Wait until the emulator has evaluated the alarms on everything that arrived so far
+    (and, with ``after``, in a round that started after it)."""
+    import datetime as dt
+    import json
+    import time
+    import urllib.request
+
+    url = f"{get_settings().emulator_url}/_emulator/alarms/evaluated"
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            times = {
+                k: dt.datetime.fromisoformat(v) if v else None
+                for k, v in json.loads(response.read()).items()
+            }
+        evaluated, notified = times["evaluated_at"], times["notified_at"]
+        covered = evaluated and (notified is None or evaluated > notified)
+        if covered and (after is None or evaluated > after):
+            return
+        assert time.monotonic() < deadline, f"alarms not evaluated since {after}: {times}"
+        time.sleep(0.2)

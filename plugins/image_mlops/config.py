@@ -72,8 +72,8 @@ class Settings:
     )
     job_poll_seconds: int = _setting(
         30,
-        "Seconds between status checks of SageMaker jobs and Step Functions executions (the "
-        "deferred tasks wait in the triggerer, not in a worker slot).",
+        "Seconds between status checks of SageMaker jobs, endpoints and Step Functions "
+        "executions (the deferred tasks wait in the triggerer, not in a worker slot).",
     )
     inference_instance_type: str = _setting("ml.m5.large", "Endpoint instance type.")
 

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import threading
+import time
 
 import botocore.exceptions
 import pytest
 from classify_fixtures import colour_image, put_incoming
-from conftest import run_dag
+from conftest import run_dag, wait_for_alarm_states
 
 from image_mlops import registry, s3layout
 from image_mlops.classification import records
-from image_mlops.cloudwatch.alarm_eval import ALARM, alarm_states
+from image_mlops.cloudwatch.conditions import ALARM
 from image_mlops.deployment import history, production_model
 from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.publish import metrics_hook
-from image_mlops.serving import integrity, runtime
+from image_mlops.serving import integrity
 from image_mlops.serving.sample_model import (
     INFERENCE_PY,
     publish_sample_package,
@@ -42,13 +42,16 @@ def _evil_artifact(path, marker):
     return write_artifact(path, inference_py=code)
 
 
-def _forget_loaded_models(settings):
-    """A fresh worker: no model in memory, none extracted on disk."""
-    from image_mlops.classification import transform
-
-    runtime._runtimes.clear()
-    transform._RunModelRuntime._cache.clear()
-    shutil.rmtree(settings.state_dir / "model-cache", ignore_errors=True)
+def _fresh_endpoint(aws, name, config_name):
+    """A new endpoint on ``config_name``: a model server that loads the artifact now."""
+    aws.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
+    deadline = time.monotonic() + 90
+    while True:
+        endpoint = aws.sagemaker.describe_endpoint(EndpointName=name)
+        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
+            return endpoint
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
 
 
 def test_a_replaced_artifact_never_serves(dag_bag, clean_aws, settings, tmp_path, monkeypatch):
@@ -69,7 +72,10 @@ def test_a_replaced_artifact_never_serves(dag_bag, clean_aws, settings, tmp_path
     evil = _evil_artifact(tmp_path / "evil.tar.gz", marker).read_bytes()
     bucket, key = integrity.split_s3_url(serving.model_data_url)
     aws.s3.put_object(Bucket=bucket, Key=key, Body=evil)
-    _forget_loaded_models(settings)
+    # a model server started now (a new instance, a restart) loads the approved version
+    fresh = _fresh_endpoint(aws, "integrity-fresh", serving.endpoint_config_name)
+    assert fresh["EndpointStatus"] == "InService"
+    aws.sagemaker.delete_endpoint(EndpointName="integrity-fresh")
 
     put_incoming(aws, settings, "after-swap/red.jpg", colour_image((220, 30, 30), seed=3))
     classified = run_dag(dag_bag, "classify_images")
@@ -94,8 +100,7 @@ def test_a_replaced_artifact_never_serves(dag_bag, clean_aws, settings, tmp_path
     # one ArtifactIntegrityFailures datum, and the integrity alarm sees it
     hook = metrics_hook(settings)
     name = m.integrity_alarm_name(settings.model_name)
-    states = alarm_states(hook, alarm_names=[name], evaluate_locally=True)
-    assert [s["state"] for s in states] == [ALARM]
+    wait_for_alarm_states(hook, {name: ALARM})
     assert not name.startswith(m.alarm_prefix(settings.model_name))  # never a retraining
 
 
@@ -114,9 +119,32 @@ def test_without_its_version_a_replaced_artifact_is_refused_with_a_metric(
         Key=key,
         Body=_evil_artifact(tmp_path / "evil.tar.gz", marker).read_bytes(),
     )
-    _forget_loaded_models(settings)
-    with pytest.raises(integrity.ArtifactIntegrityError, match="was approved"):
-        runtime.get_runtime(settings).model_for(approved)
+    # a model server refuses it: the endpoint fails with the reason, nothing is imported
+    model = "integrity-unversioned"
+    aws.sagemaker.create_model(
+        ModelName=model,
+        ExecutionRoleArn=settings.sagemaker_role_arn,
+        PrimaryContainer={
+            "Image": "img",
+            "ModelDataUrl": url,
+            "Environment": approved.environment(),
+        },
+    )
+    aws.sagemaker.create_endpoint_config(
+        EndpointConfigName=model,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    failed = _fresh_endpoint(aws, model, model)
+    aws.sagemaker.delete_endpoint(EndpointName=model)
+    assert failed["EndpointStatus"] == "Failed"
+    assert "was approved" in failed["FailureReason"] and "refuses" in failed["FailureReason"]
     from image_mlops.classification.transform import verify_model_artifact
 
     model = {"model_data_url": url, "environment": approved.environment()}

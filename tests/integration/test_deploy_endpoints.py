@@ -36,7 +36,9 @@ def packages(local_stack, tmp_path_factory):
 
 
 def _deploy(stage, arn, run_id):
-    return flow.check(stage, flow.deploy(stage, arn, run_id))
+    deployment = flow.deploy(stage, arn, run_id)
+    endpoints.wait_in_service(deployment["endpoint_name"], poll=0.3)  # the DAG's sensor
+    return flow.check(stage, deployment)
 
 
 def _label(endpoint, rgb=PRIMARY_CENTROIDS["blue"]):

@@ -44,15 +44,25 @@ def _validated(client, operation: str, **params) -> dict:
     return params
 
 
-def _endpoint_with_two_configs(sagemaker, name: str, weight_b: float = 1.0):
-    """An InService endpoint on config ``<name>-a``, plus an unused config ``<name>-b``."""
+def _endpoint_with_two_configs(
+    sagemaker, name: str, weight_b: float = 1.0, *, s3=None, bucket: str | None = None
+):
+    """An InService endpoint on config ``<name>-a``, plus an unused config ``<name>-b``
+    (both on a real sample artifact in ``bucket``: the emulator's model servers load it)."""
+    from image_mlops.aws import aws_client
+    from image_mlops.config import get_settings
+
+    approved = _sample_artifact(
+        s3 or aws_client("s3"), bucket or get_settings().models_bucket, name
+    )
     for suffix in ("a", "b"):
         sagemaker.create_model(
             ModelName=f"{name}-{suffix}",
             ExecutionRoleArn=ROLE,
             PrimaryContainer={
                 "Image": IMAGE,
-                "ModelDataUrl": f"s3://image-mlops-models/{name}/{suffix}/model.tar.gz",
+                "ModelDataUrl": approved.url,
+                "Environment": approved.environment(),
             },
         )
         sagemaker.create_endpoint_config(
@@ -68,7 +78,34 @@ def _endpoint_with_two_configs(sagemaker, name: str, weight_b: float = 1.0):
             ],
         )
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-a")
-    return sagemaker.describe_endpoint(EndpointName=name)
+    return _settled(sagemaker, name)
+
+
+def _sample_artifact(s3, bucket: str, name: str):
+    import hashlib
+    import tempfile
+
+    from image_mlops.serving.integrity import ApprovedArtifact
+    from image_mlops.serving.sample_model import write_artifact
+
+    with tempfile.TemporaryDirectory() as tmp:
+        body = write_artifact(Path(tmp) / "model.tar.gz").read_bytes()
+    key = f"emulator-tests/{name}/model.tar.gz"
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return ApprovedArtifact(
+        f"s3://{bucket}/{key}", hashlib.sha256(body).hexdigest(), put.get("VersionId")
+    )
+
+
+def _settled(sagemaker, name: str, timeout: float = 90) -> dict:
+    """DescribeEndpoint once the endpoint is no longer Creating/Updating."""
+    deadline = time.monotonic() + timeout
+    while True:
+        endpoint = sagemaker.describe_endpoint(EndpointName=name)
+        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
+            return endpoint
+        assert time.monotonic() < deadline, f"{name} still {endpoint['EndpointStatus']}"
+        time.sleep(0.3)
 
 
 def _unique(prefix: str) -> str:
@@ -88,7 +125,7 @@ def test_update_endpoint_switches_config_and_variants(aws):
     answer = aws.sagemaker.update_endpoint(**params)
     assert answer["EndpointArn"] == before["EndpointArn"]
 
-    after = aws.sagemaker.describe_endpoint(EndpointName=name)
+    after = _settled(aws.sagemaker, name)
     assert after["EndpointStatus"] == "InService"
     assert after["EndpointConfigName"] == f"{name}-b"
     assert [(v["VariantName"], v["CurrentInstanceCount"]) for v in after["ProductionVariants"]] == [
@@ -118,17 +155,30 @@ def test_update_endpoint_unknown_names_are_validation_errors(aws, missing):
 
 
 def _alarm(cloudwatch, name: str, state: str) -> None:
+    """An alarm that the emulator evaluates into ``state`` (ALARM or OK) from its own data."""
+    namespace = f"EmulatorTest/{name}"
     cloudwatch.put_metric_alarm(
         AlarmName=name,
-        Namespace="EmulatorTest",
+        Namespace=namespace,
         MetricName="Errors",
         Statistic="Sum",
         Period=60,
         EvaluationPeriods=1,
         Threshold=1.0,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
     )
-    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+    if state == "ALARM":
+        cloudwatch.put_metric_data(
+            Namespace=namespace,
+            MetricData=[
+                {"MetricName": "Errors", "Value": 5.0, "Timestamp": dt.datetime.now(dt.UTC)}
+            ],
+        )
+    deadline = time.monotonic() + 20
+    while cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"] != state:
+        assert time.monotonic() < deadline, f"{name} never became {state}"
+        time.sleep(0.2)
 
 
 def _deployment_config(alarm: str) -> dict:
@@ -169,7 +219,6 @@ def test_update_endpoint_with_quiet_alarm_goes_through(aws):
     name = _unique("ok")
     alarm = f"{name}-errors"
     _endpoint_with_two_configs(aws.sagemaker, name)
-    _alarm(aws.cloudwatch, alarm, "ALARM")
     _alarm(aws.cloudwatch, alarm, "OK")
     config = _deployment_config(alarm)
 
@@ -183,7 +232,7 @@ def test_update_endpoint_with_quiet_alarm_goes_through(aws):
             RetainAllVariantProperties=False,
         )
     )
-    after = aws.sagemaker.describe_endpoint(EndpointName=name)
+    after = _settled(aws.sagemaker, name)
     assert after["EndpointConfigName"] == f"{name}-b"
     assert "FailureReason" not in after
     assert after["LastDeploymentConfig"] == config
@@ -308,10 +357,11 @@ def _populate(emulator: PrivateEmulator) -> dict:
     sagemaker.update_model_package(
         ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved"
     )
-    _endpoint_with_two_configs(sagemaker, "persist-endpoint")
+    _endpoint_with_two_configs(sagemaker, "persist-endpoint", s3=s3, bucket=BUCKET)
     sagemaker.update_endpoint(
         EndpointName="persist-endpoint", EndpointConfigName="persist-endpoint-b"
     )
+    _settled(sagemaker, "persist-endpoint")
 
     cloudwatch = emulator.client("cloudwatch")
     cloudwatch.put_metric_data(

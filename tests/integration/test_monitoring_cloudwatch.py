@@ -9,8 +9,9 @@ import time
 import uuid
 
 import pytest
+from conftest import wait_for_alarm_states
 
-from image_mlops.cloudwatch.alarm_eval import ALARM, OK, alarm_states, evaluate_alarm
+from image_mlops.cloudwatch.conditions import ALARM, INSUFFICIENT_DATA, OK, alarm_states
 from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
 from image_mlops.cloudwatch.sensors import CloudWatchAlarmSensor, CloudWatchMetricSensor
 from image_mlops.cloudwatch.triggers import CloudWatchAlarmTrigger, CloudWatchMetricTrigger
@@ -91,38 +92,49 @@ def test_alarm_definition_is_evaluated_against_metric_data(hook, ns):
         Threshold=0.5,
         TreatMissingData="breaching",
     )
-    states = {
-        s["name"]: s["state"]
-        for s in alarm_states(hook, alarm_name_prefix=ns, evaluate_locally=True)
-    }
-    assert states == {f"{ns}-low": ALARM, f"{ns}-very-low": OK, f"{ns}-empty": ALARM}
-    # the emulator itself never evaluates: its stored state is still OK / unset
-    raw = {
-        s["name"]: s["state"]
-        for s in alarm_states(hook, alarm_name_prefix=ns, evaluate_locally=False)
-    }
-    assert raw[f"{ns}-low"] != ALARM
-    alarm = hook.describe_alarms(alarm_names=[f"{ns}-low"])[0]
-    assert "values [0.4]" in evaluate_alarm(hook, alarm).reason
+    # the emulator evaluates each alarm's definition against its data, as CloudWatch does
+    expected = {f"{ns}-low": ALARM, f"{ns}-very-low": OK, f"{ns}-empty": ALARM}
+    alarms = wait_for_alarm_states(hook, expected)
+    assert "values [0.4]" in alarms[f"{ns}-low"]["StateReason"]
+    assert {s["name"]: s["state"] for s in alarm_states(hook, alarm_name_prefix=ns)} == expected
+
+
+def test_new_data_moves_an_alarm_back(hook, ns):
+    _alarm(hook, ns, f"{ns}-back", 0.5)
+    wait_for_alarm_states(hook, {f"{ns}-back": INSUFFICIENT_DATA})
+    _put(hook, ns, "Recall", [0.2], minutes_ago=0)
+    wait_for_alarm_states(hook, {f"{ns}-back": ALARM})
+    hook.conn.put_metric_alarm(  # a redefined alarm is evaluated again at once
+        AlarmName=f"{ns}-back",
+        Namespace=ns,
+        MetricName="Recall",
+        Statistic="Minimum",
+        Period=600,
+        EvaluationPeriods=1,
+        ComparisonOperator="LessThanThreshold",
+        Threshold=0.1,
+    )
+    wait_for_alarm_states(hook, {f"{ns}-back": OK})
 
 
 def test_a_point_published_in_the_same_second_is_evaluated(hook, ns):
+    from image_mlops_dev.stack.emulator_alarms import evaluate_alarm
+
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
     hook.put_metric_data(ns, [{"MetricName": "Recall", "Value": 0.2, "Timestamp": stamp}])
     _alarm(hook, ns, f"{ns}-low", 0.5)
     alarm = hook.describe_alarms(alarm_names=[f"{ns}-low"])[0]
-    evaluation = evaluate_alarm(hook, alarm, now=stamp + dt.timedelta(milliseconds=400))
+    evaluation = evaluate_alarm(hook.conn, alarm, now=stamp + dt.timedelta(milliseconds=400))
     assert evaluation.state == ALARM, evaluation.reason
 
 
 def test_alarm_sensor_poke_and_trigger(hook, ns):
     _put(hook, ns, "Recall", [0.3])
     _alarm(hook, ns, f"{ns}-a", 0.5)
-    sensor = CloudWatchAlarmSensor(task_id="s", alarm_name_prefix=ns, evaluate_locally=True)
+    wait_for_alarm_states(hook, {f"{ns}-a": ALARM})
+    sensor = CloudWatchAlarmSensor(task_id="s", alarm_name_prefix=ns)
     assert sensor.poke({}) is True
-    quiet = CloudWatchAlarmSensor(
-        task_id="q", alarm_names=[f"{ns}-a"], target_state="OK", evaluate_locally=True
-    )
+    quiet = CloudWatchAlarmSensor(task_id="q", alarm_names=[f"{ns}-a"], target_state="OK")
     assert quiet.poke({}) is False
 
     def trigger(state, deadline):
@@ -131,7 +143,6 @@ def test_alarm_sensor_poke_and_trigger(hook, ns):
             alarm_name_prefix=ns,
             target_state=state,
             require_all=False,
-            evaluate_locally=True,
             poke_interval=0.2,
             deadline=deadline,
             aws_conn_id="aws_default",
@@ -215,10 +226,10 @@ def test_deferrable_alarm_sensor_defers_and_soft_fails_on_timeout(hook, ns):
 
     _put(hook, ns, "Recall", [0.9])
     _alarm(hook, ns, f"{ns}-ok", 0.5)
+    wait_for_alarm_states(hook, {f"{ns}-ok": OK})
     sensor = CloudWatchAlarmSensor(
         task_id="d",
         alarm_name_prefix=ns,
-        evaluate_locally=True,
         deferrable=True,
         check_interval="2",
         max_wait="30",
@@ -260,6 +271,7 @@ def test_cli_alarms_shows_evaluated_states(hook, ns, settings, capsys):
 
     _put(hook, ns, "Recall", [0.2])
     _alarm(hook, ns, f"{alarm_prefix(settings.model_name)}cli-{ns}", 0.5)
+    wait_for_alarm_states(hook, {f"{alarm_prefix(settings.model_name)}cli-{ns}": ALARM})
     assert main(["alarms", "--json"]) == 3
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     rows = {r["name"]: r for r in map(json.loads, lines)}
@@ -298,10 +310,9 @@ def test_get_metric_data_keeps_namespaces_apart(hook, ns):
 def test_alarm_sensor_in_poke_mode_returns_the_matching_alarms(hook, ns):
     _put(hook, ns, "Recall", [0.1])
     _alarm(hook, ns, f"{ns}-p", 0.5)
-    sensor = CloudWatchAlarmSensor(
+    sensor = CloudWatchAlarmSensor(  # pokes until the emulator has evaluated the alarm
         task_id="p",
         alarm_names=[f"{ns}-p"],
-        evaluate_locally=True,
         deferrable=False,
         poke_interval=1,
         timeout=20,

@@ -13,9 +13,9 @@ import json
 import random
 
 import pytest
-from conftest import ROOT, run_dag
+from conftest import ROOT, run_dag, wait_for_alarm_evaluation
 
-from image_mlops.cloudwatch.alarm_eval import ALARM, alarm_states
+from image_mlops.cloudwatch.conditions import ALARM, alarm_states
 from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.publish import metrics_hook
 
@@ -184,7 +184,8 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
     assert [v for _, v in tp["tp"]] == [float(PER_CLASS)]
     alarms = hook.describe_alarms(alarm_name_prefix=prefix)
     assert len(alarms) == 2 * len(classes) + 1
-    healthy_states = alarm_states(hook, alarm_name_prefix=prefix, evaluate_locally=True)
+    wait_for_alarm_evaluation()  # the emulator evaluates, as CloudWatch does
+    healthy_states = alarm_states(hook, alarm_name_prefix=prefix)
     assert [s for s in healthy_states if s["state"] == ALARM] == []
     assert hook.get_dashboard(m.dashboard_name(settings.model_name))["widgets"]
     report_uri = run.get_task_instance("write_report").xcom_pull(task_ids="write_report")
@@ -208,15 +209,14 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
     assert summary["psi"] > settings.psi_alarm_threshold
     brightness = next(d for d in summary["input_drift"] if d["stat"] == "brightness")
     assert brightness["pvalue"] < 0.01
+    wait_for_alarm_evaluation()
     in_alarm = {
-        s["name"]
-        for s in alarm_states(hook, alarm_name_prefix=prefix, evaluate_locally=True)
-        if s["state"] == ALARM
+        s["name"] for s in alarm_states(hook, alarm_name_prefix=prefix) if s["state"] == ALARM
     }
     assert m.alarm_name(settings.model_name, "tp-low", "mug") in in_alarm
     assert m.alarm_name(settings.model_name, "recall-low", "mug") in in_alarm
     assert m.alarm_name(settings.model_name, "tp-low", "book") not in in_alarm
-    # locally evaluated state is written back, as on AWS
+    # the state is the alarm's own (DescribeAlarms), as on AWS
     described = {
         a["AlarmName"]: a["StateValue"] for a in hook.describe_alarms(alarm_name_prefix=prefix)
     }

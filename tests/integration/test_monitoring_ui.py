@@ -13,8 +13,8 @@ import tempfile
 import urllib.request
 
 import pytest
+from conftest import wait_for_alarm_evaluation
 
-from image_mlops.cloudwatch.alarm_eval import sync_local_alarm_states
 from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.alarms import alarm_definitions, put_alarms
 from image_mlops.monitoring.kpis import compute_kpis
@@ -57,7 +57,7 @@ def _seed(settings, aws) -> None:
         )
         hook.put_metric_data(settings.cloudwatch_namespace, data)
     put_alarms(hook, alarm_definitions(settings, CLASSES))
-    sync_local_alarm_states(hook, alarm_name_prefix=m.alarm_prefix(settings.model_name))
+    wait_for_alarm_evaluation()  # the emulator evaluates them, as CloudWatch does
 
     from image_mlops.deployment.endpoints import ENV_PACKAGE_VERSION
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+from image_mlops_dev.stack.emulator_endpoints import is_endpoint_invoke
 from image_mlops_dev.stack.emulator_jobs import is_lambda_invoke
 
 log = logging.getLogger("image_mlops.emulator")
@@ -40,10 +41,17 @@ _UPLOAD_ID_IN_RESPONSE = re.compile(rb"<UploadId>([^<]+)</UploadId>")
 _UPLOAD_ID_IN_QUERY = re.compile(r"(^|&)uploadId=([^&]*)")
 
 
+_RPC_V2_OPERATION = re.compile(r"^/service/[^/]+/operation/(?P<action>[A-Za-z0-9]+)$")
+
+
 def _action_of(environ: dict[str, Any], body: bytes) -> str | None:
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return target.rsplit(".", 1)[-1]
+    # Smithy RPC v2 (CBOR), CloudWatch's protocol in botocore: the operation is in the path
+    operation = _RPC_V2_OPERATION.match(environ.get("PATH_INFO", ""))
+    if operation:
+        return operation.group("action")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     if "Action" in query:
         return query["Action"][0]
@@ -55,6 +63,13 @@ def _action_of(environ: dict[str, Any], body: bytes) -> str | None:
     return None
 
 
+def request_action(environ: dict[str, Any]) -> str | None:
+    """The API action of a request whose body the journaling layer has buffered."""
+    stream = environ.get("wsgi.input")
+    body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
+    return _action_of(environ, body)
+
+
 def is_mutating(environ: dict[str, Any], body: bytes) -> bool:
     method = environ.get("REQUEST_METHOD", "GET").upper()
     if method in ("GET", "HEAD", "OPTIONS"):
@@ -62,7 +77,7 @@ def is_mutating(environ: dict[str, Any], body: bytes) -> bool:
     path = environ.get("PATH_INFO", "")
     if path.startswith("/moto-api"):
         return False
-    if is_lambda_invoke(environ):
+    if is_lambda_invoke(environ) or is_endpoint_invoke(environ):
         return False  # an invocation's effects are its own (journaled) requests
     # Everything that is not a read is journaled (S3 POST ?select and the like included).
     action = _action_of(environ, body)
@@ -175,7 +190,10 @@ class JournalingApp:
     def __init__(self, app: Callable[..., Iterable[bytes]], journal: Journal | None) -> None:
         self.app = app
         self.journal = journal
-        self.jobs: Any = None  # the jobs layer (build_app sets it), stopped with the server
+        # the jobs and endpoints layers (build_app sets them), stopped with the server
+        self.jobs: Any = None
+        self.endpoints: Any = None
+        self.alarms: Any = None  # the alarm evaluator, started with the server
         # One mutation at a time, so the journal's order is the order moto applied them in.
         self._lock = threading.Lock()
 
@@ -327,6 +345,8 @@ def build_app(
     import tempfile
 
     from image_mlops_dev.stack import emulator_extensions
+    from image_mlops_dev.stack.emulator_alarms import AlarmEvaluation, AlarmEvaluator
+    from image_mlops_dev.stack.emulator_endpoints import EmulatorEndpoints
     from image_mlops_dev.stack.emulator_jobs import EmulatorJobs, enable_executions
     from image_mlops_dev.stack.emulator_s3_rules import S3Rules
 
@@ -339,6 +359,7 @@ def build_app(
         )
     jobs = EmulatorJobs(_dispatcher(), workdir=work_dir, endpoint_url=f"http://127.0.0.1:{port}")
     enable_executions(jobs, port)
+    endpoints = EmulatorEndpoints(jobs, jobs=jobs, workdir=work_dir)
     if journal_path is not None and journal_path.exists():
         from image_mlops_dev.stack.journal_compaction import compact
 
@@ -348,7 +369,7 @@ def build_app(
         started = time.monotonic()
         jobs.replaying = True  # replayed jobs and executions do not run again
         try:
-            count = replay(jobs, journal_path)
+            count = replay(endpoints, journal_path)
         finally:
             jobs.replaying = False
         log.info(
@@ -365,31 +386,99 @@ def build_app(
             with open(journal_path, "r+b") as handle:
                 handle.truncate(good)
     journal = Journal(journal_path) if journal_path is not None else None
-    app = JournalingApp(S3Rules(jobs), journal)
-    app.jobs = jobs
+    alarms = AlarmEvaluator(f"http://127.0.0.1:{port}")
+    app = JournalingApp(AlarmEvaluation(S3Rules(endpoints), alarms), journal)
+    app.jobs, app.endpoints, app.alarms = jobs, endpoints, alarms
     jobs.outer = app
     ended = jobs.end_ghosts()
     if ended:
         log.warning("%d job(s)/execution(s) were running when the emulator stopped: failed", ended)
+    restored = endpoints.restore()
+    if restored:
+        log.info("%d endpoint(s) restored: their model servers are starting", restored)
     return app
 
 
-def serve(host: str, port: int, journal_path: Path | None, faults: bool = False) -> None:
+#: ``POST {"s3_ms": 20, "invoke_ms": 30}``: set the added latency of a running emulator.
+LATENCY_PATH = "/_emulator/latency"
+
+
+class AddedLatency:
+    """Development option: the round-trip time AWS adds, per S3 request and per invocation.
+
+    On AWS an S3 request takes tens of milliseconds and an endpoint invocation more; the
+    emulator on the same machine answers in about one. Benchmarks add it back to measure what
+    users meet (``--s3-latency-ms``, ``--invoke-latency-ms``, or ``POST`` to
+    :data:`LATENCY_PATH` while running). The wait is outside the journal's lock: it delays
+    each request, never the others.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, s3_ms: float, invoke_ms: float):
+        self.app = app
+        self.set(s3_ms, invoke_ms)
+
+    def set(self, s3_ms: float, invoke_ms: float) -> None:
+        self.s3_seconds, self.invoke_seconds = max(0.0, s3_ms) / 1000, max(0.0, invoke_ms) / 1000
+        if s3_ms or invoke_ms:
+            log.warning(
+                "added latency: %.0f ms per S3 request, %.0f ms per endpoint invocation",
+                s3_ms,
+                invoke_ms,
+            )
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == LATENCY_PATH and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            wanted = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            self.set(float(wanted.get("s3_ms", 0)), float(wanted.get("invoke_ms", 0)))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(wanted).encode()]
+        if self.invoke_seconds and is_endpoint_invoke(environ):
+            time.sleep(self.invoke_seconds)
+        elif self.s3_seconds and _signed_for(environ) == "s3":
+            time.sleep(self.s3_seconds)
+        return self.app(environ, start_response)
+
+
+def _signed_for(environ: dict[str, Any]) -> str | None:
+    """The service of a request's SigV4 credential scope (header or presigned query)."""
+    match = re.search(
+        r"Credential=[^/,&]+/\d{8}/[^/]+/([^/]+)/aws4_request",
+        environ.get("HTTP_AUTHORIZATION", ""),
+    ) or re.search(
+        r"X-Amz-Credential=[^&]*?(?:/|%2F)\d{8}(?:/|%2F)[^/%]+(?:/|%2F)([^/%]+)(?:/|%2F)aws4_request",
+        environ.get("QUERY_STRING", ""),
+    )
+    return match.group(1) if match else None
+
+
+def serve(
+    host: str,
+    port: int,
+    journal_path: Path | None,
+    faults: bool = False,
+    *,
+    s3_latency_ms: float = 0.0,
+    invoke_latency_ms: float = 0.0,
+) -> None:
     from werkzeug.serving import make_server
 
     from image_mlops_dev.stack.emulator_faults import FaultInjector
 
     journaling = build_app(journal_path, port=port)
     app: Callable[..., Iterable[bytes]] = journaling
+    app = AddedLatency(app, s3_ms=s3_latency_ms, invoke_ms=invoke_latency_ms)
     if faults:
         app = FaultInjector(app)
         log.warning("fault injection is on (%s): for the fault suite only", "/_emulator/faults")
     # werkzeug's threaded server speaks HTTP/1.1 with keep-alive: clients reuse connections
     server = make_server(host, port, app, threaded=True)
+    journaling.alarms.start()
 
     def stop(signum: int, _frame: Any) -> None:
         # running jobs end with the emulator (replay records them as failed, not InProgress)
         journaling.jobs.stop_all()
+        journaling.endpoints.stop_all()
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
@@ -405,10 +494,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--faults", action="store_true", help="accept fault rules (the test suite's fault tests)"
     )
+    parser.add_argument(
+        "--s3-latency-ms",
+        type=float,
+        default=float(os.environ.get("IMAGE_MLOPS_EMULATOR_S3_LATENCY_MS") or 0),
+        help="add this round-trip time to every S3 request (benchmarks; default "
+        "$IMAGE_MLOPS_EMULATOR_S3_LATENCY_MS or 0)",
+    )
+    parser.add_argument(
+        "--invoke-latency-ms",
+        type=float,
+        default=float(os.environ.get("IMAGE_MLOPS_EMULATOR_INVOKE_LATENCY_MS") or 0),
+        help="add this round-trip time to every endpoint invocation (benchmarks; default "
+        "$IMAGE_MLOPS_EMULATOR_INVOKE_LATENCY_MS or 0)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    serve(args.host, args.port, args.journal, faults=args.faults)
+    serve(
+        args.host,
+        args.port,
+        args.journal,
+        faults=args.faults,
+        s3_latency_ms=args.s3_latency_ms,
+        invoke_latency_ms=args.invoke_latency_ms,
+    )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import json
 from typing import Any
 
 _applied = False
+ROLLED_BACK_BY_ALARM = "Update rolled back: alarm(s)"
 
 
 def unconditional_policy(policy: bytes | str) -> str | None:
@@ -110,7 +111,7 @@ def _update_endpoint(
             # AWS: the blue fleet keeps serving, the update is rolled back, status InService.
             endpoint.endpoint_status = "InService"
             endpoint.failure_reason = (
-                f"Update rolled back: alarm(s) {', '.join(firing)} in ALARM during deployment."
+                f"{ROLLED_BACK_BY_ALARM} {', '.join(firing)} in ALARM during deployment."
             )
             return endpoint
 

@@ -17,6 +17,12 @@ of the emulator itself (``AWS_ENDPOINT_URL`` in its environment), as a container
   model's ``code/inference.py`` (``model_fn``/``input_fn``/``predict_fn``/``output_fn``) over
   every input object (``SplitType``, ``BatchStrategy``, ``AssembleWith``), one
   ``<S3OutputPath>/<name>.out`` per input object;
+* ``serving`` — a SageMaker endpoint's model server (one per production variant): fetches the
+  model's artifact (the approved object version), refuses it unless its sha256 is the one in
+  the model's environment (``IMAGE_MLOPS_ARTIFACT_SHA256``), then serves ``GET /ping`` and
+  ``POST /invocations`` with the artifact's own ``code/inference.py`` (``image-mlops serve``'s
+  server), the model's environment set as the container's; it runs until it is stopped and
+  writes the port it listens on to ``port`` in its work folder;
 * ``lambda`` — the Python Lambda runtime: the handler from the function's unpacked zip,
   called with the event (stdin) and a context object; its logs go to ``/aws/lambda/<name>``.
 
@@ -389,6 +395,69 @@ def run_transform(workdir: Path, spec: dict[str, Any]) -> None:
     sink.flush()
 
 
+# --- serving ------------------------------------------------------------------------------
+class _ServedModel:
+    """The server's invoker: one loaded artifact."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def ready(self) -> bool:
+        return True
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
+        return self.model.invoke(body, content_type, accept)
+
+
+def fetch_approved_artifact(spec: dict[str, Any], into: Path) -> Path:
+    """Download the model's artifact (its approved version) and check its sha256."""
+    import hashlib
+
+    from image_mlops.serving.integrity import ENV_ARTIFACT_SHA256, ENV_ARTIFACT_VERSION_ID
+
+    environment = spec.get("Environment") or {}
+    expected = environment.get(ENV_ARTIFACT_SHA256, "")
+    url = spec["ModelDataUrl"]
+    if len(expected) != 64:
+        raise ContainerError(
+            f"ClientError: the model serving {url} carries no approved sha256 "
+            f"({ENV_ARTIFACT_SHA256}): deploy it with the deploy_model DAG"
+        )
+    bucket, key = split_s3_uri(url)
+    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if environment.get(ENV_ARTIFACT_VERSION_ID):
+        request["VersionId"] = environment[ENV_ARTIFACT_VERSION_ID]
+    body = _client("s3").get_object(**request)["Body"].read()
+    found = hashlib.sha256(body).hexdigest()
+    if found != expected:
+        raise ContainerError(
+            f"ClientError: {url} has sha256 {found}, but sha256 {expected} was approved: "
+            "the model server refuses to load it"
+        )
+    archive = into / "model.tar.gz"
+    archive.write_bytes(body)
+    return archive
+
+
+def run_serving(workdir: Path, spec: dict[str, Any]) -> None:
+    from image_mlops.serving.artifact import ArtifactError, LoadedModel, extract
+    from image_mlops.serving.server import make_server
+
+    archive = fetch_approved_artifact(spec, workdir)
+    os.environ.update(spec.get("Environment") or {})  # the model's container environment
+    try:
+        model = LoadedModel(extract(archive, workdir / "model"))
+    except ArtifactError as exc:
+        raise ContainerError(f"ClientError: the model could not be loaded: {exc}") from exc
+    archive.unlink(missing_ok=True)
+    server = make_server(_ServedModel(model), port=0)
+    tmp = workdir / "port.tmp"
+    tmp.write_text(str(server.server_address[1]))
+    tmp.replace(workdir / "port")
+    log.info("serving %s on port %s", spec["ModelDataUrl"], server.server_address[1])
+    server.serve_forever()
+
+
 # --- lambda ---------------------------------------------------------------------------------
 class LambdaContext:
     """The attributes of the Python runtime's context object that handlers use."""
@@ -503,7 +572,12 @@ class ContainerError(RuntimeError):
     """The job failed; the message is its FailureReason."""
 
 
-RUNNERS = {"training": run_training, "transform": run_transform, "lambda": run_lambda}
+RUNNERS = {
+    "training": run_training,
+    "transform": run_transform,
+    "lambda": run_lambda,
+    "serving": run_serving,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

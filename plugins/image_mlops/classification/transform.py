@@ -178,42 +178,11 @@ def transform_predictor(run_id: str, index: int, settings: Settings | None = Non
     return predict
 
 
-class _RunModelRuntime:
-    """Locally: the run's own model version, served in process (loaded once per process).
-
-    The run keys its rows by the version found at its start, so it serves exactly that
-    artifact (``model_data_url``), with no endpoint lookup per request.
-    """
-
-    _cache: dict[Any, Any] = {}  # ApprovedArtifact → its pinned runtime
-
-    @classmethod
-    def for_model(cls, runtime: Any, model: dict[str, Any]) -> Any:
-        from image_mlops.serving.integrity import ApprovedArtifact
-        from image_mlops.serving.runtime import EndpointRuntime
-
-        approved = ApprovedArtifact.from_environment(
-            model["model_data_url"], model.get("environment") or {}
-        )
-        if approved not in cls._cache:
-            loaded = runtime.model_for(approved)
-
-            class Pinned(EndpointRuntime):
-                def invoke(self, endpoint_name, body, content_type, accept="application/json"):
-                    return loaded.invoke(body, content_type, accept)
-
-            cls._cache[approved] = Pinned()
-        return cls._cache[approved]
-
-
 def runtime_predictor(model: dict[str, Any], settings: Settings | None = None):
-    """Predict in JSON batches through the endpoint runtime (InvokeEndpoint on AWS)."""
+    """Predict in JSON batches through the endpoint (``InvokeEndpoint``, both targets)."""
     from image_mlops.serving.runtime import get_runtime
 
-    settings = settings or get_settings()
-    runtime = get_runtime(settings)
-    if settings.is_local and model.get("model_data_url"):
-        runtime = _RunModelRuntime.for_model(runtime, model)
+    runtime = get_runtime(settings or get_settings())
     endpoint_name = model["endpoint_name"]
 
     def predict(images: list[bytes]) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, conf
 
-from image_mlops.cloudwatch.conditions import alarms_matching, resolve_local
+from image_mlops.cloudwatch.conditions import alarms_matching
 from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
 from image_mlops.cloudwatch.triggers import CloudWatchAlarmTrigger, CloudWatchMetricTrigger
 
@@ -88,9 +88,6 @@ class CloudWatchAlarmSensor(_DeferrableCloudWatchSensor):
     :param alarm_name_prefix: or every alarm whose name starts with this (templated)
     :param target_state: ``ALARM`` (default), ``OK`` or ``INSUFFICIENT_DATA``
     :param require_all: all selected alarms must be in the state (default: any one)
-    :param evaluate_locally: evaluate each alarm's definition against its metric data
-        instead of reading its state (None = ``settings.is_local``: the emulator never
-        evaluates alarms)
     :param check_interval: templated poke interval of the deferred wait (default poke_interval)
     :param max_wait: templated seconds before giving up (default timeout); then skip with
         ``soft_fail`` or fail
@@ -109,7 +106,6 @@ class CloudWatchAlarmSensor(_DeferrableCloudWatchSensor):
         alarm_name_prefix: str | None = None,
         target_state: str = "ALARM",
         require_all: bool = False,
-        evaluate_locally: bool | None = None,
         check_interval: Any = None,
         max_wait: Any = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -120,7 +116,6 @@ class CloudWatchAlarmSensor(_DeferrableCloudWatchSensor):
         self.alarm_name_prefix = alarm_name_prefix
         self.target_state = target_state
         self.require_all = require_all
-        self.evaluate_locally = evaluate_locally
         self.check_interval = check_interval
         self.max_wait = max_wait
         self.deferrable = deferrable
@@ -136,7 +131,6 @@ class CloudWatchAlarmSensor(_DeferrableCloudWatchSensor):
             alarm_name_prefix=self.alarm_name_prefix,
             target_state=self.target_state,
             require_all=self.require_all,
-            evaluate_locally=resolve_local(self.evaluate_locally),
         )
 
     def execute(self, context: Context) -> Any:
@@ -153,7 +147,6 @@ class CloudWatchAlarmSensor(_DeferrableCloudWatchSensor):
                 alarm_name_prefix=self.alarm_name_prefix,
                 target_state=self.target_state,
                 require_all=self.require_all,
-                evaluate_locally=resolve_local(self.evaluate_locally),
                 **self._trigger_kwargs(),
             ),
             method_name="execute_complete",
@@ -229,7 +222,7 @@ class CloudWatchMetricSensor(_DeferrableCloudWatchSensor):
         self.deferrable = deferrable
 
     def condition(self) -> dict[str, Any]:
-        """The arguments of ``alarm_eval.metric_condition`` (JSON-serialisable)."""
+        """The arguments of ``conditions.metric_condition`` (JSON-serialisable)."""
         if self.expression:
             queries = [dict(q, ReturnData=False) for q in (self.metric_queries or [])]
             queries.append(
@@ -268,7 +261,7 @@ class CloudWatchMetricSensor(_DeferrableCloudWatchSensor):
         }
 
     def _evaluate(self):
-        from image_mlops.cloudwatch.alarm_eval import metric_condition
+        from image_mlops.cloudwatch.conditions import metric_condition
 
         result = metric_condition(self.hook, **self.condition())
         self.log.info("Metric condition: %s (%s)", result.state, result.reason)
@@ -279,7 +272,7 @@ class CloudWatchMetricSensor(_DeferrableCloudWatchSensor):
         if not self.deferrable:
             super().execute(context)
             return None
-        from image_mlops.cloudwatch.alarm_eval import ALARM
+        from image_mlops.cloudwatch.conditions import ALARM
 
         if self._evaluate().state == ALARM:
             return None
@@ -290,6 +283,6 @@ class CloudWatchMetricSensor(_DeferrableCloudWatchSensor):
         )
 
     def poke(self, context: Context) -> bool:
-        from image_mlops.cloudwatch.alarm_eval import ALARM
+        from image_mlops.cloudwatch.conditions import ALARM
 
         return self._evaluate().state == ALARM

@@ -78,7 +78,6 @@ class CloudWatchAlarmTrigger(_CloudWatchPollTrigger):
         alarm_name_prefix: str | None,
         target_state: str,
         require_all: bool,
-        evaluate_locally: bool,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -86,7 +85,6 @@ class CloudWatchAlarmTrigger(_CloudWatchPollTrigger):
         self.alarm_name_prefix = alarm_name_prefix
         self.target_state = target_state
         self.require_all = require_all
-        self.evaluate_locally = evaluate_locally
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -96,7 +94,6 @@ class CloudWatchAlarmTrigger(_CloudWatchPollTrigger):
                 "alarm_name_prefix": self.alarm_name_prefix,
                 "target_state": self.target_state,
                 "require_all": self.require_all,
-                "evaluate_locally": self.evaluate_locally,
                 **self._base_kwargs(),
             },
         )
@@ -110,7 +107,6 @@ class CloudWatchAlarmTrigger(_CloudWatchPollTrigger):
             alarm_name_prefix=self.alarm_name_prefix,
             target_state=self.target_state,
             require_all=self.require_all,
-            evaluate_locally=self.evaluate_locally,
         )
 
 
@@ -128,7 +124,7 @@ class CloudWatchMetricTrigger(_CloudWatchPollTrigger):
         )
 
     def check(self) -> dict | None:
-        from image_mlops.cloudwatch.alarm_eval import ALARM, metric_condition
+        from image_mlops.cloudwatch.conditions import ALARM, metric_condition
 
         result = metric_condition(self.hook(), **self.condition)
         if result.state == ALARM:

@@ -1,7 +1,7 @@
 """``image-mlops alarms [--json]``: the model's drift alarms and their states.
 
-On the local stack each alarm's definition is evaluated against its metric data (the
-emulator never evaluates alarms); on AWS CloudWatch's own state is shown. Exit code 0 when
+The states are CloudWatch's (on the local stack, the emulator's, which evaluates alarms when
+metric data arrives, as CloudWatch does). Exit code 0 when
 no alarm is in ALARM, 3 when one is (handy in scripts), 1 on errors.
 """
 

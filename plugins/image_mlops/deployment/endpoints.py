@@ -257,9 +257,15 @@ def switch_endpoint(
 
 
 def wait_in_service(
-    endpoint_name: str, settings: Settings | None = None, timeout: float = 3600, poll: float = 15
+    endpoint_name: str,
+    settings: Settings | None = None,
+    timeout: float = 3600,
+    poll: float | None = None,
 ) -> dict[str, Any]:
-    """Poll until the endpoint leaves Creating/Updating (for rollbacks inside a task)."""
+    """Poll (every ``IMAGE_MLOPS_JOB_POLL_SECONDS``) until the endpoint leaves
+    Creating/Updating (for rollbacks inside a task)."""
+    settings = settings or get_settings()
+    poll = poll or settings.job_poll_seconds
     deadline = time.monotonic() + timeout
     while True:
         endpoint = describe_endpoint(endpoint_name, settings)

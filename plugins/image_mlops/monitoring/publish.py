@@ -232,7 +232,7 @@ def compute_and_publish(
 
 def update_dashboard_and_alarms(settings: Settings, classes: list[str]) -> dict[str, Any]:
     """PutMetricAlarm for every alarm, then PutDashboard (alarm widget needs the ARNs)."""
-    from image_mlops.cloudwatch.alarm_eval import sync_local_alarm_states
+    from image_mlops.cloudwatch.conditions import alarm_states
     from image_mlops.monitoring.alarms import alarm_definitions, integrity_alarm, put_alarms
     from image_mlops.monitoring.dashboard import dashboard_body
 
@@ -242,14 +242,8 @@ def update_dashboard_and_alarms(settings: Settings, classes: list[str]) -> dict[
     arns = [a["AlarmArn"] for a in hook.describe_alarms(alarm_name_prefix=prefix)]
     name = m.dashboard_name(settings.model_name)
     messages = hook.put_dashboard(name, dashboard_body(settings, classes, arns))
-    states: list[dict] = []
-    if settings.is_local:  # the emulator never evaluates alarms: show the evaluated state
-        states = sync_local_alarm_states(hook, alarm_name_prefix=prefix)
-    else:
-        states = [
-            {"name": a["AlarmName"], "state": a["StateValue"]}
-            for a in hook.describe_alarms(alarm_name_prefix=prefix)
-        ]
+    # CloudWatch evaluates the alarms (the local emulator too, when metric data arrives)
+    states = alarm_states(hook, alarm_name_prefix=prefix)
     return {
         "dashboard": name,
         "dashboard_messages": len(messages),

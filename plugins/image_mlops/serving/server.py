@@ -3,8 +3,8 @@
 ``make_server(invoker, port)`` wraps any :class:`Invoker`; two are provided:
 
 * :class:`ArtifactInvoker` — one ``model.tar.gz`` from disk (``image-mlops serve --model``);
-* :class:`EndpointInvoker` — whatever a (local) endpoint serves now, through the serving
-  runtime (``image-mlops serve --endpoint``), so an endpoint update is picked up.
+* :class:`EndpointInvoker` — a proxy to an endpoint (``InvokeEndpoint``, on AWS or on the
+  emulator: ``image-mlops serve --endpoint``), so an endpoint update is picked up.
 
 ``/invocations`` takes ``Content-Type: image/jpeg | image/png | application/json`` and
 returns the artifact's ``output_fn`` response (``{"predictions": [...]}``); bad requests get
@@ -47,20 +47,18 @@ class ArtifactInvoker:
 
 
 class EndpointInvoker:
-    """Serve what an endpoint serves (resolved on every request)."""
+    """Serve what an endpoint serves (each request is an ``InvokeEndpoint``)."""
 
-    def __init__(self, endpoint_name: str, runtime) -> None:
+    def __init__(self, endpoint_name: str, runtime, settings=None) -> None:
         self.endpoint_name = endpoint_name
         self.runtime = runtime
-        self.ready()  # load the model now so the first request is not slow and errors show early
+        self.settings = settings
 
     def ready(self) -> bool:
-        from image_mlops.serving.runtime import LocalEndpointRuntime
+        from image_mlops.deployment.endpoints import describe_endpoint
 
-        if isinstance(self.runtime, LocalEndpointRuntime):
-            target = self.runtime.target(self.endpoint_name)
-            self.runtime.model_of(target)
-        return True
+        endpoint = describe_endpoint(self.endpoint_name, self.settings)
+        return endpoint is not None and endpoint["EndpointStatus"] in ("InService", "Updating")
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
         return self.runtime.invoke(self.endpoint_name, body, content_type, accept)

@@ -69,13 +69,11 @@ def kpi_series(settings: Settings, hours: float, period: int, now: dt.datetime |
 
 
 def alarms(settings: Settings) -> list[dict]:
-    from image_mlops.cloudwatch.alarm_eval import alarm_states
+    from image_mlops.cloudwatch.conditions import alarm_states
     from image_mlops.monitoring.publish import metrics_hook
 
     return alarm_states(
-        metrics_hook(settings),
-        alarm_name_prefix=m.alarm_prefix(settings.model_name),
-        evaluate_locally=settings.is_local,
+        metrics_hook(settings), alarm_name_prefix=m.alarm_prefix(settings.model_name)
     )
 
 
