@@ -381,6 +381,10 @@ def main(argv: list[str] | None = None) -> None:
         emulator = emulator_process(stack)
         figures = []
         try:
+            # one unmeasured run first: the first requests of each process (connections,
+            # moto's and the model server's first calls) are not what a steady run meets
+            batched(model, settings, batch_size, pool, "bench-warm-up")
+            records._execute(settings, "TRUNCATE predictions")
             for s3_ms, invoke_ms in LATENCIES:
                 set_latency(settings, s3_ms, invoke_ms)
                 per_image = baseline_pool.apply(baseline, (names, model, settings))

@@ -227,3 +227,13 @@ def wait_for_alarm_evaluation(after=None, timeout: float = 20.0) -> None:
             return
         assert time.monotonic() < deadline, f"alarms not evaluated since {after}: {times}"
         time.sleep(0.2)
+
+
+def endpoint_invocations(endpoint_name: str) -> int:
+    """``POST /invocations`` the emulator's model servers of ``endpoint_name`` have answered
+    (their logs, as SageMaker's would be in CloudWatch): proof that a request reached them."""
+    folder = get_settings().state_dir / "emulator" / "jobs" / "endpoints" / endpoint_name
+    return sum(
+        log.read_text(errors="replace").count('"POST /invocations')
+        for log in folder.glob("*/container.log")
+    )

@@ -18,13 +18,27 @@ if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 
-def aws_client(service: str, settings: Settings | None = None) -> Any:
-    """A boto3 client for ``service`` built from the AWS connection."""
+def aws_client(
+    service: str, settings: Settings | None = None, *, max_pool_connections: int | None = None
+) -> Any:
+    """A boto3 client for ``service`` built from the AWS connection.
+
+    ``max_pool_connections``: for a client shared by that many threads (botocore keeps 10
+    connections; more threads would open and discard a connection per request).
+    """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     settings = settings or get_settings()
+    config = None
+    if max_pool_connections:
+        from botocore.config import Config
+
+        config = Config(max_pool_connections=max_pool_connections)
     hook = AwsBaseHook(
-        aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region
+        aws_conn_id=settings.aws_conn_id,
+        client_type=service,
+        region_name=settings.region,
+        config=config,
     )
     return hook.get_conn()
 

@@ -131,9 +131,10 @@ class Settings:
     )
     classify_batch_size: int = _setting(256, "Images per classification request batch.")
     classify_s3_threads: int = _setting(
-        8,
+        24,
         "Parallel S3 reads and copies per classification batch: each request mostly waits on "
-        "the network, so several in flight hide the round trip (1 = one at a time).",
+        "the network (20 ms and more on AWS), so many in flight hide the round trip "
+        "(1 = one at a time).",
     )
     batch_transform_threshold: int = _setting(
         5000, "Classification runs larger than this use one Batch Transform job."

@@ -11,7 +11,7 @@ from classify_fixtures import (
     put_incoming,
     remove_production_endpoint,
 )
-from conftest import run_dag
+from conftest import endpoint_invocations, run_dag
 
 from image_mlops.classification import records, run
 
@@ -233,8 +233,11 @@ def test_a_small_run_skips_the_transform_job(dag_bag, clean_aws, empty_table):
     aws = clean_aws
     deploy_production_model(aws, settings, version=1)
     put_incoming(aws, settings, "red-0.jpg", colour_image(RED, seed=1))
+    before = endpoint_invocations(settings.endpoint_name("production"))
     dag_run = run_dag(dag_bag, "classify_images")
     states = task_states(dag_run)
     assert dag_run.state == "success", states
     assert states["transform_request"] == "success" and states["batch_transform"] == "skipped"
     assert class_files(aws, settings) == ["predictions/red/red-0.jpg"]
+    # predicted by the endpoint's model server (InvokeEndpoint), not in the worker
+    assert endpoint_invocations(settings.endpoint_name("production")) == before + 1

@@ -158,10 +158,10 @@ def test_a_batch_classifies_the_same_with_and_without_threads(scene, threads):
     assert reasons == [("incoming/broken.jpg", records.UNREADABLE_IMAGE)]
 
 
-def test_s3_requests_run_on_eight_threads_on_both_targets(settings):
+def test_s3_requests_run_on_24_threads_on_both_targets(settings):
     import dataclasses
 
-    assert settings.classify_s3_threads == 8
+    assert settings.classify_s3_threads == 24
     one = dataclasses.replace(settings, classify_s3_threads=1)
     assert isinstance(classify.s3_executor(one, 100), classify.InlineExecutor)
     on_aws = dataclasses.replace(settings, target="aws")

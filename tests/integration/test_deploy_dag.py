@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_dag
+from conftest import endpoint_invocations, run_dag
 
 from image_mlops.deployment import history, production_model
 from image_mlops.serving.sample_model import publish_sample_package, upload_sample_images
 
 pytestmark = pytest.mark.stack
+STAGES = ("staging", "production")
 
 
 def _states(run):
@@ -19,9 +20,13 @@ def test_approved_in_registry_deploys_without_asking(dag_bag, settings, tmp_path
     monkeypatch.setenv("IMAGE_MLOPS_REQUIRE_PRODUCTION_APPROVAL", "false")
     upload_sample_images(settings, per_class=3)
     arn = publish_sample_package(settings, "dag-approved", status="Approved", workdir=tmp_path)
+    smoked = {stage: endpoint_invocations(settings.endpoint_name(stage)) for stage in STAGES}
     run = run_dag(dag_bag, "deploy_model", conf={"model_package": arn})
     states = _states(run)
     assert run.state == "success", states
+    # each smoke test went to its endpoint's model server through InvokeEndpoint
+    for stage in STAGES:
+        assert endpoint_invocations(settings.endpoint_name(stage)) > smoked[stage], stage
     assert states["approve_candidate"] == "skipped"
     assert states["approve_production"] == "skipped"
     assert states["check_production"] == "success"

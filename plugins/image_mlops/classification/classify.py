@@ -6,7 +6,7 @@ known, one predictions row): classified, uncertain, or an error with a reason fr
 same keys and rows (idempotent).
 
 The images go through in chunks of :data:`PIPELINE_CHUNK`. The S3 requests (boto3, one
-client per process) run on a thread pool of ``IMAGE_MLOPS_CLASSIFY_S3_THREADS`` (8): each
+client per process) run on a thread pool of ``IMAGE_MLOPS_CLASSIFY_S3_THREADS`` (24): each
 request mostly waits on the network, so the next chunk downloads (GET + decode + input
 stats) and this chunk's copies run while this chunk is predicted. The rows are upserted in
 one statement once every copy has completed (a row never points at a file not yet there).

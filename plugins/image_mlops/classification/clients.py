@@ -15,7 +15,10 @@ from image_mlops.config import Settings, get_settings
 def _client(service: str, settings: Settings) -> Any:
     from image_mlops.aws import aws_client
 
-    return aws_client(service, settings)
+    # one connection per thread of a batch (and a few for the task's own calls)
+    return aws_client(
+        service, settings, max_pool_connections=max(10, settings.classify_s3_threads + 4)
+    )
 
 
 def client(service: str, settings: Settings | None = None) -> Any:
