@@ -50,7 +50,7 @@ def comparison(name: str) -> Callable[[float, float], bool]:
         return COMPARISONS[name]
     except KeyError:
         raise ValueError(
-            f"comparison {name!r} cannot be evaluated locally; use one of "
+            f"comparison {name!r} is not supported here; use one of "
             f"{', '.join(COMPARISONS)} (anomaly-detection bands need real CloudWatch)"
         ) from None
 

@@ -1,5 +1,6 @@
-"""Serving: invoke an endpoint (SageMaker, or in process locally) and serve an artifact over HTTP.
+"""Serving: invoke an endpoint (``InvokeEndpoint``, on both targets) and serve an artifact
+over HTTP with the SageMaker container contract.
 
 ``runtime.get_runtime().invoke(endpoint, body, content_type)`` is the one way the pipeline
-calls a model; the local/aws difference lives only in :mod:`image_mlops.serving.runtime`.
+calls a model.
 """

@@ -7,9 +7,9 @@ refuses any other write there: :func:`image_mlops.registry.models_bucket_policy`
 
 Deployment checks the artifact against the package before staging and before production and
 puts both values into the SageMaker model's environment (:data:`ENV_ARTIFACT_SHA256`,
-:data:`ENV_ARTIFACT_VERSION_ID`). Everything of ours that loads an artifact (the local
-endpoint runtime) or hands it to SageMaker (a Batch Transform job) fetches that version and
-checks its sha256 first. A mismatch refuses with :class:`ArtifactIntegrityError`, publishes
+:data:`ENV_ARTIFACT_VERSION_ID`). What hands an artifact to SageMaker (a Batch Transform
+job) fetches that version and checks its sha256 first, and so does the local emulator's
+model server before it serves. A mismatch refuses with :class:`ArtifactIntegrityError`, publishes
 one ``ArtifactIntegrityFailures`` datum and so trips the integrity alarm; an endpoint already
 serving keeps its approved bytes (they stay addressable by their version id).
 """
