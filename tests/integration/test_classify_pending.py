@@ -169,7 +169,7 @@ def test_s3_requests_run_on_24_threads_on_both_targets(settings):
         with classify.s3_executor(target, 3) as pool:
             assert pool._max_workers == 3  # never more threads than requests
         with classify.s3_executor(target, 100) as pool:
-            assert pool._max_workers == 8
+            assert pool._max_workers == settings.classify_s3_threads
     future = classify.InlineExecutor().submit(lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         future.result()  # an error reaches the caller where a pool's would
