@@ -72,12 +72,11 @@ def is_endpoint_invoke(environ: dict[str, Any]) -> bool:
 
 
 def _sagemaker_backend_of(endpoint_name: str) -> tuple[Any, Any]:
-    from moto.sagemaker.models import sagemaker_backends
+    from image_mlops_dev.stack.emulator_jobs import _sagemaker_backends
 
-    for per_region in sagemaker_backends.values():
-        for backend in per_region.values():
-            if endpoint_name in backend.endpoints:
-                return backend, backend.endpoints[endpoint_name]
+    for backend in _sagemaker_backends():
+        if endpoint_name in backend.endpoints:
+            return backend, backend.endpoints[endpoint_name]
     return None, None
 
 
@@ -256,12 +255,9 @@ class EmulatorEndpoints:
 
     @staticmethod
     def _request(environ: dict[str, Any]) -> dict[str, Any]:
-        import io
+        from image_mlops_dev.stack.emulator_jobs import request_body
 
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        data = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(data)
-        return json.loads(data or b"{}")
+        return json.loads(request_body(environ) or b"{}")
 
     # --- control plane ------------------------------------------------------------------
     def _create(self, environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -348,11 +344,15 @@ class EmulatorEndpoints:
             return f"variant {failed.name}: {failed.error}"
         return fleet.wait_ready()
 
-    def _settle_creation(self, name: str, config_name: str) -> None:
+    def _start_pending(self, name: str, config_name: str) -> tuple[Fleet, str | None]:
+        """Start the fleet an endpoint is getting; returns it and why it is not serving."""
         fleet = self._start_fleet(name, config_name)
         with self._lock:
             self._pending[name] = fleet
-        reason = self._ready_or_reason(fleet)
+        return fleet, self._ready_or_reason(fleet)
+
+    def _settle_creation(self, name: str, config_name: str) -> None:
+        fleet, reason = self._start_pending(name, config_name)
         if reason is None:
             self._record(name, "InService", config_name)
         else:
@@ -360,10 +360,7 @@ class EmulatorEndpoints:
             self._record(name, "Failed", config_name, f"Endpoint creation failed: {reason}")
 
     def _settle_update(self, name: str, old_config: str, new_config: str) -> None:
-        fleet = self._start_fleet(name, new_config)
-        with self._lock:
-            self._pending[name] = fleet
-        reason = self._ready_or_reason(fleet)
+        fleet, reason = self._start_pending(name, new_config)
         if reason is None:
             self._record(name, "InService", new_config)
             return
@@ -449,11 +446,9 @@ class EmulatorEndpoints:
 
     # --- runtime ------------------------------------------------------------------------
     def _invoke(self, name: str, environ: dict[str, Any], start_response: Callable[..., Any]):
-        import io
+        from image_mlops_dev.stack.emulator_jobs import request_body
 
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        body = request_body(environ)
         _backend, endpoint = _sagemaker_backend_of(name)
         if endpoint is None:
             return _error(

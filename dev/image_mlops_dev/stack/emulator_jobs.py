@@ -71,6 +71,14 @@ def is_lambda_invoke(environ: dict[str, Any]) -> bool:
     )
 
 
+def request_body(environ: dict[str, Any]) -> bytes:
+    """A request's body, left readable for the next layer."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    data = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(data)
+    return data
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -144,10 +152,7 @@ class EmulatorJobs:
         return self.app(environ, start_response)
 
     def _body(self, environ: dict[str, Any]) -> bytes:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        data = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(data)
-        return data
+        return request_body(environ)
 
     # --- SageMaker jobs -------------------------------------------------------------------
     def _create(self, target: str, environ: dict[str, Any], start_response: Callable[..., Any]):
