@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import secrets
 import shutil
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="catalog-bench-", dir="/tmp"))
     tmp.chmod(0o755)
-    pg = EmbeddedPostgres(tmp / "data", free_port())
+    pg = EmbeddedPostgres(tmp / "data", free_port(), password=secrets.token_urlsafe(16))
     print(f"starting a private PostgreSQL on 127.0.0.1:{pg.port} in {tmp}", flush=True)
     try:
         pg.start()

@@ -62,7 +62,7 @@ def private_environment(state: Path) -> None:
     from image_mlops_dev.stack.processes import free_port
 
     ports = free_port(), free_port(), free_port()
-    os.environ.update(private_stack_environment(state, *ports, placeholder="bench-placeholder"))
+    os.environ.update(private_stack_environment(state, *ports))
     for key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswith("_BUCKET")]:
         del os.environ[key]
 
@@ -140,7 +140,9 @@ def set_latency(settings, s3_ms: float, invoke_ms: float) -> None:
     import json
     import urllib.request
 
-    request = urllib.request.Request(
+    from image_mlops_dev.stack.emulator_auth import signed_request
+
+    request = signed_request(
         f"{settings.emulator_url}/_emulator/latency",
         data=json.dumps({"s3_ms": s3_ms, "invoke_ms": invoke_ms}).encode(),
         method="POST",

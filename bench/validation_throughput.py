@@ -113,7 +113,7 @@ def airflow_runs(images: list[bytes], n: int) -> None:
 
     state = Path(tempfile.mkdtemp(prefix="image-mlops-bench-"))
     ports = free_port(), free_port(), free_port()
-    os.environ.update(private_stack_environment(state, *ports, placeholder="bench-placeholder"))
+    os.environ.update(private_stack_environment(state, *ports))
     os.environ["IMAGE_MLOPS_VALIDATION_BATCH_SIZE"] = "200"
     from image_mlops.config import get_settings
     from image_mlops_dev.stack.manager import LocalStack

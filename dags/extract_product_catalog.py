@@ -7,14 +7,17 @@ and US description — streaming through a server-side cursor, then, in batches:
 
 * downloads each main image (http(s) or s3 URL; timeouts, retries with backoff, size cap,
   `image/*` content-type check) into `s3://<raw>/incoming/product-<id>.<ext>` with user
-  metadata `product-id`, where `validate_images` picks it up;
+  metadata `product-id`, where `validate_images` picks it up. A row is untrusted: http(s)
+  only to public addresses (every redirect checked; `IMAGE_MLOPS_CATALOG_ALLOWED_NETWORKS`
+  for an internal image host), s3 only under `IMAGE_MLOPS_CATALOG_S3_ALLOWED_PREFIXES`;
 * keeps the description text for the classifier at `s3://<raw>/catalog/texts/product-<id>.txt`;
 * writes the manifest `s3://<raw>/catalog/<run>/products.jsonl`: one line per product with
   its title, image URL, description, description key and download outcome.
 
 A product whose image cannot be fetched is recorded in the manifest with a reason
 (`no_image_url`, `not_found`, `timeout`, `too_large`, `not_an_image_content_type`,
-`unsupported_url_scheme`, ...); it never fails the run. Re-runs are idempotent.
+`unsupported_url_scheme`, `blocked_address`, `s3_not_allowed`, ...) and its URL without
+credentials or query string; it never fails the run. Re-runs are idempotent.
 
 **Params**: `limit` (0 = every product), `batch_size` (products per download task).
 Emits the `product_catalog` asset.

@@ -32,11 +32,7 @@ from image_mlops_dev.stack.processes import free_port  # noqa: E402
 _STATE = Path(tempfile.mkdtemp(prefix="image-mlops-test-"))
 _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT = free_port(), free_port(), free_port()
 # The test stack's own settings win over anything from .env or the shell.
-os.environ.update(
-    private_stack_environment(
-        _STATE, _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT, placeholder="test-placeholder"
-    )
-)
+os.environ.update(private_stack_environment(_STATE, _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT))
 for _key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswith("_BUCKET")]:
     del os.environ[_key]
 
@@ -68,7 +64,7 @@ def private_stack_env(state: Path, pg: int, emulator: int, airflow: int) -> dict
         for k, v in os.environ.items()
         if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_")) and k != "AIRFLOW_HOME"
     }
-    env.update(private_stack_environment(state, pg, emulator, airflow, placeholder="x"))
+    env.update(private_stack_environment(state, pg, emulator, airflow))
     return env
 
 
@@ -213,10 +209,12 @@ def wait_for_alarm_evaluation(after=None, timeout: float = 20.0) -> None:
     import time
     import urllib.request
 
+    from image_mlops_dev.stack.emulator_auth import signed_request
+
     url = f"{get_settings().emulator_url}/_emulator/alarms/evaluated"
     deadline = time.monotonic() + timeout
     while True:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(signed_request(url), timeout=5) as response:
             times = {
                 k: dt.datetime.fromisoformat(v) if v else None
                 for k, v in json.loads(response.read()).items()

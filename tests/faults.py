@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from image_mlops_dev.stack.emulator_auth import signed_request
 from image_mlops_dev.stack.emulator_faults import PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _call(emulator_url: str, method: str, payload: dict | None = None) -> dict:
     data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(f"{emulator_url}{PATH}", data=data, method=method)
+    request = signed_request(f"{emulator_url}{PATH}", data=data, method=method)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 

@@ -151,14 +151,33 @@ def corpus() -> dict[str, tuple[bytes, str | None]]:
 
 
 def put_raw_http(emulator_url: str, bucket: str, key: str, headers: dict[str, bytes], body: bytes):
-    """A PUT the way a non-boto client sends it (botocore refuses non-ASCII metadata)."""
+    """A PUT the way a non-boto client sends it (botocore refuses non-ASCII metadata), signed
+    with the session's key over the header bytes as the server reads them (latin-1)."""
     import http.client
+    import os
     import urllib.parse
 
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     url = urllib.parse.urlsplit(emulator_url)
+    path = f"/{bucket}/{urllib.parse.quote(key)}"
+    request = AWSRequest(
+        method="PUT",
+        url=f"{emulator_url}{path}",
+        data=body,
+        headers={name: value.decode("latin-1") for name, value in headers.items()},
+    )
+    credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
+    signed = {
+        name: value.encode("latin-1") if isinstance(value, str) else value
+        for name, value in request.headers.items()
+    }
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    conn.putrequest("PUT", f"/{bucket}/{urllib.parse.quote(key)}")
-    for name, value in {**headers, "Content-Length": str(len(body)).encode()}.items():
+    conn.putrequest("PUT", path)
+    for name, value in {**signed, "Content-Length": str(len(body)).encode()}.items():
         conn.putheader(name, value)
     conn.endheaders(body)
     status = conn.getresponse().status

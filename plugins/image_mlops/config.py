@@ -158,6 +158,18 @@ class Settings:
     catalog_batch_size: int = _setting(
         500, "Products per main-image download batch (one mapped task each)."
     )
+    catalog_allowed_networks: tuple[str, ...] = _setting(
+        (),
+        "Networks (CIDR, comma-separated) the image downloader may reach although they are "
+        "not public: an internal image host. Loopback, private, link-local, multicast and "
+        "reserved addresses are refused otherwise.",
+    )
+    catalog_s3_allowed_prefixes: tuple[str, ...] = _setting(
+        (),
+        "`s3://bucket/prefix` locations catalogue image URLs may be read from "
+        "(comma-separated; empty: the sample catalogue's `s3://RAW/catalog-media/`).",
+    )
+    catalog_max_redirects: int = _setting(5, "Redirects an image download may follow.")
 
     # --- local stack ------------------------------------------------------------------------------
     state_dir: Path = _setting(  # noqa: RUF009 - a Path is immutable
@@ -166,8 +178,18 @@ class Settings:
     pg_port: int = _setting(54329, "Port of the embedded PostgreSQL (127.0.0.1).")
     emulator_port: int = _setting(5055, "Port of the local AWS emulator (127.0.0.1).")
     airflow_port: int = _setting(8080, "Port of the Airflow api-server (UI and REST API).")
+    airflow_login: bool = _setting(
+        False,
+        "Local stack: require an Airflow login (user `admin`, password generated into "
+        "`.local/airflow/simple_auth_manager_passwords.json.generated`) instead of everyone "
+        "being admin.",
+    )
 
     # ------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        # Pillow's format names are upper case; a user may write "jpeg,png"
+        object.__setattr__(self, "allowed_formats", tuple(f.upper() for f in self.allowed_formats))
+
     @property
     def is_local(self) -> bool:
         return self.target == "local"
@@ -233,7 +255,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, float):
             return float(raw)
         if isinstance(default, tuple):
-            return tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
         if isinstance(default, Path):
             path = Path(raw).expanduser()
             return path if path.is_absolute() else PROJECT_ROOT / path

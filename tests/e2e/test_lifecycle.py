@@ -51,19 +51,27 @@ def demo(test_output):
             f"make demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
         result = json.loads(result_file.read_text())
-        clients = _clients(ports["emulator"])
-        yield {"result": result, "stdout": proc.stdout, "ports": ports, "aws": clients}
+        clients = _clients(ports["emulator"], env)
+        yield {
+            "result": result,
+            "stdout": proc.stdout,
+            "stderr": proc.stderr,
+            "ports": ports,
+            "aws": clients,
+            "state": state,
+            "env": env,
+        }
     finally:
         subprocess.run([*cli, "stack", "down"], env=env, cwd=ROOT, capture_output=True, timeout=300)
         shutil.rmtree(state, ignore_errors=True)
 
 
-def _clients(port: int) -> dict:
+def _clients(port: int, env: dict[str, str]) -> dict:
     kwargs = {
         "endpoint_url": f"http://127.0.0.1:{port}",
         "region_name": "us-east-1",
-        "aws_access_key_id": "x",
-        "aws_secret_access_key": "x",
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
     }
     return {name: boto3.client(name, **kwargs) for name in ("s3", "sagemaker", "cloudwatch")}
 
@@ -152,3 +160,38 @@ def test_kpis_alarms_and_dashboard_are_in_cloudwatch(demo):
     assert any(name.startswith(f"image-mlops-{MODEL}-") for name in states)
     assert "ALARM" in states.values(), "the injected drift put an alarm in ALARM"
     assert cloudwatch.list_dashboards()["DashboardEntries"]
+
+
+def test_no_secret_it_used_appears_in_logs_xcom_output_or_journal(demo):
+    """The database password, the emulator's key, Airflow's JWT and API secrets and its
+    fernet key: none in the demo's output, any log, the emulator's journal and job folders,
+    or the database files (task instances, XCom, HITL answers live there)."""
+    import json as json_module
+
+    env, state = demo["env"], demo["state"]
+    secrets_file = state / "airflow" / "secrets.json"
+    secrets = {
+        "IMAGE_MLOPS_PG_PASSWORD": env["IMAGE_MLOPS_PG_PASSWORD"],
+        "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+        **json_module.loads(secrets_file.read_text()),
+    }
+    assert all(len(value) >= 16 for value in secrets.values())
+    kept_by_design = {secrets_file.resolve()}  # where the stack keeps its own secrets
+    places = {"demo output": (demo["stdout"] + demo["stderr"]).encode()}
+    scanned = 0
+    for path in state.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.resolve() not in kept_by_design:
+            try:
+                places[str(path.relative_to(state))] = path.read_bytes()
+            except PermissionError:  # PostgreSQL's own files, as its system user
+                continue
+            scanned += 1
+    assert scanned > 50 and any(name.startswith("postgres") for name in places)
+    assert any("journal" in name for name in places) and any("logs" in name for name in places)
+    leaks = [
+        (name, where)
+        for name, value in secrets.items()
+        for where, data in places.items()
+        if value.encode() in data
+    ]
+    assert leaks == []

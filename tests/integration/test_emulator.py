@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
-import boto3
 import botocore.exceptions
 import pytest
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.validate import validate_parameters
-
-from image_mlops_dev.stack.processes import free_port
+from private_emulator import PrivateEmulator
 
 pytestmark = pytest.mark.stack
 
@@ -239,72 +231,6 @@ def test_update_endpoint_with_quiet_alarm_goes_through(aws):
 
 
 # -- persistence across a crash -------------------------------------------------------------
-class PrivateEmulator:
-    """A second emulator process of our own, on a free port, with its own journal."""
-
-    def __init__(self, journal: Path, log: Path) -> None:
-        self.journal = journal
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MOTO_")}
-        paths = [str(ROOT / "plugins"), str(ROOT / "dev"), env.get("PYTHONPATH", "")]
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "image_mlops_dev.stack.emulator",
-                    "--port",
-                    str(self.port),
-                    "--journal",
-                    str(self.journal),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"emulator died: {self.log.read_text()[-2000:]}"
-            try:
-                with urllib.request.urlopen(f"{self.url}/_emulator/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise AssertionError(f"emulator not ready: {self.log.read_text()[-2000:]}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def crash(self) -> None:
-        """SIGKILL: no clean shutdown, no chance to flush anything more."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="test-placeholder",
-            aws_secret_access_key="test-placeholder",
-            config=Config(retries={"max_attempts": 1}),
-        )
-
-
 @pytest.fixture
 def private_emulator(tmp_path):
     emulator = PrivateEmulator(tmp_path / "journal.bin", tmp_path / "emulator.log")

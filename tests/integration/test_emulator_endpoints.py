@@ -182,7 +182,7 @@ def test_endpoints_come_back_after_down_and_up(tmp_path):
     """make down / make up: the journal restores the endpoint and its model server starts."""
     import hashlib
 
-    from test_emulator import PrivateEmulator
+    from private_emulator import PrivateEmulator
 
     from image_mlops.serving.integrity import ApprovedArtifact
     from image_mlops.serving.sample_model import write_artifact

@@ -17,7 +17,7 @@ import uuid
 import zipfile
 
 import pytest
-from test_emulator import PrivateEmulator
+from private_emulator import PrivateEmulator
 
 pytestmark = pytest.mark.stack
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +25,7 @@ import faults
 import pytest
 from botocore.config import Config
 from classify_fixtures import colour_image, deploy_production_model, put_incoming
+from private_emulator import emulator_command, emulator_environment
 from validation_corpus import corpus, photo_jpeg
 
 from image_mlops import s3layout
@@ -188,21 +189,9 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
 
     def start():
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "image_mlops_dev.stack.emulator",
-                "--port",
-                str(port),
-                "--journal",
-                str(journal),
-                "--faults",
-            ],
+            [*emulator_command(port, journal), "--faults"],
             cwd=root,
-            env={
-                **faults.os.environ,
-                "PYTHONPATH": faults.os.pathsep.join([str(root / "plugins"), str(root / "dev")]),
-            },
+            env=emulator_environment(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -221,8 +210,8 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
         "s3",
         endpoint_url=url,
         region_name="us-east-1",
-        aws_access_key_id="test-placeholder",
-        aws_secret_access_key="test-placeholder",
+        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
         config=Config(retries={"max_attempts": 1}),
     )
     for bucket in (settings.raw_bucket, settings.validated_bucket):

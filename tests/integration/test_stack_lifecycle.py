@@ -106,8 +106,8 @@ def test_state_survives_down_and_up_and_down_leaves_no_process(private_stack):
     kwargs = {
         "endpoint_url": f"http://127.0.0.1:{emulator_port}",
         "region_name": "us-east-1",
-        "aws_access_key_id": "x",
-        "aws_secret_access_key": "x",
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
     }
     s3 = boto3.client("s3", **kwargs)
     s3.put_object(Bucket="image-mlops-raw", Key="incoming/kept é.jpg", Body=b"kept bytes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import threading
 import time
 
@@ -10,7 +11,13 @@ import pytest
 
 from image_mlops import s3layout
 from image_mlops.catalog.extract import ProductRow, chunked, rows_from_jsonl, rows_to_jsonl
-from image_mlops.catalog.images import REASONS, DownloadError, extension_for, fetch_image
+from image_mlops.catalog.images import (
+    REASONS,
+    DownloadError,
+    FetchPolicy,
+    extension_for,
+    fetch_image,
+)
 from image_mlops.catalog.sql import load_sql, sql_path
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -81,12 +88,17 @@ def server():
     httpd.server_close()
 
 
+#: the test server is on the loopback, which the downloader refuses unless allowed
+LOOPBACK_SERVER = FetchPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),))
+
+
 def fetch(url, *, timeout=1.0, max_bytes=1000, retries=0, sleeps=None):
     return fetch_image(
         url,
         timeout=timeout,
         max_bytes=max_bytes,
         retries=retries,
+        policy=LOOPBACK_SERVER,
         backoff=0.01,
         sleep=(sleeps.append if sleeps is not None else lambda _s: None),
     )

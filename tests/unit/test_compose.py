@@ -17,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
+#: The one variable the file requires: the secret of the emulator's accepted key.
+COMPOSE_ENV = {"LOCAL_AWS_SECRET_ACCESS_KEY": "compose-test-secret"}
 AIRFLOW_SERVICES = (
     "airflow-apiserver",
     "airflow-scheduler",
@@ -44,7 +46,11 @@ def _run_compose(
     env_file.touch()
     return subprocess.run(
         [str(_compose_binary()), "-f", str(compose_file), "--env-file", str(env_file), *args],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **(env or {})},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            **(COMPOSE_ENV if env is None else env),
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -191,6 +197,30 @@ def test_emulator_service_runs_our_launcher_with_a_persistent_journal(model):
     assert argv[argv.index("--port") + 1] == "5055"
 
 
+def test_the_emulator_requires_the_key_the_connection_signs_with(model, tmp_path):
+    moto = model["services"]["moto"]["environment"]
+    aws = json.loads(
+        model["services"]["airflow-scheduler"]["environment"]["AIRFLOW_CONN_AWS_DEFAULT"]
+    )
+    assert moto["AWS_SECRET_ACCESS_KEY"] == aws["password"] == "compose-test-secret"
+    assert moto["AWS_ACCESS_KEY_ID"] == aws["login"]
+    # without a secret the file refuses to start, saying what to set
+    proc = _run_compose(COMPOSE_FILE, "config", "-q", tmp_path=tmp_path, env={})
+    assert proc.returncode != 0
+    assert "LOCAL_AWS_SECRET_ACCESS_KEY" in proc.stderr
+
+
+def test_published_ports_are_on_loopback_only(model):
+    published = [
+        (name, port)
+        for name, service in model["services"].items()
+        for port in service.get("ports", [])
+    ]
+    assert {name for name, _ in published} == {"moto", "airflow-apiserver"}
+    for name, port in published:
+        assert port["host_ip"] == "127.0.0.1", (name, port)
+
+
 def test_postgres_creates_the_three_databases(model):
     postgres = model["services"]["postgres"]
     assert postgres["environment"]["POSTGRES_DB"] == "airflow"
@@ -231,10 +261,15 @@ def test_secrets_come_from_the_optional_secrets_file(tmp_path):
 
 def test_no_secret_in_the_file(model, tmp_path):
     for name, service in model["services"].items():
-        leaked = [k for k in (service.get("environment") or {}) if SECRET_SETTINGS.search(k)]
+        leaked = [
+            k
+            for k, v in (service.get("environment") or {}).items()
+            # a secret may come from the required variable, never be written in the file
+            if SECRET_SETTINGS.search(k) and v != COMPOSE_ENV["LOCAL_AWS_SECRET_ACCESS_KEY"]
+        ]
         assert not leaked, f"{name} sets {leaked} in docker-compose.yaml: use the secrets file"
     # The database password comes only from POSTGRES_PASSWORD, wherever it is used.
-    text = json.dumps(_model(tmp_path, env={"POSTGRES_PASSWORD": "sentinel-pw-123"}))
+    text = json.dumps(_model(tmp_path, env={**COMPOSE_ENV, "POSTGRES_PASSWORD": "sentinel-pw-123"}))
     assert "airflow:airflow@" not in text
     assert text.count("sentinel-pw-123") >= 4
     raw = COMPOSE_FILE.read_text()

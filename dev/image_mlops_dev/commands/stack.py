@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--lines", type=int, default=40)
     actions.add_parser(
-        "env", help="print `export` lines to use the Airflow CLI against the local stack"
+        "env",
+        help="print `export` lines to use the Airflow CLI, boto3 and the AWS CLI against the "
+        "local stack",
     )
     parser.set_defaults(func=run)
 
@@ -70,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
             import shlex
 
             env = stack.airflow_environment(base={})
+            # boto3 and the AWS CLI too: the emulator and the key it accepts
+            emulator = stack.emulator_environment()
+            env["AWS_ENDPOINT_URL"] = stack.settings.emulator_url
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                env[key] = emulator[key]
             for key in sorted(env):
                 print(f"export {key}={shlex.quote(env[key])}")
     except StackError as exc:

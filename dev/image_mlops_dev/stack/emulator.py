@@ -29,13 +29,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+from image_mlops_dev.stack.emulator_auth import (
+    RequireSignature,
+    buffered_body,
+    credentials_from_environment,
+)
 from image_mlops_dev.stack.emulator_endpoints import is_endpoint_invoke
 from image_mlops_dev.stack.emulator_jobs import is_lambda_invoke
 
 log = logging.getLogger("image_mlops.emulator")
 
 _READ_ONLY_ACTION = re.compile(r"^(Describe|List|Get|Search|Query|Head|Batch(Get|Describe))")
-_REPLAYED_HEADERS_SKIP = {"HTTP_CONTENT_LENGTH", "CONTENT_LENGTH"}
+#: Not journaled: the length (re-computed on replay) and credentials — a signature or a
+#: session token must never sit in a file, and replay goes below the signature check.
+_REPLAYED_HEADERS_SKIP = {
+    "HTTP_CONTENT_LENGTH",
+    "CONTENT_LENGTH",
+    "HTTP_AUTHORIZATION",
+    "HTTP_X_AMZ_SECURITY_TOKEN",
+}
+#: A presigned URL's credentials, left out of a journaled query string for the same reason.
+_CREDENTIAL_PARAMS = re.compile(r"^X-Amz-(Signature|Credential|Security-Token)=", re.IGNORECASE)
 _RECORD_MAGIC = b"IMJ1 "
 _UPLOAD_ID_IN_RESPONSE = re.compile(rb"<UploadId>([^<]+)</UploadId>")
 _UPLOAD_ID_IN_QUERY = re.compile(r"(^|&)uploadId=([^&]*)")
@@ -84,13 +98,47 @@ def is_mutating(environ: dict[str, Any], body: bytes) -> bool:
     return not (action and _READ_ONLY_ACTION.match(action))
 
 
+class JournalDamaged(Exception):
+    """A record in the middle of the journal is unreadable: replaying past it would lose
+    every later record, so the emulator refuses to start instead."""
+
+
+def _without_credentials(query: str) -> str:
+    return "&".join(pair for pair in query.split("&") if not _CREDENTIAL_PARAMS.match(pair))
+
+
+_SCOPE = re.compile(r"Credential=[^/,&]+/(\d{8})/([^/,&]+)/([^/,&]+)/aws4_request")
+
+
+def credential_scope(headers: dict[str, Any], query: str = "") -> dict[str, str] | None:
+    """The date, region and service a request was signed for — what moto dispatches on —
+    without the key or the signature."""
+    match = _SCOPE.search(str(headers.get("HTTP_AUTHORIZATION", ""))) or _SCOPE.search(
+        unquote(query)
+    )
+    if match is None:
+        return None
+    return {"date": match.group(1), "region": match.group(2), "service": match.group(3)}
+
+
+def _replay_authorization(scope: dict[str, str]) -> str:
+    """An ``Authorization`` header for replay: the journaled scope, no key, no signature
+    (replay goes below the signature check; moto reads only the scope)."""
+    return (
+        f"AWS4-HMAC-SHA256 Credential=journal-replay/{scope['date']}/{scope['region']}/"
+        f"{scope['service']}/aws4_request, SignedHeaders=host, Signature=0"
+    )
+
+
 class Journal:
-    """Append-only file of length-prefixed request records."""
+    """Append-only file of length-prefixed request records, readable by its owner only."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "ab")  # noqa: SIM115 - held open for the process lifetime
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.chmod(path, 0o600)  # a journal written before this rule was world-readable
+        self._file = os.fdopen(fd, "ab")
 
     def append(
         self, environ: dict[str, Any], body: bytes, extra: dict[str, Any] | None = None
@@ -106,11 +154,14 @@ class Journal:
         header = {
             "method": environ["REQUEST_METHOD"],
             "path": environ.get("PATH_INFO", ""),
-            "query": environ.get("QUERY_STRING", ""),
+            "query": _without_credentials(environ.get("QUERY_STRING", "")),
             "headers": headers,
             "length": len(body),
             "time": time.time(),
         }
+        scope = credential_scope(environ, environ.get("QUERY_STRING", ""))
+        if scope:
+            header["scope"] = scope
         header.update(extra or {})
         self.write_record(header, body)
 
@@ -124,24 +175,41 @@ class Journal:
 
     @staticmethod
     def read(path: Path) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """The records, in order. A crash while appending leaves a *prefix* of one record at
+        the end: that torn tail is ignored (and cut off on start). Anything else unreadable
+        raises :class:`JournalDamaged`."""
         if not path.exists():
             return
+        size = path.stat().st_size
         with open(path, "rb") as handle:
             while True:
+                start = handle.tell()
                 line = handle.readline()
                 if not line:
                     return
+                at_end = handle.tell() == size
                 if not line.startswith(_RECORD_MAGIC):
-                    raise ValueError(f"{path}: corrupt journal record at byte {handle.tell()}")
+                    if at_end and not line.endswith(b"\n") and _RECORD_MAGIC.startswith(line):
+                        log.warning("%s: ignoring a torn last record (crash while writing)", path)
+                        return
+                    raise JournalDamaged(_damaged(path, start, "no record starts there"))
+                if not line.endswith(b"\n"):  # the header line itself was cut: a tail
+                    log.warning("%s: ignoring a torn last record (crash while writing)", path)
+                    return
                 try:
                     header = json.loads(line[len(_RECORD_MAGIC) :])
-                except json.JSONDecodeError:
+                    length = int(header["length"])
+                except (ValueError, KeyError, TypeError):
+                    raise JournalDamaged(
+                        _damaged(path, start, "its header is unreadable")
+                    ) from None
+                body = handle.read(length)
+                trailer = handle.read(1)
+                if len(body) < length or not trailer:
                     log.warning("%s: ignoring a torn last record (crash while writing)", path)
                     return
-                body = handle.read(header["length"])
-                if len(body) < header["length"] or handle.read(1) != b"\n":
-                    log.warning("%s: ignoring a torn last record (crash while writing)", path)
-                    return
+                if trailer != b"\n":
+                    raise JournalDamaged(_damaged(path, start, "its body has the wrong length"))
                 yield header, body
 
     @staticmethod
@@ -163,6 +231,14 @@ class Journal:
                 good = handle.tell()
 
 
+def _damaged(path: Path, offset: int, why: str) -> str:
+    return (
+        f"{path}: the journal record at byte {offset} is damaged ({why}), and records follow "
+        "it. Replaying past it would silently drop them, so the emulator does not start. "
+        "Restore the file from a backup, or run `make clean` to start with empty local state."
+    )
+
+
 def _environ_for(header: dict[str, Any], body: bytes) -> dict[str, Any]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": header["method"],
@@ -181,6 +257,8 @@ def _environ_for(header: dict[str, Any], body: bytes) -> dict[str, Any]:
         "CONTENT_LENGTH": str(len(body)),
     }
     environ.update(header["headers"])
+    if "scope" in header:
+        environ["HTTP_AUTHORIZATION"] = _replay_authorization(header["scope"])
     return environ
 
 
@@ -198,14 +276,7 @@ class JournalingApp:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
-            body = environ["wsgi.input"].read()  # chunked transfer: werkzeug de-chunks
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
-        else:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
+        body = buffered_body(environ)
         if self.journal is None or not is_mutating(environ, body):
             return self.app(environ, start_response)
 
@@ -465,12 +536,19 @@ def serve(
 
     from image_mlops_dev.stack.emulator_faults import FaultInjector
 
+    credentials = credentials_from_environment(dict(os.environ))
+    if not credentials:
+        sys.exit(
+            "the emulator accepts only requests signed with the stack's key: set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (make up passes the AWS connection's)"
+        )
     journaling = build_app(journal_path, port=port)
     app: Callable[..., Iterable[bytes]] = journaling
     app = AddedLatency(app, s3_ms=s3_latency_ms, invoke_ms=invoke_latency_ms)
     if faults:
         app = FaultInjector(app)
         log.warning("fault injection is on (%s): for the fault suite only", "/_emulator/faults")
+    app = RequireSignature(app, credentials)
     # werkzeug's threaded server speaks HTTP/1.1 with keep-alive: clients reuse connections
     server = make_server(host, port, app, threaded=True)
     journaling.alarms.start()
@@ -511,14 +589,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    serve(
-        args.host,
-        args.port,
-        args.journal,
-        faults=args.faults,
-        s3_latency_ms=args.s3_latency_ms,
-        invoke_latency_ms=args.invoke_latency_ms,
-    )
+    try:
+        serve(
+            args.host,
+            args.port,
+            args.journal,
+            faults=args.faults,
+            s3_latency_ms=args.s3_latency_ms,
+            invoke_latency_ms=args.invoke_latency_ms,
+        )
+    except JournalDamaged as exc:
+        sys.exit(str(exc))
 
 
 if __name__ == "__main__":

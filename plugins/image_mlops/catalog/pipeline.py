@@ -31,7 +31,13 @@ from image_mlops.catalog.extract import (
     rows_from_jsonl,
     rows_to_jsonl,
 )
-from image_mlops.catalog.images import DownloadError, fetch_image, store_main_image
+from image_mlops.catalog.images import (
+    DownloadError,
+    FetchPolicy,
+    fetch_image,
+    redact_url,
+    store_main_image,
+)
 from image_mlops.config import Settings
 
 log = logging.getLogger(__name__)
@@ -94,7 +100,8 @@ def process_product(row: ProductRow, settings: Settings, s3: Any) -> dict[str, A
     record: dict[str, Any] = {
         "product_id": row.product_id,
         "title": row.title,
-        "image_url": row.image_url,
+        # the manifest never holds a URL's credentials or query string
+        "image_url": redact_url(row.image_url) if row.image_url else row.image_url,
         "description": row.description,
         "description_key": None,
         "image_key": None,
@@ -119,6 +126,7 @@ def process_product(row: ProductRow, settings: Settings, s3: Any) -> dict[str, A
             max_bytes=settings.max_image_bytes,
             retries=settings.catalog_image_retries,
             s3=s3,
+            policy=FetchPolicy.from_settings(settings),
         )
     except DownloadError as exc:
         record.update(status=FAILED, reason=exc.reason, detail=exc.detail)

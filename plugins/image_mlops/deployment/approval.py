@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from image_mlops import markdown as md
 from image_mlops.config import Settings, get_settings
 from image_mlops.deployment import history, packages
 from image_mlops.deployment.packages import APPROVED, PENDING, REJECTED, Candidate
@@ -65,14 +66,19 @@ def comparison_markdown(
             _fmt(metric("macro_f1", candidate_eval, cm)),
             _fmt(metric("macro_f1", production_eval, pm)) if production else "—",
         ),
-        ("data fingerprint", cm.get("data_fingerprint", "—"), pm.get("data_fingerprint", "—")),
-        ("trained by", cm.get("trained_by", "—"), pm.get("trained_by", "—")),
-        ("training run", cm.get("training_run_id", "—"), pm.get("training_run_id", "—")),
-        ("code version", cm.get("code_version", "—"), pm.get("code_version", "—")),
+        *[
+            (label, md.text(cm.get(key, "—")), md.text(pm.get(key, "—")))
+            for label, key in (
+                ("data fingerprint", "data_fingerprint"),
+                ("trained by", "trained_by"),
+                ("training run", "training_run_id"),
+                ("code version", "code_version"),
+            )
+        ],
         (
             "artifact sha256",
-            cm.get("artifact_sha256", "—")[:16],
-            pm.get("artifact_sha256", "—")[:16],
+            md.text(str(cm.get("artifact_sha256", "—"))[:16]),
+            md.text(str(pm.get("artifact_sha256", "—"))[:16]),
         ),
     ]
     lines = [
@@ -93,7 +99,7 @@ def comparison_markdown(
             a, b = c_rec.get(cls), p_rec.get(cls)
             delta = f"{a - b:+.3f}" if a is not None and b is not None else "—"
             flag = " ⚠" if a is not None and b is not None and a < b else ""
-            lines.append(f"| {cls} | {_fmt(a)} | {_fmt(b)} | {delta}{flag} |")
+            lines.append(f"| {md.text(cls)} | {_fmt(a)} | {_fmt(b)} | {delta}{flag} |")
     return "\n".join(lines)
 
 
@@ -112,8 +118,8 @@ def candidate_body(candidate_arn: str, settings: Settings | None = None) -> str:
             production = None
     return "\n".join(
         [
-            f"Deploy **{settings.model_name} v{candidate.version}** to staging "
-            f"(`{settings.endpoint_name('staging')}`)?",
+            f"Deploy **{md.text(settings.model_name)} v{candidate.version}** to staging "
+            f"({md.code(settings.endpoint_name('staging'))})?",
             "",
             "Approve sets the package **Approved** in the model registry and deploys it to "
             "staging, then smoke-tests it. Reject sets it **Rejected**; nothing is deployed.",
@@ -125,8 +131,8 @@ def candidate_body(candidate_arn: str, settings: Settings | None = None) -> str:
                 packages.load_evaluation(production, settings) if production else {},
             ),
             "",
-            f"Package: `{candidate.arn}`  ",
-            f"Artifact: `{candidate.artifact_uri}`",
+            f"Package: {md.code(candidate.arn)}  ",
+            f"Artifact: {md.code(candidate.artifact_uri)}",
         ]
     )
 
@@ -137,7 +143,7 @@ def production_body(candidate_arn: str, run_id: str, settings: Settings | None =
     staging = [r for r in history.for_run(run_id, settings) if r["stage"] == "staging"]
     lines = [
         f"Promote **v{packages.describe(candidate_arn, settings).version}** to production "
-        f"(`{settings.endpoint_name('production')}`)?",
+        f"({md.code(settings.endpoint_name('production'))})?",
         "",
         "Staging deployment of this run:",
         "",

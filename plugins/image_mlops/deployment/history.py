@@ -12,6 +12,7 @@ import json
 from functools import cache
 from typing import Any
 
+from image_mlops import markdown as md
 from image_mlops.config import PROJECT_ROOT, Settings, get_settings
 
 SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops"
@@ -123,9 +124,10 @@ def markdown(records: list[dict[str, Any]]) -> str:
         acc = r.get("smoke_accuracy")
         p95 = r.get("latency_p95_ms")
         lines.append(
-            f"| {r['stage']} | v{r['package_version']} | {r.get('endpoint_config_name') or ''} "
-            f"| {r.get('approver') or ''} | {r['outcome']} "
+            f"| {md.text(r['stage'])} | v{r['package_version']} "
+            f"| {md.text(r.get('endpoint_config_name') or '')} "
+            f"| {md.text(r.get('approver') or '')} | {md.text(r['outcome'])} "
             f"| {'' if acc is None else f'{acc:.3f}'} | {'' if p95 is None else f'{p95:.1f}'} "
-            f"| {(r.get('reason') or '').replace('|', '/')} |"
+            f"| {md.text(r.get('reason') or '')} |"
         )
     return "\n".join(lines)

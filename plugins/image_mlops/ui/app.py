@@ -3,20 +3,85 @@
 Charts are inline SVG drawn on the server — no JavaScript, no CDN — so the page works
 offline. It reads CloudWatch (GetMetricData, DescribeAlarms) and SageMaker through the
 Airflow AWS connection, so it shows the local emulator or AWS alike.
+
+Airflow does not authenticate a plugin's app by itself: every route here depends on the
+api-server's own security (:mod:`airflow.api_fastapi.core_api.security`), read access to the
+``monitor_model`` DAG. A browser without a session is sent to Airflow's login page; the JSON
+API answers 401/403. What goes wrong behind the page is logged in the api-server's log and
+shown to the browser only as a short sentence.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import FastAPI, Query
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 HERE = Path(__file__).parent
+#: The DAG whose permissions guard the page (read: the page and its API).
+MONITOR_DAG = "monitor_model"
+#: Bounds of the query parameters: two weeks back at most, periods of a minute to a day.
+MAX_HOURS = 24 * 14
+MIN_PERIOD, MAX_PERIOD = 60, 24 * 3600
+
+log = logging.getLogger(__name__)
 
 app = FastAPI(title="image-mlops KPIs", docs_url=None, redoc_url=None, openapi_url=None)
+_bearer = HTTPBearer(auto_error=False)
+
+
+class LoginRequired(Exception):
+    """A browser asked for the page without a session: send it to Airflow's login."""
+
+
+async def _require_access(request: Request, method: str) -> None:
+    # Imported here, not at module level: Airflow imports plugin files in every component,
+    # and the api-server's security module costs seconds to import where it is not needed.
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
+
+    user = await get_user(request, None, await _bearer(request))
+    # DAG permission checks read the metadata database: off the event loop
+    await run_in_threadpool(requires_access_dag(method, param_dag_id=MONITOR_DAG), request, user)
+
+
+async def monitor_reader(request: Request) -> None:
+    """Read access to the monitoring DAG (raises 401/403 as the REST API does)."""
+    await _require_access(request, "GET")
+
+
+async def monitor_reader_page(request: Request) -> None:
+    """:func:`monitor_reader` for a browser: no session means the login page."""
+    try:
+        await _require_access(request, "GET")
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            raise LoginRequired from exc
+        raise
+
+
+@app.exception_handler(LoginRequired)
+async def _to_login(request: Request, _exc: LoginRequired) -> RedirectResponse:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    next_url = str(request.url)
+    try:
+        login = get_auth_manager().get_url_login(next_url=next_url)
+    except Exception:  # an auth manager without a login page of its own
+        login = f"/auth/login?next={quote(next_url, safe='')}"
+    return RedirectResponse(login, status_code=303)
+
+
 app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+Hours = Annotated[float, Query(gt=0, le=MAX_HOURS)]
+Period = Annotated[int, Query(ge=MIN_PERIOD, le=MAX_PERIOD, multiple_of=60)]
 
 
 def _env():
@@ -32,16 +97,21 @@ def page_context(hours: float, period: int) -> dict:
 
     settings = get_settings()
     errors: list[str] = []
-    classes, series = [], {}
-    try:
-        classes, series = data.kpi_series(settings, hours, period)
-    except Exception as exc:
-        errors.append(f"CloudWatch metrics: {type(exc).__name__}: {exc}")
-    try:
-        alarm_rows = data.alarms(settings)
-    except Exception as exc:
-        alarm_rows = []
-        errors.append(f"CloudWatch alarms: {type(exc).__name__}: {exc}")
+
+    def attempt(what: str, read, default):
+        try:
+            return read()
+        except Exception:
+            # the browser gets a sentence; the details (which may name hosts, buckets or
+            # accounts) go to the api-server's log only
+            log.exception("KPI page: reading %s failed", what)
+            errors.append(f"{what} are unavailable right now (details in the api-server log).")
+            return default
+
+    classes, series = attempt(
+        "CloudWatch metrics", lambda: data.kpi_series(settings, hours, period), ([], {})
+    )
+    alarm_rows = attempt("CloudWatch alarms", lambda: data.alarms(settings), [])
     charts = []
     for metric, _stat, threshold_name in (*data.CLASS_CHARTS, *data.MODEL_CHARTS):
         threshold = getattr(settings, threshold_name) if threshold_name else None
@@ -66,22 +136,20 @@ def page_context(hours: float, period: int) -> dict:
         "charts": charts,
         "latest": latest,
         "alarms": alarm_rows,
-        "deployed": data.deployed_versions(settings),
-        "decisions": data.decisions(settings),
+        "deployed": attempt("Deployed versions", lambda: data.deployed_versions(settings), []),
+        "decisions": attempt("Retraining decisions", lambda: data.decisions(settings), []),
         "errors": errors,
     }
 
 
-@app.get("/", response_class=HTMLResponse)
-def kpi_page(
-    hours: float = Query(48, gt=0, le=24 * 14), period: int = Query(300, ge=60, multiple_of=60)
-) -> HTMLResponse:
+@app.get("/", response_class=HTMLResponse, dependencies=[Depends(monitor_reader_page)])
+def kpi_page(hours: Hours = 48, period: Period = 300) -> HTMLResponse:
     context = page_context(hours, period)
     return HTMLResponse(_env().get_template("kpis.html").render(**context))
 
 
-@app.get("/api/kpis")
-def kpi_json(hours: float = Query(48, gt=0), period: int = Query(300, ge=60)) -> JSONResponse:
+@app.get("/api/kpis", dependencies=[Depends(monitor_reader)])
+def kpi_json(hours: Hours = 48, period: Period = 300) -> JSONResponse:
     context = page_context(hours, period)
     return JSONResponse(
         {

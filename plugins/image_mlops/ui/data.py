@@ -87,8 +87,9 @@ def deployed_versions(settings: Settings) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"stage": stage, "endpoint": name, "version": None, "model": None}
         try:
             serving = serving_model(name, settings)
-        except Exception as exc:  # shown on the page, never a 500
-            row["error"] = f"{type(exc).__name__}: {exc}"
+        except Exception:  # a short note on the page (never the exception text), never a 500
+            log.exception("KPI page: the %s endpoint could not be read", stage)
+            row["error"] = "unavailable (details in the api-server log)"
             serving = None
         if serving is not None:
             row.update(version=serving.package_version, model=serving.model_name)
