@@ -255,3 +255,36 @@ def test_a_record_torn_in_the_middle_stops_the_start_with_a_clear_message(tmp_pa
     assert f"record at byte {second} is damaged" in proc.stderr
     assert "make clean" in proc.stderr
     assert emulator.journal.read_bytes() == before, "the damaged journal must be left as it was"
+
+
+def test_a_journal_from_before_keeps_its_state_and_loses_its_credentials(tmp_path):
+    """Records written with the request's Authorization header (as journals were): the
+    start rewrites them without it, and replay still restores the state they describe."""
+    from image_mlops_dev.stack.emulator import Journal
+
+    emulator = PrivateEmulator(tmp_path / "journal.bin", tmp_path / "emulator.log")
+    emulator.start()
+    try:
+        emulator.client("sagemaker").create_model_package_group(ModelPackageGroupName="legacy")
+    finally:
+        emulator.crash()
+    old = tmp_path / "old.bin"
+    legacy = Journal(old)
+    for header, body in Journal.read(emulator.journal):
+        scope = header.pop("scope")
+        header["headers"]["HTTP_AUTHORIZATION"] = (
+            f"AWS4-HMAC-SHA256 Credential=AKIAOLD/{scope['date']}/{scope['region']}/"
+            f"{scope['service']}/aws4_request, SignedHeaders=host, Signature=deadbeef"
+        )
+        legacy.write_record(header, body)
+    legacy.close()
+    old.replace(emulator.journal)
+    emulator.start()
+    try:
+        groups = emulator.client("sagemaker").list_model_package_groups()
+        names = [g["ModelPackageGroupName"] for g in groups["ModelPackageGroupSummaryList"]]
+        assert names == ["legacy"]
+    finally:
+        emulator.stop()
+    journal = emulator.journal.read_bytes()
+    assert b"HTTP_AUTHORIZATION" not in journal and b"deadbeef" not in journal

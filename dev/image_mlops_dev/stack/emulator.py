@@ -40,14 +40,10 @@ from image_mlops_dev.stack.emulator_jobs import is_lambda_invoke
 log = logging.getLogger("image_mlops.emulator")
 
 _READ_ONLY_ACTION = re.compile(r"^(Describe|List|Get|Search|Query|Head|Batch(Get|Describe))")
-#: Not journaled: the length (re-computed on replay) and credentials — a signature or a
-#: session token must never sit in a file, and replay goes below the signature check.
-_REPLAYED_HEADERS_SKIP = {
-    "HTTP_CONTENT_LENGTH",
-    "CONTENT_LENGTH",
-    "HTTP_AUTHORIZATION",
-    "HTTP_X_AMZ_SECURITY_TOKEN",
-}
+_REPLAYED_HEADERS_SKIP = {"HTTP_CONTENT_LENGTH", "CONTENT_LENGTH"}
+#: Never journaled: a signature or a session token must not sit in a file (replay goes below
+#: the signature check and needs neither).
+_CREDENTIAL_HEADERS = {"HTTP_AUTHORIZATION", "HTTP_X_AMZ_SECURITY_TOKEN"}
 #: A presigned URL's credentials, left out of a journaled query string for the same reason.
 _CREDENTIAL_PARAMS = re.compile(r"^X-Amz-(Signature|Credential|Security-Token)=", re.IGNORECASE)
 _RECORD_MAGIC = b"IMJ1 "
@@ -121,6 +117,21 @@ def credential_scope(headers: dict[str, Any], query: str = "") -> dict[str, str]
     return {"date": match.group(1), "region": match.group(2), "service": match.group(3)}
 
 
+def strip_credentials(header: dict[str, Any]) -> bool:
+    """Take a journal record's credentials out of its header — keeping the scope replay
+    dispatches on — and say whether there were any."""
+    headers = header.get("headers", {})
+    query = header.get("query", "")
+    scope = credential_scope(headers, query)
+    if scope and "scope" not in header:
+        header["scope"] = scope
+    found = [name for name in headers if name in _CREDENTIAL_HEADERS]
+    for name in found:
+        del headers[name]
+    header["query"] = _without_credentials(query)
+    return bool(found) or header["query"] != query
+
+
 def _replay_authorization(scope: dict[str, str]) -> str:
     """An ``Authorization`` header for replay: the journaled scope, no key, no signature
     (replay goes below the signature check; moto reads only the scope)."""
@@ -154,14 +165,12 @@ class Journal:
         header = {
             "method": environ["REQUEST_METHOD"],
             "path": environ.get("PATH_INFO", ""),
-            "query": _without_credentials(environ.get("QUERY_STRING", "")),
+            "query": environ.get("QUERY_STRING", ""),
             "headers": headers,
             "length": len(body),
             "time": time.time(),
         }
-        scope = credential_scope(environ, environ.get("QUERY_STRING", ""))
-        if scope:
-            header["scope"] = scope
+        strip_credentials(header)
         header.update(extra or {})
         self.write_record(header, body)
 
@@ -513,14 +522,8 @@ class AddedLatency:
 
 def _signed_for(environ: dict[str, Any]) -> str | None:
     """The service of a request's SigV4 credential scope (header or presigned query)."""
-    match = re.search(
-        r"Credential=[^/,&]+/\d{8}/[^/]+/([^/]+)/aws4_request",
-        environ.get("HTTP_AUTHORIZATION", ""),
-    ) or re.search(
-        r"X-Amz-Credential=[^&]*?(?:/|%2F)\d{8}(?:/|%2F)[^/%]+(?:/|%2F)([^/%]+)(?:/|%2F)aws4_request",
-        environ.get("QUERY_STRING", ""),
-    )
-    return match.group(1) if match else None
+    scope = credential_scope(environ, environ.get("QUERY_STRING", ""))
+    return scope["service"] if scope else None
 
 
 def serve(

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from image_mlops_dev.stack.emulator_auth import buffered_body
+
 log = logging.getLogger("image_mlops.emulator.jobs")
 WsgiApp = Callable[..., Iterable[bytes]]
 
@@ -71,12 +73,8 @@ def is_lambda_invoke(environ: dict[str, Any]) -> bool:
     )
 
 
-def request_body(environ: dict[str, Any]) -> bytes:
-    """A request's body, left readable for the next layer."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    data = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(data)
-    return data
+#: A request's body, left readable for the next layer.
+request_body = buffered_body
 
 
 def _now() -> dt.datetime:

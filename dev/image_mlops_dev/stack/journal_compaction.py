@@ -96,36 +96,14 @@ def droppable(records: list[tuple[dict[str, Any], bytes]]) -> set[int]:
     return drop
 
 
-def scrub_credentials(header: dict) -> bool:
-    """Remove a signature or token from a record's header; whether there was one."""
-    from image_mlops_dev.stack.emulator import (
-        _REPLAYED_HEADERS_SKIP,
-        _without_credentials,
-        credential_scope,
-    )
-
-    headers = header.get("headers", {})
-    scope = credential_scope(headers, header.get("query", ""))
-    if scope and "scope" not in header:
-        header["scope"] = scope  # what replay dispatches on, kept without the key
-    found = [name for name in headers if name in _REPLAYED_HEADERS_SKIP]
-    for name in found:
-        del headers[name]
-    query = _without_credentials(header.get("query", ""))
-    if query != header.get("query", ""):
-        header["query"] = query
-        found.append("query")
-    return bool(found)
-
-
 def compact(path: Path) -> tuple[int, int]:
     """Rewrite ``path`` without the droppable records (atomically); ``(before, after)``."""
-    from image_mlops_dev.stack.emulator import Journal
+    from image_mlops_dev.stack.emulator import Journal, strip_credentials
 
     records = list(Journal.read(path))
     drop = droppable(records)
     # a journal written before credentials were left out of it is rewritten without them
-    scrubbed = sum(scrub_credentials(header) for header, _ in records)
+    scrubbed = sum(strip_credentials(header) for header, _ in records)
     if not drop and not scrubbed:
         return len(records), len(records)
     tmp = path.with_name(path.name + ".compacting")
