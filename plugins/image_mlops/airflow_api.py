@@ -206,15 +206,17 @@ def _q(value: str) -> str:
 class ApprovalAnswerer:
     """Answers HITL requests safely: only after they have waited ``settle`` seconds.
 
-    Airflow 3.3.2 can fail the task when the answer lands within about a second of it
-    reaching ``awaiting_input``; we note when each request was first seen and answer on a
-    later poll, after re-checking it is still waiting. A retried task asks again: its new try
+    Airflow 3.3.2 can fail the task when the answer lands before the scheduler has processed
+    the task's deferral (its LocalExecutor then sees a stale "success" for a task it has
+    re-queued); on a busy 2-core machine that took over 4 s. We note when each request was
+    first seen and answer on a later poll, 10 s on (as the emulator's job polls wait), after
+    re-checking it is still waiting. A retried task asks again: its new try
     is a new request and waits the full ``settle`` too (answering it at once would lose the
     same race again).
     """
 
     def __init__(
-        self, client: AirflowClient, decide: Callable[[dict], str], settle: float = 4.0
+        self, client: AirflowClient, decide: Callable[[dict], str], settle: float = 10.0
     ) -> None:
         self.client = client
         self.decide = decide
