@@ -1,7 +1,8 @@
 """
 ### retrain_on_drift — drift alarm → retraining, at most once per cool-down
 
-Every 10 minutes (one run at a time):
+Every 10 minutes, and whenever labelled images are added (the `validated_labeled_images`
+Asset: `ingest_labels` or `validate_images`), one run at a time:
 
 1. **wait_for_drift_alarm** — deferrable `CloudWatchAlarmSensor` on the model's alarms
    (`image-mlops-<model>-*`: true positives low, recall low, PSI high) in state ALARM.
@@ -11,7 +12,10 @@ Every 10 minutes (one run at a time):
 2. **decide** — the guards, each decision logged and stored with its reason in the
    `retrain_decisions` table: at most one `train_and_register` run queued/running, a
    cool-down of `IMAGE_MLOPS_RETRAIN_COOLDOWN_MINUTES` since the last drift retraining
-   (this also prevents a retrain storm while an alarm stays in ALARM).
+   (this also prevents a retrain storm while an alarm stays in ALARM), and at least
+   `IMAGE_MLOPS_DRIFT_RETRAIN_MIN_NEW_LABELS` labels recorded after the latest registered
+   model's data snapshot — otherwise the decision is **wait** ("waiting for labels", shown on
+   the KPI page) and the next labels Asset event takes it again.
 3. **trigger_retraining** — `TriggerDagRunOperator` → `train_and_register` with
    `conf={"reason": ...}` and a deterministic run id per cool-down slot
    (`drift_retrain__<slot start>`), so a repeated trigger in the same slot is a no-op.
@@ -24,7 +28,10 @@ import datetime as dt
 import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
 
+from image_mlops.assets import VALIDATED_LABELED_IMAGES
 from image_mlops.cloudwatch.sensors import CloudWatchAlarmSensor
 from image_mlops.config import get_settings
 from image_mlops.monitoring.metrics import alarm_prefix
@@ -35,7 +42,10 @@ _settings = get_settings()
 
 @dag(
     dag_id="retrain_on_drift",
-    schedule="*/10 * * * *",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/10 * * * *", timezone="UTC"),
+        assets=VALIDATED_LABELED_IMAGES,
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

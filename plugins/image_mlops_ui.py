@@ -1,8 +1,8 @@
-"""Airflow plugin entry: the image-mlops KPI page (FastAPI app + navigation entry).
+"""Airflow plugin entry: the image-mlops KPI and Review pages (FastAPI app + navigation).
 
 Airflow scans only this file in plugins/ (plugins/.airflowignore hides the package); the
 page itself lives in ``image_mlops.ui``. The api-server mounts it at ``/image-mlops``; the
-nav entry "Model KPIs" shows it inside the Airflow UI.
+nav entries "Model KPIs" and "Review images" show them inside the Airflow UI.
 """
 
 from __future__ import annotations
@@ -24,5 +24,12 @@ class ImageMlopsUiPlugin(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
             "url_route": "image-mlops-kpis",
-        }
+        },
+        {
+            "name": "Review images",
+            "href": f"{URL_PREFIX}/review",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "image-mlops-review",
+        },
     ]

@@ -284,6 +284,11 @@ def generate(
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["key", "label"])
         writer.writerows(rows)
+    # every incoming image's class, for the demo's reviewer (never uploaded)
+    with (out_dir / "truth.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["key", "label"])
+        writer.writerows((f"incoming/{name}", label) for name, label in truth)
     return {
         "out_dir": str(out_dir),
         "classes": list(CLASSES),

@@ -30,12 +30,26 @@ class AirflowClient:
     timeout: float = 30
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
-        url = f"{self.base_url.rstrip('/')}/api/v2{path}"
         data = None if body is None else json.dumps(body).encode()
+        payload = self._send(
+            method, f"/api/v2{path}", data, "application/json", accept="application/json"
+        )
+        return json.loads(payload) if payload else None
+
+    def post_form(self, path: str, fields: dict[str, str]) -> bytes:
+        """POST an HTML form (``application/x-www-form-urlencoded``) to a page of the
+        api-server, e.g. the Review page; returns the page it redirects to."""
+        data = urllib.parse.urlencode(fields).encode()
+        return self._send("POST", path, data, "application/x-www-form-urlencoded")
+
+    def _send(
+        self, method: str, path: str, data: bytes | None, content_type: str, accept: str = "*/*"
+    ) -> bytes:
+        url = f"{self.base_url.rstrip('/')}{path}"
         request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("Accept", "application/json")
+        request.add_header("Accept", accept)
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
@@ -48,7 +62,7 @@ class AirflowClient:
             raise AirflowApiError(
                 f"{method} {path}: Airflow not reachable at {url}: {exc}"
             ) from exc
-        return json.loads(payload) if payload else None
+        return payload
 
     # -- DAGs ------------------------------------------------------------------------------------
     def dag(self, dag_id: str) -> dict | None:

@@ -63,8 +63,35 @@ class Settings:
         "arn:aws:iam::123456789012:role/image-mlops-sagemaker",
         "Execution role for SageMaker training jobs, models and endpoints.",
     )
+    training_framework: str = _setting(
+        "sklearn",
+        "SageMaker framework whose containers train and serve the model (`sklearn`, `pytorch`, "
+        "`tensorflow`, ...; its image URIs come from `sagemaker.core.image_uris`).",
+    )
     framework_version: str = _setting(
-        "1.2-1", "SageMaker scikit-learn container version for training and inference."
+        "1.2-1", "Version of the framework's SageMaker containers for training and inference."
+    )
+    framework_py_version: str = _setting(
+        "", "Python version of the framework's containers where it has several (`py311`)."
+    )
+    training_image_uri: str = _setting(
+        "", "Your own training container image (empty: the framework's image)."
+    )
+    inference_image_uri: str = _setting(
+        "", "Your own serving container image (empty: the framework's image)."
+    )
+    training_source_dir: str = _setting(
+        "",
+        "Folder of your own script-mode training program (empty: the built-in model, "
+        "`include/scripts/`); uploaded as the job's `sourcedir.tar.gz`.",
+    )
+    training_entry_point: str = _setting(
+        "train.py", "The training program in the source folder (SageMaker's `sagemaker_program`)."
+    )
+    training_hyperparameters: str = _setting(
+        "",
+        "Default hyperparameters of the training program, a JSON object (a run's "
+        "`hyperparameters` Param wins over them).",
     )
     training_instance_type: str = _setting("ml.m5.large", "Training instance type.")
     training_max_runtime_seconds: int = _setting(
@@ -115,6 +142,9 @@ class Settings:
     retrain_min_new_labeled: int = _setting(
         0, "Train when this many new labelled images were validated (0 = off)."
     )
+    label_ingest_schedule: str = _setting(
+        "*/15 * * * *", "Schedule of `ingest_labels` (feedback and review → labelled images)."
+    )
 
     # --- deployment (stage 4) ----------------------------------------------------------------
     smoke_tolerance: float = _setting(
@@ -149,6 +179,11 @@ class Settings:
     psi_alarm_threshold: float = _setting(0.2, "Alarm when prediction-mix PSI exceeds this.")
     retrain_cooldown_minutes: int = _setting(
         24 * 60, "At most one drift retraining per this many minutes."
+    )
+    drift_retrain_min_new_labels: int = _setting(
+        50,
+        "A drift retraining waits until this many labels were recorded after the data "
+        "snapshot of the latest registered model (0 = do not wait).",
     )
 
     # --- product catalogue (stage 7) -----------------------------------------------------
@@ -189,6 +224,23 @@ class Settings:
     def __post_init__(self) -> None:
         # Pillow's format names are upper case; a user may write "jpeg,png"
         object.__setattr__(self, "allowed_formats", tuple(f.upper() for f in self.allowed_formats))
+
+    @property
+    def default_hyperparameters(self) -> dict:
+        """``training_hyperparameters`` parsed (a JSON object)."""
+        import json
+
+        if not self.training_hyperparameters.strip():
+            return {}
+        try:
+            value = json.loads(self.training_hyperparameters)
+        except ValueError as exc:
+            raise SettingsError(
+                f"IMAGE_MLOPS_TRAINING_HYPERPARAMETERS is not JSON: {exc}"
+            ) from None
+        if not isinstance(value, dict):
+            raise SettingsError("IMAGE_MLOPS_TRAINING_HYPERPARAMETERS must be a JSON object")
+        return value
 
     @property
     def is_local(self) -> bool:

@@ -279,9 +279,13 @@ def register_model_package(
     macro_f1: float,
     training_run_id: str,
     reason: str = "",
+    extra_metadata: dict[str, str] | None = None,
     settings: Settings | None = None,
 ) -> ModelPackage:
-    """Register the candidate as a new version (PendingManualApproval); idempotent per run."""
+    """Register the candidate as a new version (PendingManualApproval); idempotent per run.
+
+    ``extra_metadata`` joins the package's ``CustomerMetadataProperties`` (the recent-window
+    scores and the labels' lineage)."""
     from image_mlops.training.job import image_uri
 
     settings = settings or get_settings()
@@ -336,6 +340,7 @@ def register_model_package(
         metadata["artifact_version_id"] = artifact_version_id
     if reason:
         metadata["reason"] = reason[:256]
+    metadata.update({k: v[:256] for k, v in (extra_metadata or {}).items()})
     request = build_request(
         settings,
         version_prefix_uris=uris,

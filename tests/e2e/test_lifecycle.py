@@ -99,6 +99,7 @@ def test_every_dag_run_the_story_followed_succeeded(demo):
         "classify_images",
         "monitor_model",
         "retrain_on_drift",
+        "ingest_labels",
     }
     for dag_id, dag_runs in runs.items():
         assert all(state == "success" for _, state in dag_runs), (dag_id, dag_runs)
@@ -109,7 +110,10 @@ def test_validation_moved_every_raw_image_and_quarantined_the_bad_ones(demo):
     leftovers = [k for k in _keys(s3, "image-mlops-raw") if k.startswith(("labeled/", "incoming/"))]
     assert leftovers == [], "every raw image ends validated or quarantined"
     summary = demo["result"]["summary"]
-    assert summary["validated"]["labeled"] == 360  # 6 classes x 60 demo images
+    # 6 classes x 60 demo images, and the images the learning loop labelled
+    labelled_by_loop = sum(o.get("labeled", 0) for o in summary["label_events"].values())
+    assert labelled_by_loop > 0
+    assert summary["validated"]["labeled"] == 360 + labelled_by_loop
     quarantined = summary["quarantined"]
     for reason in ("empty_file", "truncated", "not_an_image", "too_small", "duplicate"):
         assert quarantined.get(reason, 0) >= 1, quarantined
@@ -142,6 +146,25 @@ def test_a_second_version_was_registered_after_exactly_one_drift_retraining(demo
     assert [p["ModelApprovalStatus"] for p in packages] == ["Approved", "PendingManualApproval"]
     first = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
     assert float(first["CustomerMetadataProperties"]["accuracy"]) >= 0.95
+
+
+def test_the_drift_retraining_waited_for_labels_and_learnt_the_drift(demo):
+    """Feedback and the Review page became labels; the retraining started only then, and the
+    new version beats the production one on the labels recorded since the drift alarm."""
+    result, summary = demo["result"], demo["result"]["summary"]
+    assert result["waiting_reason"].startswith("waiting for labels: 0 of ")
+    assert result["reviewed"] > 0
+    events = summary["label_events"]
+    assert events["review"].get("labeled", 0) > 0 and events["feedback"].get("labeled", 0) > 0
+    _v1, v2 = summary["models"]
+    assert v2["new_labels"]["by_source"].get("feedback", 0) > 0
+    assert v2["new_labels"]["by_source"].get("review", 0) > 0
+    assert int(v2["recent_n"]) >= 10
+    assert v2["compared_with"].endswith("/1/model.tar.gz")
+    assert float(v2["recent_accuracy"]) > float(v2["production_recent_accuracy"])
+    out = demo["stdout"]
+    assert "v1 (in production)" in out and "v2 (drift retraining)" in out
+    assert "Review page:" in out
 
 
 def test_images_were_classified_into_class_folders_with_a_manifest(demo):

@@ -145,6 +145,22 @@ def _finish_target_runs() -> None:
         ).update({"state": "failed"}, synchronize_session=False)
 
 
+def uuid4_hex() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
+def _png(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 40), (seed * 40, 90, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
 def _retrain(dag_bag):
     return run_dag(dag_bag, "retrain_on_drift", conf={"poke_seconds": 1, "wait_minutes": 0.05})
 
@@ -224,11 +240,39 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
 
     # runs of train_and_register left queued by other tests would (rightly) block retraining
     _finish_target_runs()
-    first = _retrain(dag_bag)
+
+    # --- the alarm is real, but no new label yet: the decision waits -------------------------
+    from image_mlops.training.steps import new_labels
+
+    have = new_labels(settings)["total"]  # labelled images other tests left behind
+    patch = pytest.MonkeyPatch()
+    patch.setenv("IMAGE_MLOPS_DRIFT_RETRAIN_MIN_NEW_LABELS", str(have + 3))
+    try:
+        waiting = _retrain(dag_bag)
+        assert waiting.get_task_instance("trigger_retraining").state == "skipped"
+        decision = waiting.get_task_instance("decide").xcom_pull(task_ids="decide")
+        assert decision["waiting"] is True and decision["trigger"] is False
+        assert f"waiting for labels: {have} of {have + 3}" in decision["reason"]
+        assert _target_runs() == []
+        from image_mlops.monitoring.retrain import recent_decisions
+
+        assert recent_decisions(settings, limit=1)[0]["decision"] == "wait"
+
+        # --- three labels of the drifted mugs arrive: the same alarm now retrains ------------
+        for i in range(3):
+            aws.s3.put_object(
+                Bucket=settings.validated_bucket,
+                Key=f"labeled/mug/scenario-drift-{uuid4_hex()}-{i}.png",
+                Body=_png(i),
+            )
+        first = _retrain(dag_bag)
+    finally:
+        patch.undo()
     assert first.get_task_instance("trigger_retraining").state == "success"
     runs = _target_runs()
     assert len(runs) == 1
     assert "tp-low-mug" in runs[0][2]["reason"]
+    assert f"{have + 3} new labels (" in runs[0][2]["reason"]
 
     # --- a second evaluation inside the cool-down starts none ---------------------------------
     # (the first retraining is made finished so the cool-down, not the active-run guard, decides)
@@ -280,9 +324,13 @@ def test_a_retried_monitoring_pass_publishes_once(world):
 def test_a_cleared_decision_carries_out_its_retraining(world):
     """A retried decide of a run that chose to retrain returns that choice (its own row is
     not a cool-down), and the next run is held by the cool-down as before."""
+    import dataclasses
+
     from image_mlops.monitoring.retrain import decide_and_record
 
     settings, _classes = world
+    # this is about the decision's own row, not the labels: do not wait for them
+    settings = dataclasses.replace(settings, drift_retrain_min_new_labels=0)
     _pg(settings).run("DELETE FROM retrain_decisions")
     alarms = [m.alarm_name(settings.model_name, "tp-low", "mug")]
     first = decide_and_record(settings, alarms=alarms, active_runs=0, dag_run_id="run-x")

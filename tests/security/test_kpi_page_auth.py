@@ -1,4 +1,5 @@
-"""Attacks on the KPI page: with Airflow's login on, a stranger gets nothing from it.
+"""Attacks on the KPI and Review pages: with Airflow's login on, a stranger gets nothing from
+them, a viewer may look but not label, and a labeller's decisions carry their name.
 
 Airflow does not authenticate a plugin's FastAPI app by itself: before the fix, with
 ``simple_auth_manager_all_admins`` off, ``/api/v2/dags`` said 401 while ``/image-mlops/`` and
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -27,7 +29,8 @@ from image_mlops_dev.stack.processes import free_port
 
 pytestmark = [pytest.mark.stack]
 
-USER = "reviewer"
+USER = "reviewer"  # role viewer: may look at both pages
+LABELLER = "labeller"  # role user: may post review decisions
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -54,7 +57,7 @@ def login_api_server(airflow_db, tmp_path_factory):
     passwords = folder / "passwords.json"
     env.update(
         {
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:viewer",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:viewer,{LABELLER}:user",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
@@ -82,17 +85,17 @@ def login_api_server(airflow_db, tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "the login api-server did not start"
             time.sleep(1)
-        yield base, json.loads(passwords.read_text())[USER]
+        yield base, json.loads(passwords.read_text())
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
         log.close()
 
 
-def _token(base: str, password: str) -> str:
+def _token(base: str, passwords: dict, user: str = USER) -> str:
     request = urllib.request.Request(
         f"{base}/auth/token",
-        data=json.dumps({"username": USER, "password": password}).encode(),
+        data=json.dumps({"username": user, "password": passwords[user]}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -118,8 +121,8 @@ def test_anonymous_requests_are_refused(login_api_server):
 
 
 def test_a_logged_in_user_gets_the_api_and_parameters_are_bounded(login_api_server):
-    base, password = login_api_server
-    bearer = {"Authorization": f"Bearer {_token(base, password)}"}
+    base, passwords = login_api_server
+    bearer = {"Authorization": f"Bearer {_token(base, passwords)}"}
     status, _, body = _get(f"{base}/image-mlops/api/kpis?hours=6&period=3600", bearer)
     assert status == 200, body[:500]
     assert {"classes", "latest", "alarms", "deployed", "errors"} <= set(json.loads(body))
@@ -134,7 +137,7 @@ def test_a_logged_in_user_sees_the_page_in_chromium(login_api_server, test_outpu
         pytest.skip("chromium not installed: apt-get install -y chromium (CI must install it)")
     from playwright.sync_api import sync_playwright
 
-    base, password = login_api_server
+    base, passwords = login_api_server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
@@ -144,7 +147,7 @@ def test_a_logged_in_user_sees_the_page_in_chromium(login_api_server, test_outpu
             assert "Model KPIs" not in page.content()
             # log in through Airflow's own form; it sends the browser back to the page
             page.get_by_label("Username").fill(USER)
-            page.get_by_label("Password").fill(password)
+            page.get_by_label("Password").fill(passwords[USER])
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_url(f"{base}/image-mlops/**", timeout=60_000)
             assert page.locator("h1").inner_text().startswith("Model KPIs")
@@ -173,3 +176,191 @@ def test_a_failure_behind_the_page_shows_no_exception_text(monkeypatch):
     assert "are unavailable right now" in html
     assert str(dead) not in html
     assert "EndpointConnectionError" not in html and "Could not connect" not in html
+
+
+# --- the Review page --------------------------------------------------------------------------
+
+REVIEW_VERSION = 9_000_001  # the newest model version in the session: the page shows its images
+
+
+def _post(url: str, fields: dict[str, str], headers: dict[str, str]) -> tuple[int, dict, bytes]:
+    data = urllib.parse.urlencode(fields).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=60) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture(scope="module")
+def review_queue(local_stack):
+    """Three classified images of the newest model version, waiting for a reviewer."""
+    import hashlib
+    import io
+    import uuid
+
+    from PIL import Image
+
+    from image_mlops.aws import aws_client
+    from image_mlops.classification.records import ensure_predictions_table
+    from image_mlops.config import get_settings
+    from image_mlops.labels import events
+
+    settings = get_settings()
+    s3 = aws_client("s3", settings)
+    tag = uuid.uuid4().hex[:8]
+    rows, images = [], []
+    for n, (predicted, colour) in enumerate((("mug", "red"), ("book", "blue"), ("mug", "green"))):
+        out = io.BytesIO()
+        Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+        body = out.getvalue()
+        sha = hashlib.sha256(body).hexdigest()
+        output_key = f"predictions/_uncertain/{tag}-{n}.jpg"
+        s3.put_object(
+            Bucket=settings.output_bucket, Key=output_key, Body=body, Metadata={"sha256": sha}
+        )
+        source_key = f"incoming/{tag}-{n}.jpg"
+        rows.append((sha, REVIEW_VERSION, "arn:x", "ep", source_key, output_key, predicted, 0.4))
+        images.append({"sha": sha, "source_key": source_key, "output_key": output_key})
+    for label in ("book", "mug"):  # the classes are in the labelled area
+        out = io.BytesIO()
+        Image.new("RGB", (40, 40), (len(label) * 30, 10, 10)).save(out, "PNG")
+        s3.put_object(
+            Bucket=settings.validated_bucket,
+            Key=f"labeled/{label}/{tag}-upload.png",
+            Body=out.getvalue(),
+        )
+    ensure_predictions_table(settings)
+    events.pg_hook(settings).insert_rows(
+        "predictions",
+        [(*r, True, "review-test") for r in rows],
+        target_fields=[
+            "image_sha256",
+            "model_version",
+            "model_package_arn",
+            "endpoint_name",
+            "source_key",
+            "output_key",
+            "predicted_class",
+            "confidence",
+            "uncertain",
+            "run_id",
+        ],
+    )
+    try:
+        yield settings, images
+    finally:
+        events.pg_hook(settings).run(
+            "DELETE FROM predictions WHERE model_version = %s", parameters=(REVIEW_VERSION,)
+        )
+
+
+def test_the_review_page_lets_only_labellers_post_and_only_from_itself(
+    login_api_server, review_queue
+):
+    base, passwords = login_api_server
+    settings, images = review_queue
+    first = images[0]
+    form = {
+        "count": "1",
+        "id-0": "attack-1",
+        "sha-0": first["sha"],
+        "key-0": first["source_key"],
+        "label-0": "book",
+    }
+    # anonymous: the login page for a browser, 401 for a post
+    status, headers, _ = _get(f"{base}/image-mlops/review")
+    assert status == 303 and "/auth/login" in headers["location"]
+    assert _get(f"{base}/image-mlops/review/thumbnail?key={first['output_key']}")[0] == 303
+    assert _post(f"{base}/image-mlops/review", form, {})[0] == 401
+    # a viewer may look (page and thumbnails) but not label
+    viewer = {"Authorization": f"Bearer {_token(base, passwords)}"}
+    status, _, body = _get(f"{base}/image-mlops/review", viewer)
+    assert status == 200 and first["sha"].encode() in body
+    status, headers, thumb = _get(
+        f"{base}/image-mlops/review/thumbnail?key={first['output_key']}", viewer
+    )
+    assert status == 200 and headers["content-type"] == "image/jpeg" and thumb[:2] == b"\xff\xd8"
+    assert _post(f"{base}/image-mlops/review", form, viewer)[0] == 403
+    # thumbnails are classified images only: not the models, manifests or anything else
+    for key in ("_work/x.json", "predictions/_manifests/run.jsonl", "predictions/../models/x"):
+        assert _get(f"{base}/image-mlops/review/thumbnail?key={key}", viewer)[0] == 404, key
+    # a labeller may post, but not from another site's page, and only a class we train
+    labeller = {"Authorization": f"Bearer {_token(base, passwords, LABELLER)}"}
+    evil = {**labeller, "Origin": "https://evil.example"}
+    assert _post(f"{base}/image-mlops/review", form, evil)[0] == 403
+    status, _, body = _post(f"{base}/image-mlops/review", {**form, "label-0": "sofa"}, labeller)
+    assert status == 422 and b"'sofa' is not a class" in body
+    from image_mlops.labels import events
+
+    recorded = events.pg_hook(settings).get_records(
+        "SELECT count(*) FROM label_events WHERE image_sha256 = %s", parameters=(first["sha"],)
+    )
+    assert recorded[0][0] == 0, "no refused post recorded anything"
+
+
+def test_a_labeller_reviews_with_the_keyboard_in_chromium(
+    login_api_server, review_queue, test_output
+):
+    """Log in, label three images with the keyboard only (2, 1, 0 = skip; Ctrl+Enter), and the
+    two decisions become labelled images with the labeller's name on their events."""
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser_path is None:
+        pytest.skip("chromium not installed: apt-get install -y chromium (CI must install it)")
+    from playwright.sync_api import sync_playwright
+
+    from image_mlops.labels import events, ingest
+    from image_mlops.training.dataset import list_labeled
+
+    base, passwords = login_api_server
+    settings, images = review_queue
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/image-mlops/review")
+            page.get_by_label("Username").fill(LABELLER)
+            page.get_by_label("Password").fill(passwords[LABELLER])
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{base}/image-mlops/review**", timeout=60_000)
+            assert page.locator("h1").inner_text().startswith("Review")
+            cards = page.locator(".card")
+            assert cards.count() == 3
+            # every thumbnail loaded through the authenticated page
+            page.wait_for_function(
+                "Array.from(document.querySelectorAll('.card img'))"
+                ".every(i => i.complete && i.naturalWidth > 0)"
+            )
+            order = [cards.nth(i).locator("input[name^=sha-]").input_value() for i in range(3)]
+            # classes in order: 1 book, 2 mug; the first card has the focus
+            page.keyboard.press("2")
+            page.keyboard.press("1")
+            page.keyboard.press("0")
+            page.screenshot(path=str(test_output / "review_page.png"), full_page=True)
+            page.keyboard.press("Control+Enter")
+            page.wait_for_url("**/review?saved=2", timeout=30_000)
+            assert "Saved 2 new decisions" in page.locator("#saved").inner_text()
+            assert page.locator(".card").count() == 1  # the skipped image is still waiting
+        finally:
+            browser.close()
+    rows = events.pg_hook(settings).get_records(
+        "SELECT image_sha256, label, actor, source FROM label_events "
+        "WHERE image_sha256 = ANY(%s) ORDER BY id",
+        parameters=([i["sha"] for i in images],),
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (order[0], "mug", LABELLER, "review"),
+        (order[1], "book", LABELLER, "review"),
+    ]
+    ingest.ingest(settings)
+    labelled = {i["sha256"]: i for i in list_labeled(settings)}
+    assert labelled[order[0]]["label"] == "mug" and labelled[order[0]]["source"] == "review"
+    assert labelled[order[1]]["label"] == "book"
+    assert order[2] not in labelled

@@ -30,6 +30,7 @@ DAG_IDS = (
     "classify_images",
     "monitor_model",
     "retrain_on_drift",
+    "ingest_labels",
 )
 ASSET_SCHEDULED = ("deploy_model", "classify_images", "monitor_model")
 
@@ -44,6 +45,8 @@ class DemoResult:
     approvals: list[tuple[str, str]] = field(default_factory=list)
     drift_training_runs: int = 0
     second_cooldown_training_runs: int = 0
+    waiting_reason: str = ""
+    reviewed: int = 0
     elapsed: float = 0.0
     summary: dict = field(default_factory=dict)
 
@@ -207,10 +210,26 @@ class DemoStory:
             self.follow_asset_run("classify_images", known_classify)
             self.follow_asset_run("monitor_model", known_monitor)
 
-        with p.stage("retrain_on_drift: the drift alarm starts exactly one retraining"):
+        with p.stage("retrain_on_drift: the drift alarm waits for labels of the new images"):
             known_training = self._known_runs("train_and_register")
-            known_deploys = self._known_runs("deploy_model")
             self.start_and_follow("retrain_on_drift", {"poke_seconds": 5, "wait_minutes": 5})
+            if self._known_runs("train_and_register") - known_training:
+                raise DemoError("retrain_on_drift retrained before any new label was recorded")
+            decision = self.latest_retrain_decision()
+            if decision["decision"] != "wait":
+                raise DemoError(f"expected a 'wait' decision, found {decision}")
+            self.result.waiting_reason = decision["reason"]
+            p.line(f"  decision: {decision['reason']}")
+
+        with p.stage("Labels: feedback and a human review become training data"):
+            known_retrain = self._known_runs("retrain_on_drift")
+            known_deploys = self._known_runs("deploy_model")
+            self.result.reviewed = self.review_uncertain_images()
+            self.start_and_follow("ingest_labels")
+            p.line(f"  label events: {self.label_outcomes()}")
+
+        with p.stage("retrain_on_drift: the new labels start exactly one retraining"):
+            self.follow_asset_run("retrain_on_drift", known_retrain)
             new_training = self._known_runs("train_and_register") - known_training
             self.result.drift_training_runs = len(new_training)
             if len(new_training) != 1:
@@ -235,6 +254,48 @@ class DemoStory:
 
         self.result.elapsed = time.monotonic() - started
         return self.result
+
+    def latest_retrain_decision(self) -> dict:
+        from image_mlops.monitoring.retrain import recent_decisions
+
+        return recent_decisions(self.settings, limit=1)[0]
+
+    def label_outcomes(self) -> str:
+        from image_mlops.labels.events import counts
+
+        return "; ".join(
+            f"{source}: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+            for source, outcomes in sorted(counts(self.settings).items())
+        )
+
+    def review_uncertain_images(self) -> int:
+        """Play the reviewer: post the Review page's form with the true class of every image it
+        shows (the demo knows them), as a person at the page would."""
+        import csv
+
+        from image_mlops.labels import review
+
+        truth: dict[str, str] = {}
+        for folder in (self.data_dir, self.data_dir.parent / "demo-data-drift"):
+            with (folder / "truth.csv").open() as handle:
+                truth.update((row["key"], row["label"]) for row in csv.DictReader(handle))
+        posted = 0
+        for _page in range(2):
+            items = [i for i in review.queue(self.settings) if i.source_key in truth]
+            if not items:
+                break
+            form = {"count": str(len(items))}
+            for n, item in enumerate(items):
+                form |= {
+                    f"id-{n}": f"demo-{item.image_sha256[:16]}",
+                    f"sha-{n}": item.image_sha256,
+                    f"key-{n}": item.source_key,
+                    f"label-{n}": truth[item.source_key],
+                }
+            self.client.post_form("/image-mlops/review", form)
+            posted += len(items)
+        self.progress.line(f"  reviewer: {posted} images confirmed or corrected on the Review page")
+        return posted
 
     # -- data -------------------------------------------------------------------------------------
     def load_data(self) -> None:

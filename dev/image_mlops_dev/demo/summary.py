@@ -60,9 +60,19 @@ def collect_summary(settings: Settings) -> dict:
                 "accuracy": metadata.get("accuracy"),
                 "macro_f1": metadata.get("macro_f1"),
                 "reason": metadata.get("training_reason", ""),
+                "labels_by_source": json.loads(metadata.get("labels_by_source") or "{}"),
+                "new_labels": json.loads(metadata.get("new_labels") or "{}"),
+                "recent_since": metadata.get("recent_since"),
+                "recent_accuracy": metadata.get("recent_accuracy"),
+                "recent_n": metadata.get("recent_n"),
+                "production_recent_accuracy": metadata.get("production_recent_accuracy"),
+                "compared_with": metadata.get("compared_with", ""),
             }
         )
     summary["models"] = models
+    from image_mlops.labels.events import counts
+
+    summary["label_events"] = counts(settings)
 
     endpoints = []
     for stage in ("staging", "production"):
@@ -171,6 +181,48 @@ def _kpi_tables(kpis: dict[str, float]) -> str:
     return table + "\n    " + ", ".join(overall)
 
 
+def _learning_loop(s: dict, result: Any) -> str:
+    """Labels by source and outcome; the drift retraining's model next to the one it replaces
+    on the labels recorded since the drift alarm (the gate's recent window)."""
+    lines = ["\nLearning loop (label events by source → outcome):"]
+    lines.append(
+        _table(
+            [
+                [source, ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))]
+                for source, outcomes in sorted(s.get("label_events", {}).items())
+            ]
+            or [["-", "no label events"]],
+            ["source", "outcomes"],
+        )
+    )
+    if result.waiting_reason:
+        lines.append(f"  first look at the alarm: {result.waiting_reason}")
+    retrained = [m for m in s["models"] if m.get("recent_accuracy")]
+    if retrained:
+        m = retrained[-1]
+        new = m.get("new_labels") or {}
+        by_source = ", ".join(f"{k} {v}" for k, v in sorted(new.get("by_source", {}).items()))
+        lines.append(
+            f"  version {m['version']} trained with {new.get('total', 0)} new labels "
+            f"({by_source or 'none'}); on the {m.get('recent_n')} held-out labels recorded "
+            f"since the drift alarm ({m.get('recent_since')}):"
+        )
+        import re
+
+        found = re.search(r"/(\d+)/model\.tar\.gz$", m.get("compared_with", ""))
+        production = f"v{found.group(1)}" if found else "the model"
+        rows = [
+            [f"{production} (in production)", str(m.get("production_recent_accuracy"))],
+            [f"v{m['version']} (drift retraining)", m["recent_accuracy"]],
+        ]
+        lines.append(_table(rows, ["model", "accuracy on the labels since the alarm"]))
+    lines.append(
+        f"  drift: {result.drift_training_runs} retraining run started; a second evaluation "
+        f"inside the cool-down started {result.second_cooldown_training_runs}."
+    )
+    return "\n".join(lines)
+
+
 def format_summary(settings: Settings, result: Any) -> str:
     s = result.summary
     parts = ["", "=" * 78, f"image-mlops demo finished in {result.elapsed / 60:.1f} min", "=" * 78]
@@ -204,12 +256,10 @@ def format_summary(settings: Settings, result: Any) -> str:
     if s["alarms"]:
         parts.append("\nAlarms:")
         parts.append(_table([[a, st] for a, st in s["alarms"].items()], ["alarm", "state"]))
-    parts.append(
-        f"\nDrift: {result.drift_training_runs} retraining run started; a second evaluation "
-        f"inside the cool-down started {result.second_cooldown_training_runs}."
-    )
+    parts.append(_learning_loop(s, result))
     parts.append(
         f"\nAirflow UI:  {settings.airflow_url}   (stack keeps running; `make down` stops it)"
     )
     parts.append(f"KPI page:    {settings.airflow_url}/image-mlops/")
+    parts.append(f"Review page: {settings.airflow_url}/image-mlops/review")
     return "\n".join(parts)

@@ -86,6 +86,7 @@ def comparison_markdown(
         "|---|---|---|",
         *[f"| {name} | {a} | {b} |" for name, a, b in rows],
     ]
+    lines += gate_data_markdown(candidate_eval)
     c_rec, p_rec = _recalls(candidate_eval), _recalls(production_eval)
     if c_rec or p_rec:
         lines += [
@@ -101,6 +102,49 @@ def comparison_markdown(
             flag = " ⚠" if a is not None and b is not None and a < b else ""
             lines.append(f"| {md.text(cls)} | {_fmt(a)} | {_fmt(b)} | {delta}{flag} |")
     return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{md.text(k)} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def gate_data_markdown(evaluation: dict[str, Any]) -> list[str]:
+    """What the quality gate compared (test split, recent window) and where the labels came
+    from, as the training step recorded them in the candidate's ``evaluation.json``."""
+    comparison = evaluation.get("comparison") or {}
+    lines: list[str] = []
+    if comparison:
+        test, recent = comparison.get("test") or {}, comparison.get("recent") or {}
+
+        def cell(scores: dict | None) -> str:
+            return f"{_fmt(scores['accuracy'])} (n={scores['n']})" if scores else "—"
+
+        lines += [
+            "",
+            "**Quality gate: accuracy on the same images**",
+            "",
+            "| data | candidate | production |",
+            "|---|---|---|",
+            f"| test split | {cell(test.get('candidate'))} | {cell(test.get('production'))} |",
+        ]
+        if recent.get("candidate"):
+            lines.append(
+                f"| labels since the drift alarm ({md.text(recent.get('since', ''))}; "
+                f"{_counts(recent.get('by_source', {}))}) | {cell(recent.get('candidate'))} | "
+                f"{cell(recent.get('production'))} |"
+            )
+        elif recent.get("note"):
+            lines += ["", f"Recent window: {md.text(recent['note'])}"]
+    lineage = evaluation.get("data_lineage") or {}
+    if lineage:
+        lines += ["", f"**Training data** by label source: {_counts(lineage.get('by_source', {}))}"]
+        new = lineage.get("new_since_previous")
+        if new:
+            lines[-1] += (
+                f"; new since the previous model: {new['total']} "
+                f"({_counts(new.get('by_source', {}))})"
+            )
+    return lines
 
 
 def candidate_body(candidate_arn: str, settings: Settings | None = None) -> str:

@@ -125,3 +125,22 @@ def ensure_integrity_alarm(settings: Settings) -> str:
     definition = integrity_alarm(settings)
     aws_client("cloudwatch", settings).put_metric_alarm(**definition)
     return definition["AlarmName"]
+
+
+def drift_alarm_since(settings: Settings):
+    """When the drift episode began: the earliest time one of the model's drift alarms that
+    are in ALARM now moved there (``None`` when none is in ALARM)."""
+    from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
+
+    hook = CloudWatchMetricsHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
+    in_alarm = hook.describe_alarms(
+        alarm_name_prefix=m.alarm_prefix(settings.model_name), state_value="ALARM"
+    )
+    # StateTransitionedTimestamp is when StateValue last changed (AWS); StateUpdatedTimestamp
+    # also moves with the evaluation state, and is all that older APIs (and moto) return
+    times = [
+        a.get("StateTransitionedTimestamp") or a["StateUpdatedTimestamp"]
+        for a in in_alarm
+        if a.get("StateTransitionedTimestamp") or a.get("StateUpdatedTimestamp")
+    ]
+    return min(times) if times else None

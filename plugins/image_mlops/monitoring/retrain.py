@@ -6,6 +6,11 @@ Guards, in order (the first that holds decides "skip", with its reason):
 2. a ``train_and_register`` run is already queued or running → skip (at most one active);
 3. a drift retraining was triggered less than ``retrain_cooldown_minutes`` ago → skip
    (this is also what stops a retrain storm while an alarm *stays* in ALARM).
+4. fewer than ``drift_retrain_min_new_labels`` labels were recorded after the data snapshot
+   of the latest registered model → **wait** ("waiting for labels: n of m"): a retraining on
+   the data the current model already saw cannot learn the drift. ``ingest_labels`` emits the
+   labelled area's Asset event when it adds labels, and ``retrain_on_drift`` is scheduled on
+   it too, so the decision is taken again as soon as labels arrive (the alarm still in ALARM).
 
 Otherwise → trigger, with a deterministic run id per cool-down slot
 (``drift_retrain__<slot start>``), so even a racing or retried trigger in the same slot
@@ -41,6 +46,12 @@ class Decision:
     reason: str
     trigger_run_id: str | None = None
     alarms: list[str] = field(default_factory=list)
+    #: the drift is real but the labels to learn it are not there yet
+    waiting: bool = False
+
+    @property
+    def outcome(self) -> str:
+        return "trigger" if self.trigger else "wait" if self.waiting else "skip"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +71,13 @@ def decide(
     cooldown_minutes: int,
     active_runs: int,
     last_trigger_at: dt.datetime | None,
+    new_labels: dict | None = None,
+    min_new_labels: int = 0,
 ) -> Decision:
-    """The pure decision (no I/O): see the module docstring for the guards."""
+    """The pure decision (no I/O): see the module docstring for the guards.
+
+    ``new_labels``: ``{"total": n, "by_source": {...}}`` recorded after the latest registered
+    model's data snapshot (only read when ``min_new_labels`` > 0)."""
     alarms = sorted(alarms)
     if not alarms:
         return Decision(False, "no drift alarm is in ALARM")
@@ -80,9 +96,25 @@ def decide(
             f"after {(last_trigger_at + cooldown).isoformat()} ({cooldown_minutes} min)",
             alarms=alarms,
         )
+    labels_note = ""
+    if min_new_labels > 0:
+        have = int((new_labels or {}).get("total", 0))
+        by_source = ", ".join(
+            f"{source} {n}" for source, n in sorted((new_labels or {}).get("by_source", {}).items())
+        )
+        labels_note = f"; {have} new labels ({by_source or 'none'})"
+        if have < min_new_labels:
+            return Decision(
+                False,
+                f"waiting for labels: {have} of {min_new_labels} new labels since the latest "
+                f"model's data snapshot ({by_source or 'none yet'}); label the drifted images "
+                "(feedback files or the Review page) and ingest_labels starts this again",
+                alarms=alarms,
+                waiting=True,
+            )
     return Decision(
         True,
-        "drift alarms in ALARM: " + ", ".join(alarms),
+        "drift alarms in ALARM: " + ", ".join(alarms) + labels_note,
         trigger_run_id=cooldown_run_id(now, cooldown_minutes),
         alarms=alarms,
     )
@@ -106,6 +138,11 @@ def decide_and_record(
     from image_mlops.monitoring.sources import pg_hook, sql
 
     now = now or dt.datetime.now(dt.UTC)
+    new_labels = None
+    if alarms and settings.drift_retrain_min_new_labels > 0:
+        from image_mlops.training.steps import new_labels as count_new_labels
+
+        new_labels = count_new_labels(settings)  # S3 listing: before taking the lock
     conn = pg_hook(settings).get_conn()
     try:
         with conn, conn.cursor() as cur:
@@ -126,12 +163,14 @@ def decide_and_record(
                 cooldown_minutes=settings.retrain_cooldown_minutes,
                 active_runs=active_runs,
                 last_trigger_at=row[0] if row else None,
+                new_labels=new_labels,
+                min_new_labels=settings.drift_retrain_min_new_labels,
             )
             cur.execute(
                 sql("insert_retrain_decision"),
                 {
                     "decided_at": now,
-                    "decision": "trigger" if decision.trigger else "skip",
+                    "decision": decision.outcome,
                     "reason": decision.reason,
                     "alarms": json.dumps(list(decision.alarms)),
                     "trigger_run_id": decision.trigger_run_id,
@@ -140,9 +179,7 @@ def decide_and_record(
             )
     finally:
         conn.close()
-    log.info(
-        "Retraining decision: %s — %s", "TRIGGER" if decision.trigger else "skip", decision.reason
-    )
+    log.info("Retraining decision: %s — %s", decision.outcome.upper(), decision.reason)
     return decision
 
 

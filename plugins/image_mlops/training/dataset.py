@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,29 @@ def assign_splits(items: list[dict], seed: int = 0) -> list[dict]:
     return sorted(out, key=lambda i: i["key"])
 
 
-def build_manifest(items: list[dict], *, bucket: str, seed: int = 0) -> dict[str, Any]:
+def lineage(items: list[dict], previous_keys: set[str] | None = None) -> dict[str, Any]:
+    """Where a snapshot's labels came from: counts per source, per source and UTC day, and —
+    given the keys of the previous model's snapshot — how many of each source are new."""
+    by_day: dict[str, Counter] = defaultdict(Counter)
+    for item in items:
+        day = str(item.get("recorded_at", ""))[:10] or "unknown"
+        by_day[day][item.get("source", "upload")] += 1
+    out: dict[str, Any] = {
+        "by_source": dict(sorted(Counter(i.get("source", "upload") for i in items).items())),
+        "by_day": {day: dict(sorted(c.items())) for day, c in sorted(by_day.items())},
+    }
+    if previous_keys is not None:
+        new = [i for i in items if i["key"] not in previous_keys]
+        out["new_since_previous"] = {
+            "total": len(new),
+            "by_source": dict(sorted(Counter(i.get("source", "upload") for i in new).items())),
+        }
+    return out
+
+
+def build_manifest(
+    items: list[dict], *, bucket: str, seed: int = 0, previous_keys: set[str] | None = None
+) -> dict[str, Any]:
     split_items = assign_splits(items, seed)
     counts = {s: sum(1 for i in split_items if i["split"] == s) for s in SPLITS}
     return {
@@ -69,12 +91,21 @@ def build_manifest(items: list[dict], *, bucket: str, seed: int = 0) -> dict[str
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "classes": sorted({i["label"] for i in items}),
         "counts": counts,
+        "lineage": lineage(items, previous_keys),
         "items": split_items,
     }
 
 
+#: User metadata that the learning loop writes on a labelled image it adds (lineage).
+LABEL_SOURCE_META = "label-source"
+LABEL_RECORDED_META = "label-recorded-at"
+LABEL_EVENT_META = "label-event"
+
+
 def list_labeled(settings: Settings) -> list[dict]:
-    """Every validated labelled image: key, label, sha256 (from the object's metadata)."""
+    """Every validated labelled image: key, label, sha256 (from the object's metadata), and
+    its lineage: ``source`` (``upload``, ``feedback`` or ``review``) and ``recorded_at`` (when
+    the label was recorded; an upload's time is the object's)."""
     from image_mlops.aws import aws_client
 
     s3 = aws_client("s3", settings)
@@ -91,16 +122,33 @@ def list_labeled(settings: Settings) -> list[dict]:
                 log.warning("ignoring %s: not under labeled/<class>/", key)
                 continue
             head = s3.head_object(Bucket=settings.validated_bucket, Key=key)
-            digest = head.get("Metadata", {}).get("sha256")
+            metadata = head.get("Metadata", {})
+            digest = metadata.get("sha256")
             if not digest:  # written without our metadata: hash the bytes
                 body = s3.get_object(Bucket=settings.validated_bucket, Key=key)["Body"].read()
                 digest = hashlib.sha256(body).hexdigest()
-            items.append({"key": key, "label": label, "sha256": digest})
+            recorded = metadata.get(LABEL_RECORDED_META) or obj["LastModified"].astimezone(
+                UTC
+            ).isoformat(timespec="seconds")
+            items.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "sha256": digest,
+                    "source": metadata.get(LABEL_SOURCE_META, "upload"),
+                    "recorded_at": recorded,
+                }
+            )
     return items
 
 
-def snapshot(settings: Settings, *, seed: int = 0) -> dict[str, Any]:
-    """Snapshot validated/labeled/ → manifest in S3 (idempotent: same data, same key)."""
+def snapshot(
+    settings: Settings, *, seed: int = 0, previous_keys: set[str] | None = None
+) -> dict[str, Any]:
+    """Snapshot validated/labeled/ → manifest in S3 (idempotent: same data, same key).
+
+    ``previous_keys``: the images of the latest registered model's snapshot, for the lineage's
+    "new since the previous model" counts."""
     from image_mlops.aws import aws_client, put_json
 
     items = list_labeled(settings)
@@ -113,16 +161,20 @@ def snapshot(settings: Settings, *, seed: int = 0) -> dict[str, Any]:
     classes = sorted({i["label"] for i in items})
     if len(classes) < 2:
         raise ValueError(f"need at least 2 classes to train, found {classes}")
-    manifest = build_manifest(items, bucket=settings.validated_bucket, seed=seed)
+    manifest = build_manifest(
+        items, bucket=settings.validated_bucket, seed=seed, previous_keys=previous_keys
+    )
     key = s3layout.dataset_manifest_key(settings.model_name, manifest["fingerprint"])
     s3 = aws_client("s3", settings)
     put_json(s3, settings.models_bucket, key, manifest, indent=1)
     log.info(
-        "snapshot %s: %s images, %s classes, split %s → s3://%s/%s",
+        "snapshot %s: %s images, %s classes, split %s, labels by source %s (new: %s) → s3://%s/%s",
         manifest["fingerprint"][:12],
         len(items),
         len(classes),
         manifest["counts"],
+        manifest["lineage"]["by_source"],
+        manifest["lineage"].get("new_since_previous", "no previous model"),
         settings.models_bucket,
         key,
     )
@@ -134,6 +186,7 @@ def _summary(manifest: dict) -> dict[str, Any]:
         "fingerprint": manifest["fingerprint"],
         "classes": manifest["classes"],
         "counts": manifest["counts"],
+        "lineage": {k: v for k, v in manifest.get("lineage", {}).items() if k != "by_day"},
     }
 
 
@@ -153,17 +206,34 @@ def resolve_snapshot(settings: Settings, ref: str) -> dict[str, Any]:
 
 def download_split(settings: Settings, manifest: dict, split: str, dest: Path) -> int:
     """Download one split to ``dest/<class>/<name>`` (the SageMaker channel layout)."""
+    items = [i for i in manifest["items"] if i["split"] == split]
+    return download_items(settings, manifest["bucket"], items, dest)
+
+
+def download_items(settings: Settings, bucket: str, items: list[dict], dest: Path) -> int:
+    """Download manifest items to ``dest/<class>/<name>``."""
     from image_mlops.aws import aws_client
 
     s3 = aws_client("s3", settings)
-    n = 0
-    for item in manifest["items"]:
-        if item["split"] != split:
-            continue
+    for item in items:
         name = item["key"].rsplit("/", 1)[-1]
         target = dest / item["label"] / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        body = s3.get_object(Bucket=manifest["bucket"], Key=item["key"])["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=item["key"])["Body"].read()
         target.write_bytes(body)
-        n += 1
-    return n
+    return len(items)
+
+
+#: Splits no model is fitted on: the gate's recent window is drawn from these.
+HELD_OUT_SPLITS = ("validation", "test")
+
+
+def recent_held_out(manifest: dict, since: datetime) -> list[dict]:
+    """Held-out items whose label was recorded at or after ``since``."""
+    return [
+        i
+        for i in manifest["items"]
+        if i["split"] in HELD_OUT_SPLITS
+        and i.get("recorded_at")
+        and datetime.fromisoformat(i["recorded_at"]) >= since
+    ]

@@ -23,15 +23,25 @@ class GateResult:
     max_regression: float
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the recent window: held-out labels recorded since the drift alarm moved to ALARM
+    recent_accuracy: float | None = None
+    production_recent_accuracy: float | None = None
+    n_recent: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def decide(
-    candidate: dict, production: dict | None, *, min_accuracy: float, max_regression: float
+    candidate: dict,
+    production: dict | None,
+    *,
+    min_accuracy: float,
+    max_regression: float,
+    recent: dict | None = None,
 ) -> GateResult:
-    """Pass when accuracy ≥ minimum and ≥ production − tolerance (same test set)."""
+    """Pass when accuracy ≥ minimum, and ≥ production − tolerance on the same test split and
+    on the recent window (``recent``: ``{"candidate": {...}, "production": {...}, "n": n}``)."""
     accuracy = float(candidate["accuracy"])
     result = GateResult(True, accuracy, min_accuracy, None, max_regression)
     if accuracy < min_accuracy:
@@ -47,6 +57,24 @@ def decide(
                 f"accuracy {accuracy:.4f} is more than {max_regression:.4f} below production's "
                 f"{result.production_accuracy:.4f} on the same test set"
             )
+    recent = recent or {}
+    if recent.get("note"):
+        result.notes.append(recent["note"])
+    mine, theirs = recent.get("candidate"), recent.get("production")
+    if mine:
+        result.recent_accuracy = float(mine["accuracy"])
+        result.n_recent = int(mine["n"])
+    if mine and theirs:
+        result.production_recent_accuracy = float(theirs["accuracy"])
+        if result.recent_accuracy < result.production_recent_accuracy - max_regression:
+            result.passed = False
+            result.reasons.append(
+                f"accuracy {result.recent_accuracy:.4f} on the {result.n_recent} labels since "
+                f"{recent.get('since')} is more than {max_regression:.4f} below production's "
+                f"{result.production_recent_accuracy:.4f} on the same images"
+            )
+    elif mine:
+        result.notes.append("no production model on the recent window: comparison skipped")
     return result
 
 

@@ -4,6 +4,8 @@ One code path for both targets: the DAG's ``train`` task is the Amazon provider'
 ``SageMakerTrainingOperator`` (deferrable), on AWS and on the local emulator alike, which
 runs the same script-mode job (``include/scripts/train.py`` in SageMaker's scikit-learn
 container; locally the emulator runs it in a subprocess under the same container contract).
+Your own program and framework (``IMAGE_MLOPS_TRAINING_SOURCE_DIR``, ``_ENTRY_POINT``,
+``_TRAINING_FRAMEWORK``/``_FRAMEWORK_VERSION`` or ``_TRAINING_IMAGE_URI``) take the same path.
 
 * :func:`training_request` uploads the scripts (``sourcedir.tar.gz``) and one SageMaker
   manifest file per split, and returns the ``CreateTrainingJob`` request;
@@ -20,6 +22,7 @@ import io
 import json
 import logging
 import tarfile
+from pathlib import Path
 from typing import Any
 
 from image_mlops import s3layout
@@ -28,8 +31,8 @@ from image_mlops.config import Settings
 from image_mlops.training import artifact
 
 log = logging.getLogger(__name__)
+#: The built-in program (``include/scripts/``) and what it needs in the container.
 SOURCE_FILES = ("train.py", "features.py", "inference.py", "evaluate.py")
-PROGRAM = "train.py"
 
 
 def training_job_name(model_name: str, run_id: str, try_number: int) -> str:
@@ -39,30 +42,70 @@ def training_job_name(model_name: str, run_id: str, try_number: int) -> str:
 
 
 def image_uri(settings: Settings, scope: str = "training") -> str:
+    """The container image of the job (``training``) or the model (``inference``): your own
+    (``IMAGE_MLOPS_TRAINING_IMAGE_URI`` / ``_INFERENCE_IMAGE_URI``), else the framework's."""
     from sagemaker.core import image_uris
 
+    own = settings.training_image_uri if scope == "training" else settings.inference_image_uri
+    if own:
+        return own
     instance = (
         settings.training_instance_type if scope == "training" else settings.inference_instance_type
     )
+    extra = {"py_version": settings.framework_py_version} if settings.framework_py_version else {}
     return image_uris.retrieve(
-        "sklearn",
+        settings.training_framework,
         settings.region,
         version=settings.framework_version,
         instance_type=instance,
         image_scope=scope,
+        **extra,
     )
 
 
+class TrainingProgramError(ValueError):
+    """The configured training program cannot be uploaded; the message says why."""
+
+
+def source_files(settings: Settings) -> list[tuple[str, Path]]:
+    """``(name in sourcedir.tar.gz, file)`` of the training program: the built-in scripts, or
+    every file under ``IMAGE_MLOPS_TRAINING_SOURCE_DIR`` (caches and hidden files left out)."""
+    if not settings.training_source_dir:
+        files = [(name, artifact.SCRIPTS_DIR / name) for name in SOURCE_FILES]
+    else:
+        root = Path(settings.training_source_dir).expanduser()
+        if not root.is_dir():
+            raise TrainingProgramError(
+                f"IMAGE_MLOPS_TRAINING_SOURCE_DIR={settings.training_source_dir!r} is not a folder"
+            )
+        files = [
+            (path.relative_to(root).as_posix(), path)
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+            and not any(
+                part.startswith(".") or part == "__pycache__"
+                for part in path.relative_to(root).parts
+            )
+        ]
+    if settings.training_entry_point not in {name for name, _ in files}:
+        raise TrainingProgramError(
+            f"the training program {settings.training_entry_point!r} "
+            f"(IMAGE_MLOPS_TRAINING_ENTRY_POINT) is not in "
+            f"{settings.training_source_dir or artifact.SCRIPTS_DIR}"
+        )
+    return files
+
+
 def upload_source(settings: Settings) -> str:
-    """The scripts as ``sourcedir.tar.gz`` (content-addressed key); returns its S3 URI."""
+    """The training program as ``sourcedir.tar.gz`` (content-addressed key); its S3 URI."""
     buffer = io.BytesIO()
     # gzip's header holds a time: fixed, so the same scripts make the same bytes (and key)
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w") as tar,
     ):
-        for name in SOURCE_FILES:
-            data = (artifact.SCRIPTS_DIR / name).read_bytes()
+        for name, path in source_files(settings):
+            data = path.read_bytes()
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -113,7 +156,7 @@ def training_job_config(
     hps = {name: json.dumps(value) for name, value in sorted(hyperparameters.items())}
     hps.update(
         {
-            "sagemaker_program": json.dumps(PROGRAM),
+            "sagemaker_program": json.dumps(settings.training_entry_point),
             "sagemaker_submit_directory": json.dumps(source_uri),
             "sagemaker_region": json.dumps(settings.region),
             "sagemaker_container_log_level": "20",

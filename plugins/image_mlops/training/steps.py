@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ def snapshot(settings: Settings, *, dataset_ref: str | None = None, seed: int = 
     if dataset_ref:
         log.info("reusing dataset snapshot %s", dataset_ref)
         return dataset.resolve_snapshot(settings, dataset_ref)
-    return dataset.snapshot(settings, seed=seed)
+    return dataset.snapshot(settings, seed=seed, previous_keys=latest_snapshot_keys(settings))
 
 
 def training_request(
@@ -30,7 +31,9 @@ def training_request(
 ) -> dict:
     """The ``CreateTrainingJob`` request of this run (inputs uploaded)."""
     manifest = dataset.load_manifest(settings, snap["manifest_key"])
-    hps = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
+    # the built-in program's defaults apply to it only; a program of your own gets yours
+    builtin = {} if settings.training_source_dir else DEFAULT_HYPERPARAMETERS
+    hps = {**builtin, **settings.default_hyperparameters, **(hyperparameters or {})}
     return job.training_request(
         settings, manifest, hyperparameters=hps, run_id=run_id, try_number=try_number
     )
@@ -63,9 +66,55 @@ def _download_uri(settings: Settings, uri: str, dest: Path) -> Path:
     return dest
 
 
+def _evaluate_production(
+    settings: Settings, production_uri: str, root: Path, test_dirs: dict[str, Path]
+) -> tuple[dict[str, dict], str]:
+    """The production model on the same data as the candidate (``{name: report}``, note)."""
+    log.info("evaluating production model %s on the same data", production_uri)
+    reports: dict[str, dict] = {}
+    try:
+        model = _download_uri(settings, production_uri, root / "production.tar.gz")
+        for name, test_dir in test_dirs.items():
+            reports[name] = artifact.evaluate_local(model, test_dir, root / f"prod-{name}.json")
+    except (ClientError, artifact.ScriptError) as exc:
+        # A production artifact we cannot read or run must not block every future model:
+        # the absolute minimum still applies, and the approver sees this note.
+        note = (
+            f"production model {production_uri} could not be evaluated ({exc}): comparison skipped"
+        )
+        log.warning("%s", note)
+        return {}, note
+    return reports, f"compared with production model {production_uri}"
+
+
+def _recent_window(settings: Settings, manifest: dict, root: Path) -> tuple[dict, Path | None]:
+    """The labels recorded since the drift alarm moved to ALARM, held out from training."""
+    from image_mlops.monitoring.alarms import drift_alarm_since
+
+    since = drift_alarm_since(settings)
+    if since is None:
+        return {"note": "no drift alarm in ALARM: recent-window comparison skipped"}, None
+    items = dataset.recent_held_out(manifest, since)
+    window = {"since": since.isoformat(timespec="seconds"), "n": len(items)}
+    if not items:
+        window["note"] = f"no held-out labels recorded since {window['since']}: comparison skipped"
+        return window, None
+    dataset.download_items(settings, manifest["bucket"], items, root / "recent")
+    window["by_source"] = dict(sorted(Counter(i.get("source", "upload") for i in items).items()))
+    return window, root / "recent"
+
+
+def _scores(report: dict | None) -> dict | None:
+    if not report:
+        return None
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "n": report["n_test"]}
+
+
 def evaluate(settings: Settings, snap: dict, trained: dict) -> dict:
-    """evaluate.py on the test split for the candidate (and production, same split);
-    also writes the monitoring baseline from the train split. Results next to the artifact."""
+    """evaluate.py for the candidate — and the production model, on the same data — on the
+    test split and on the *recent window* (held-out labels recorded since the drift alarm
+    moved to ALARM); also writes the monitoring baseline from the train split. Results go next
+    to the artifact; ``evaluation.json`` carries the comparison for the approval."""
     manifest = dataset.load_manifest(settings, snap["manifest_key"])
     prefix = trained["candidate_prefix"]
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
@@ -75,37 +124,43 @@ def evaluate(settings: Settings, snap: dict, trained: dict) -> dict:
             raise ValueError("the snapshot has no test images: add more labelled images")
         model = _download(settings, trained["artifact_key"], root / "model.tar.gz")
         report = artifact.evaluate_local(model, root / "test", root / "evaluation.json")
-        report["data_fingerprint"] = manifest["fingerprint"]
-        evaluation_uri = _put_json(settings, prefix + s3layout.EVALUATION_FILE, report)
+        test_dirs = {"test": root / "test"}
+        recent, recent_dir = _recent_window(settings, manifest, root)
+        candidate_recent = None
+        if recent_dir is not None:
+            test_dirs["recent"] = recent_dir
+            candidate_recent = artifact.evaluate_local(model, recent_dir, root / "recent.json")
 
-        production = None
+        production: dict[str, dict] = {}
         production_note = "no production model: comparison skipped"
         production_uri = gate.production_artifact_uri(settings)
         if production_uri:
-            log.info("evaluating production model %s on the same test split", production_uri)
-            try:
-                prod_model = _download_uri(settings, production_uri, root / "production.tar.gz")
-                production = artifact.evaluate_local(prod_model, root / "test", root / "prod.json")
-            except (ClientError, artifact.ScriptError) as exc:
-                # A production artifact we cannot read or run must not block every future
-                # model: the absolute minimum still applies, and the approver sees this note.
-                production_note = (
-                    f"production model {production_uri} could not be evaluated ({exc}): "
-                    "comparison skipped"
-                )
-                log.warning("%s", production_note)
-            else:
-                production_note = f"compared with production model {production_uri}"
-                _put_json(settings, prefix + "production_evaluation.json", production)
+            production, production_note = _evaluate_production(
+                settings, production_uri, root, test_dirs
+            )
+            if production.get("test"):
+                _put_json(settings, prefix + "production_evaluation.json", production["test"])
+        recent["candidate"] = _scores(candidate_recent)
+        recent["production"] = _scores(production.get("recent"))
+        report["data_fingerprint"] = manifest["fingerprint"]
+        report["data_lineage"] = manifest.get("lineage", {})
+        report["comparison"] = {
+            "production_artifact_uri": production_uri,
+            "note": production_note,
+            "test": {"candidate": _scores(report), "production": _scores(production.get("test"))},
+            "recent": recent,
+        }
+        evaluation_uri = _put_json(settings, prefix + s3layout.EVALUATION_FILE, report)
 
         dataset.download_split(settings, manifest, "train", root / "train")
         baseline = compute_baseline(root / "train")
         baseline_uri = _put_json(settings, prefix + s3layout.BASELINE_FILE, baseline)
     log.info(
-        "candidate accuracy %.4f macro-F1 %.4f on %s test images",
+        "candidate accuracy %.4f macro-F1 %.4f on %s test images; recent window: %s",
         report["accuracy"],
         report["macro_f1"],
         report["n_test"],
+        recent,
     )
     return {
         "evaluation_uri": evaluation_uri,
@@ -114,8 +169,9 @@ def evaluate(settings: Settings, snap: dict, trained: dict) -> dict:
         "macro_f1": report["macro_f1"],
         "n_test": report["n_test"],
         "production_artifact_uri": production_uri,
-        "production_accuracy": production["accuracy"] if production else None,
+        "production_accuracy": production["test"]["accuracy"] if production.get("test") else None,
         "production_note": production_note,
+        "recent": recent,
     }
 
 
@@ -131,6 +187,7 @@ def quality_gate(settings: Settings, evaluated: dict) -> dict:
         production,
         min_accuracy=settings.min_accuracy,
         max_regression=settings.max_regression,
+        recent=evaluated.get("recent"),
     )
     for note in result.notes:
         log.info("quality gate: %s", note)
@@ -142,10 +199,13 @@ def quality_gate(settings: Settings, evaluated: dict) -> dict:
             "(or lower IMAGE_MLOPS_MIN_ACCURACY / IMAGE_MLOPS_MAX_REGRESSION on purpose)."
         )
     log.info(
-        "quality gate passed: accuracy %.4f (min %.4f, production %s)",
+        "quality gate passed: accuracy %.4f (min %.4f, production %s); recent window: "
+        "candidate %s, production %s",
         result.accuracy,
         result.min_accuracy,
         result.production_accuracy,
+        result.recent_accuracy,
+        result.production_recent_accuracy,
     )
     return result.as_dict()
 
@@ -170,6 +230,7 @@ def register(
         macro_f1=evaluated["macro_f1"],
         training_run_id=run_id,
         reason=reason,
+        extra_metadata=lineage_metadata(snap, evaluated),
     )
     return {
         "model_package_arn": package.arn,
@@ -181,6 +242,29 @@ def register(
     }
 
 
+def lineage_metadata(snap: dict, evaluated: dict) -> dict[str, str]:
+    """Registry metadata for where the data came from and how the recent window went."""
+    import json
+
+    lineage = snap.get("lineage", {})
+    out = {"labels_by_source": json.dumps(lineage.get("by_source", {}), separators=(",", ":"))}
+    if "new_since_previous" in lineage:
+        out["new_labels"] = json.dumps(lineage["new_since_previous"], separators=(",", ":"))
+    recent = evaluated.get("recent") or {}
+    if recent.get("since"):
+        out["recent_since"] = recent["since"]
+    if recent.get("production") and evaluated.get("production_artifact_uri"):
+        out["compared_with"] = evaluated["production_artifact_uri"]
+    for name, scores in (
+        ("recent", recent.get("candidate")),
+        ("production_recent", recent.get("production")),
+    ):
+        if scores:
+            out[f"{name}_accuracy"] = f"{scores['accuracy']:.6f}"
+            out[f"{name}_n"] = str(scores["n"])
+    return out
+
+
 def log_reason(params: dict | None, dag_run: Any) -> str:
     """The reason of this run: the ``reason`` Param/conf (drift retraining sets it)."""
     conf = getattr(dag_run, "conf", None) or {}
@@ -190,27 +274,38 @@ def log_reason(params: dict | None, dag_run: Any) -> str:
     return reason
 
 
+def latest_snapshot_keys(settings: Settings) -> set[str] | None:
+    """The image keys of the latest registered model's data snapshot (``None``: no model, or
+    its snapshot cannot be read — then every labelled image counts as new)."""
+    from image_mlops import registry
+
+    latest = registry.latest_package(settings=settings)
+    fingerprint = latest.metadata.get("data_fingerprint") if latest else None
+    if not fingerprint:
+        return None
+    try:
+        manifest = dataset.load_manifest(
+            settings, s3layout.dataset_manifest_key(settings.model_name, fingerprint)
+        )
+    except ClientError as exc:
+        log.warning("cannot read the latest model's snapshot %s (%s)", fingerprint[:12], exc)
+        return None
+    return {i["key"] for i in manifest["items"]}
+
+
+def new_labels(settings: Settings) -> dict[str, Any]:
+    """Labelled images not in the latest registered model's snapshot: ``{"total": n,
+    "by_source": {...}}`` (every labelled image when there is no registered model)."""
+    items = dataset.list_labeled(settings)
+    previous = latest_snapshot_keys(settings) or set()
+    return dataset.lineage(items, previous)["new_since_previous"]
+
+
 def enough_new_labeled(settings: Settings, *, run_type: str) -> bool:
     """For asset-triggered runs: at least ``retrain_min_new_labeled`` new labelled images
     since the data snapshot of the latest registered package. Other runs always go on."""
     if "asset" not in run_type.lower() or settings.retrain_min_new_labeled <= 0:
         return True
-    from image_mlops import registry
-
-    current = {i["key"] for i in dataset.list_labeled(settings)}
-    latest = registry.latest_package(settings=settings)
-    previous: set[str] = set()
-    if latest and latest.metadata.get("data_fingerprint"):
-        try:
-            manifest = dataset.load_manifest(
-                settings,
-                s3layout.dataset_manifest_key(
-                    settings.model_name, latest.metadata["data_fingerprint"]
-                ),
-            )
-            previous = {i["key"] for i in manifest["items"]}
-        except Exception as exc:
-            log.warning("cannot read the latest model's snapshot (%s): counting all", exc)
-    new = len(current - previous)
+    new = new_labels(settings)["total"]
     log.info("%s new labelled images (need %s)", new, settings.retrain_min_new_labeled)
     return new >= settings.retrain_min_new_labeled

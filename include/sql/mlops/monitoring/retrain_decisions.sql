@@ -2,7 +2,7 @@
 CREATE TABLE IF NOT EXISTS retrain_decisions (
     id              bigserial PRIMARY KEY,
     decided_at      timestamptz NOT NULL DEFAULT now(),
-    decision        text NOT NULL CHECK (decision IN ('trigger', 'skip')),
+    decision        text NOT NULL CHECK (decision IN ('trigger', 'skip', 'wait')),
     reason          text NOT NULL,
     alarms          jsonb NOT NULL DEFAULT '[]'::jsonb,
     trigger_run_id  text,
@@ -10,3 +10,15 @@ CREATE TABLE IF NOT EXISTS retrain_decisions (
 );
 CREATE INDEX IF NOT EXISTS retrain_decisions_trigger_idx
     ON retrain_decisions (decided_at DESC) WHERE decision = 'trigger';
+
+-- 'wait' (waiting for labels) came later: widen the check of a table made before it.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_constraint
+               WHERE conname = 'retrain_decisions_decision_check'
+                 AND pg_get_constraintdef(oid) NOT LIKE '%wait%') THEN
+        ALTER TABLE retrain_decisions DROP CONSTRAINT retrain_decisions_decision_check;
+        ALTER TABLE retrain_decisions ADD CONSTRAINT retrain_decisions_decision_check
+            CHECK (decision IN ('trigger', 'skip', 'wait'));
+    END IF;
+END $$;
