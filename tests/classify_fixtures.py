@@ -117,3 +117,32 @@ def put_incoming(aws, settings, name: str, data: bytes, *, with_sha: bool = True
         metadata["sha256"] = hashlib.sha256(data).hexdigest()
     aws.s3.put_object(Bucket=settings.validated_bucket, Key=key, Body=data, Metadata=metadata)
     return key
+
+
+#: Columns of a classified image's row, as :func:`insert_classified` takes them.
+CLASSIFIED_COLUMNS = (
+    "image_sha256",
+    "model_version",
+    "source_key",
+    "output_key",
+    "predicted_class",
+    "confidence",
+    "uncertain",
+)
+
+
+def insert_classified(settings, rows: list[tuple]) -> None:
+    """Rows in the predictions table as classification leaves them (``CLASSIFIED_COLUMNS``,
+    with a placeholder package, endpoint and run)."""
+    from image_mlops.classification.records import ensure_predictions_table
+    from image_mlops.labels.events import pg_hook
+
+    ensure_predictions_table(settings)
+    pg_hook(settings).insert_rows(
+        "predictions",
+        [
+            (*row, "arn:aws:sagemaker:us-east-1:123456789012:model-package/x/1", "ep", "r")
+            for row in rows
+        ],
+        target_fields=[*CLASSIFIED_COLUMNS, "model_package_arn", "endpoint_name", "run_id"],
+    )

@@ -13,7 +13,10 @@ An image becomes one float32 vector:
   magnitude-weighted, each 2x2 block of cells L2-normalised — the silhouette of the product;
   (and again with 4 x 4 cells); a global orientation histogram (18 signed bins);
 * the silhouette: the product's mask as a 16 x 16 thumbnail, plus box aspect and fill;
-* colour: an 8-bin hue histogram weighted by saturation, plus mean/std of each RGB channel.
+* colour: an 8-bin hue histogram weighted by saturation, plus mean/std of each RGB channel;
+* appearance: the contrast-normalised grey crop itself as a 16 x 16 thumbnail (the mean of
+  each 4 x 4 block of the 64 px crop) — what the histograms leave out: where the light and
+  dark parts are.
 
 Locating and cropping the product is Pillow work, one image at a time (:func:`product`);
 describing the crops is numpy work, done for a batch of images at once (:func:`describe`).
@@ -30,9 +33,10 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageFilter
 
-FEATURE_VERSION = "hog-color-v2"
+FEATURE_VERSION = "hog-color-thumb-v3"
 DEFAULT_SIZE = 64
 DEFAULT_CELLS = 8
+THUMB_SIDE = 16
 MAX_PIXELS = 40_000_000
 # JPEGs are decoded at a reduced scale (1/2, 1/4 or 1/8, libjpeg's DCT scaling) as long as
 # both sides stay >= this: the features never look at more than a 64 px crop of the product.
@@ -259,9 +263,15 @@ def _describe_chunk(products: Sequence[Product], cells: int) -> np.ndarray:
     std = grey.std(axis=(1, 2), keepdims=True)
     grey = (grey - mean) / (std + 1e-3)
     silhouettes = np.stack([p.silhouette for p in products]).reshape(len(products), -1)
+    n, side = grey.shape[0], grey.shape[1]
+    block = side // THUMB_SIDE
+    thumbs = grey[:, : block * THUMB_SIDE, : block * THUMB_SIDE].reshape(
+        n, THUMB_SIDE, block, THUMB_SIDE, block
+    )
     return np.concatenate(
         [
             *_hogs(grey, (cells, 4)),
+            thumbs.mean(axis=(2, 4)).reshape(n, -1),
             _colours(crops, np.asarray(tall.convert("HSV")).reshape(crops.shape)),
             silhouettes / 255.0,
             np.stack([p.box_shape for p in products]),

@@ -14,7 +14,8 @@ Contract (SageMaker training container or a local subprocess):
 
 The model: image features (``features.py``: gradient-orientation histograms of the product's
 crop, its silhouette, colour) → standardisation → multinomial logistic regression
-(scikit-learn, lbfgs, deterministic). Training images are also used mirrored (``--flip``).
+(scikit-learn, lbfgs, deterministic). ``--flip 1`` also trains on the mirrored images (off
+by default: catalogue photos face one way, and mirroring them hid that on real image sets).
 The fitted parameters are exported as arrays so inference needs only numpy + Pillow and the
 artifact does not depend on the scikit-learn version of the serving container.
 
@@ -52,7 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--max-iter", type=int, default=3000)
     parser.add_argument("--image-size", type=int, default=features.DEFAULT_SIZE)
-    parser.add_argument("--flip", type=int, default=1, help="1: also train on mirrored images")
+    parser.add_argument(
+        "--flip",
+        type=int,
+        default=0,
+        help="1: also train on mirrored images (off: catalogue photos face one way)",
+    )
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "model"))
     parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     parser.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))

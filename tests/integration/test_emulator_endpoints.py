@@ -171,8 +171,9 @@ def test_delete_stops_the_model_server(aws, hosted, settings):
     assert aws.sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
     assert wait_status(aws, name)["EndpointStatus"] == "InService"
     [pid] = model_servers(name)
+    server = psutil.Process(pid)  # before the delete: a fast stop must not look like no server
     aws.sagemaker.delete_endpoint(EndpointName=name)
-    psutil.Process(pid).wait(timeout=20)
+    server.wait(timeout=20)
     assert not model_servers(name)
     with pytest.raises(aws.sagemaker_runtime.exceptions.ClientError, match="not found"):
         label(aws, name)

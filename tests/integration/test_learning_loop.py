@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+from classify_fixtures import insert_classified
 
 from image_mlops.labels import events, feedback, ingest, review
 from image_mlops.training import dataset
@@ -33,7 +34,6 @@ def _jpeg(seed: int) -> bytes:
 @pytest.fixture(scope="module")
 def world(local_stack):
     from image_mlops.aws import aws_client
-    from image_mlops.classification.records import ensure_predictions_table
     from image_mlops.config import get_settings
 
     settings = get_settings()
@@ -68,26 +68,8 @@ def world(local_stack):
                 ContentType="image/jpeg",
             )
         images[n] = {"sha": sha, "source_key": source_key, "output_key": output_key}
-        rows.append((sha, VERSION, "arn:x", "ep", source_key, output_key, "lamp", 0.5, True, "r"))
-    ensure_predictions_table(settings)
-    hook = events.pg_hook(settings)
-    hook.run("DELETE FROM predictions WHERE model_version = %s", parameters=(VERSION,))
-    hook.insert_rows(
-        "predictions",
-        rows,
-        target_fields=[
-            "image_sha256",
-            "model_version",
-            "model_package_arn",
-            "endpoint_name",
-            "source_key",
-            "output_key",
-            "predicted_class",
-            "confidence",
-            "uncertain",
-            "run_id",
-        ],
-    )
+        rows.append((sha, VERSION, source_key, output_key, "lamp", 0.5, True))
+    insert_classified(settings, rows)  # VERSION is this module's own: no earlier rows
     return {"settings": settings, "s3": s3, "tag": tag, "images": images, "uploads": uploads}
 
 
@@ -246,33 +228,18 @@ def test_a_labelled_name_taken_by_another_image_gets_the_content_hash(world):
         Metadata={"sha256": hashlib.sha256(other).hexdigest()},
     )
     s3.put_object(Bucket=settings.output_bucket, Key=f"predictions/mug/{tag}/{name}", Body=body)
-    events.pg_hook(settings).insert_rows(
-        "predictions",
+    insert_classified(
+        settings,
         [
             (
                 sha,
                 VERSION,
-                "arn:x",
-                "ep",
                 f"incoming/{tag}/x/{name}",
                 f"predictions/mug/{tag}/{name}",
                 "mug",
                 0.99,
                 False,
-                "r",
             )
-        ],
-        target_fields=[
-            "image_sha256",
-            "model_version",
-            "model_package_arn",
-            "endpoint_name",
-            "source_key",
-            "output_key",
-            "predicted_class",
-            "confidence",
-            "uncertain",
-            "run_id",
         ],
     )
     _put_feedback(world, "collision", [f"incoming/{tag}/x/{name},mug"])

@@ -206,10 +206,10 @@ def review_queue(local_stack):
     import io
     import uuid
 
+    from classify_fixtures import insert_classified
     from PIL import Image
 
     from image_mlops.aws import aws_client
-    from image_mlops.classification.records import ensure_predictions_table
     from image_mlops.config import get_settings
     from image_mlops.labels import events
 
@@ -227,7 +227,7 @@ def review_queue(local_stack):
             Bucket=settings.output_bucket, Key=output_key, Body=body, Metadata={"sha256": sha}
         )
         source_key = f"incoming/{tag}-{n}.jpg"
-        rows.append((sha, REVIEW_VERSION, "arn:x", "ep", source_key, output_key, predicted, 0.4))
+        rows.append((sha, REVIEW_VERSION, source_key, output_key, predicted, 0.4, True))
         images.append({"sha": sha, "source_key": source_key, "output_key": output_key})
     for label in ("book", "mug"):  # the classes are in the labelled area
         out = io.BytesIO()
@@ -237,23 +237,7 @@ def review_queue(local_stack):
             Key=f"labeled/{label}/{tag}-upload.png",
             Body=out.getvalue(),
         )
-    ensure_predictions_table(settings)
-    events.pg_hook(settings).insert_rows(
-        "predictions",
-        [(*r, True, "review-test") for r in rows],
-        target_fields=[
-            "image_sha256",
-            "model_version",
-            "model_package_arn",
-            "endpoint_name",
-            "source_key",
-            "output_key",
-            "predicted_class",
-            "confidence",
-            "uncertain",
-            "run_id",
-        ],
-    )
+    insert_classified(settings, rows)
     try:
         yield settings, images
     finally:

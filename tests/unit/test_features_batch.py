@@ -127,6 +127,13 @@ def reference_extract(
         [
             _reference_hog(grey, cells),
             _reference_hog(grey, 4),
+            # the 16 x 16 thumbnail: the mean of each 4 x 4 block of the normalised grey crop
+            np.array(
+                [
+                    [grey[4 * i : 4 * i + 4, 4 * j : 4 * j + 4].mean() for j in range(16)]
+                    for i in range(16)
+                ]
+            ).reshape(-1),
             _reference_color(rgb),
             np.asarray(silhouette, dtype=np.float64).reshape(-1) / 255.0,
             shape,

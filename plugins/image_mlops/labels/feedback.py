@@ -73,7 +73,9 @@ def parse(key: str, etag: str, text: str, labelled_at: dt.datetime) -> Iterator[
 
 def read_all(settings: Settings) -> Iterable[LabelEvent]:
     """The label events of every feedback file in the raw bucket."""
-    from image_mlops.aws import aws_client
+    from botocore.exceptions import ClientError
+
+    from image_mlops.aws import aws_client, is_precondition_failed
 
     s3 = aws_client("s3", settings)
     paginator = s3.get_paginator("list_objects_v2")
@@ -82,7 +84,14 @@ def read_all(settings: Settings) -> Iterable[LabelEvent]:
             key = obj["Key"]
             if not key.endswith(".csv"):
                 continue
-            body = s3.get_object(Bucket=settings.raw_bucket, Key=key, IfMatch=obj["ETag"])
+            try:
+                body = s3.get_object(Bucket=settings.raw_bucket, Key=key, IfMatch=obj["ETag"])
+            except ClientError as exc:
+                if not is_precondition_failed(exc):
+                    raise
+                # rewritten since it was listed: the next run reads the new version
+                log.info("feedback file %s changed while it was read: next run", key)
+                continue
             text = body["Body"].read().decode("utf-8-sig", errors="replace")
             yield from parse(key, obj["ETag"], text, obj["LastModified"])
 
