@@ -11,7 +11,8 @@ Approved package of the group).
 3. **approve_candidate** — human-in-the-loop approval (Airflow UI → *Required actions*): the
    candidate next to the production model (metrics, per-class recall, data fingerprint, who
    trained it). Approve → package `Approved` in the registry (who/when in the description);
-   Reject → `Rejected`, the run stops.
+   Reject → `Rejected`, the run stops. Nobody answering within
+   `IMAGE_MLOPS_APPROVAL_TIMEOUT_HOURS` (72) is a Reject too, recorded as such (both approvals).
 4. **deploy_staging** → **wait_staging** → **check_staging** — SageMaker model + endpoint
    config, create or blue/green-update `<model>-staging`, wait for InService, verify it serves
    the new config, smoke-test it (held-out labelled sample: accuracy ≥ registered − tolerance,
@@ -89,6 +90,7 @@ def deploy_model():
         subject=f"Deploy {settings.model_name} v{CANDIDATE_VERSION}?",
         package_arn=CANDIDATE_ARN,
         stage="approval",
+        response_timeout=settings.approval_timeout,
     )
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
@@ -129,6 +131,7 @@ def deploy_model():
         subject=f"Promote {settings.model_name} v{CANDIDATE_VERSION} to production?",
         package_arn=CANDIDATE_ARN,
         stage="production",
+        response_timeout=settings.approval_timeout,
     )
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)

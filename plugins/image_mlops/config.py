@@ -154,6 +154,11 @@ class Settings:
     require_production_approval: bool = _setting(
         True, "Ask a second human approval before production."
     )
+    approval_timeout_hours: float = _setting(
+        72.0,
+        "An approval nobody answers within this many hours is answered Reject: nothing is "
+        "deployed, and the registry and the history say so (0 = wait for ever).",
+    )
 
     # --- classification (stage 5) ------------------------------------------------------------
     confidence_threshold: float = _setting(
@@ -241,6 +246,14 @@ class Settings:
         if not isinstance(value, dict):
             raise SettingsError("IMAGE_MLOPS_TRAINING_HYPERPARAMETERS must be a JSON object")
         return value
+
+    @property
+    def approval_timeout(self):
+        """``approval_timeout_hours`` as the approvals' ``response_timeout`` (``None``: none)."""
+        import datetime as dt
+
+        hours = self.approval_timeout_hours
+        return dt.timedelta(hours=hours) if hours > 0 else None
 
     @property
     def is_local(self) -> bool:

@@ -214,9 +214,12 @@ def record_decision(
     approver: str,
     at: dt.datetime | str | None,
     run_id: str,
+    reason: str | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Write a human decision: the registry status (first approval) and the history."""
+    """Write a human decision: the registry status (first approval) and the history.
+
+    ``reason`` replaces the usual "rejected by …" (an approval nobody answered)."""
     settings = settings or get_settings()
     candidate = packages.describe(candidate_arn, settings)
     if stage == "approval":
@@ -225,7 +228,8 @@ def record_decision(
             packages.set_status(
                 candidate.arn,
                 status,
-                approval_description(approved, approver, at, run_id),
+                (f"Rejected: {reason} (run {run_id})" if reason else None)
+                or approval_description(approved, approver, at, run_id),
                 settings,
             )
         if approved:  # the staging record carries the approver
@@ -239,7 +243,7 @@ def record_decision(
             finished=True,
             approver=approver,
             settings=settings,
-            reason=f"rejected by {approver} in Airflow",
+            reason=reason or f"rejected by {approver} in Airflow",
         )
     if approved:
         return {"approved": True, "approver": approver}
@@ -253,5 +257,6 @@ def record_decision(
         approver=approver,
         settings=settings,
         endpoint_name=settings.endpoint_name("production"),
-        reason=f"promotion to production rejected by {approver}; staging keeps the model",
+        reason=(reason or f"promotion to production rejected by {approver}")
+        + "; staging keeps the model",
     )

@@ -16,12 +16,17 @@ class RegistryApprovalOperator(ApprovalOperator):
     rejection, to the deployments history. ``stage="production"``: the body shows the staging
     result; a rejection is recorded in the history. As with ApprovalOperator, Reject skips
     the downstream tasks.
+
+    Nobody answering is a Reject: ``defaults`` is Reject, and after ``response_timeout`` (the
+    ``IMAGE_MLOPS_APPROVAL_TIMEOUT_HOURS`` setting in ``deploy_model``) Airflow answers with it;
+    the registry and the history record that nobody answered.
     """
 
     template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "package_arn")
 
     def __init__(self, *, package_arn: str, stage: str = "approval", **kwargs: Any) -> None:
         kwargs.setdefault("body", "")
+        kwargs.setdefault("defaults", self.REJECT)  # the safe answer, also on a timeout
         super().__init__(**kwargs)
         if stage not in ("approval", "production"):
             raise ValueError(f"stage must be approval or production, not {stage!r}")
@@ -44,11 +49,23 @@ class RegistryApprovalOperator(ApprovalOperator):
             chosen = event["chosen_options"]
             self.validate_chosen_options(chosen)
             user = event.get("responded_by_user") or {}
-            approver = str(user.get("name") or user.get("id") or "unknown")
             approved = chosen[0] == self.APPROVE
-            self.log.info(
-                "%s: %s by %s", self.package_arn, "approved" if approved else "rejected", approver
-            )
+            reason = None
+            if event.get("timedout"):
+                approver = "nobody"
+                reason = (
+                    f"no answer within {self.response_timeout}: "
+                    f"the default answer {chosen[0]!r} was taken"
+                )
+                self.log.warning("%s: %s", self.package_arn, reason)
+            else:
+                approver = str(user.get("name") or user.get("id") or "unknown")
+                self.log.info(
+                    "%s: %s by %s",
+                    self.package_arn,
+                    "approved" if approved else "rejected",
+                    approver,
+                )
             approval.record_decision(
                 stage=self.stage,
                 candidate_arn=self.package_arn,
@@ -56,5 +73,6 @@ class RegistryApprovalOperator(ApprovalOperator):
                 approver=approver,
                 at=event.get("responded_at"),
                 run_id=context["run_id"],
+                reason=reason,
             )
         return super().execute_complete(context, event)
