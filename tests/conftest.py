@@ -235,3 +235,20 @@ def endpoint_invocations(endpoint_name: str) -> int:
         log.read_text(errors="replace").count('"POST /invocations')
         for log in folder.glob("*/container.log")
     )
+
+
+def delete_labelled(settings, marker: str) -> None:
+    """Remove the validated labelled images whose key holds ``marker`` (a test's own tag): the
+    smoke tests of later tests sample the labelled area."""
+    from image_mlops.aws import aws_client
+
+    s3 = aws_client("s3", settings)
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.validated_bucket, Prefix="labeled/"
+    )
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if marker in o["Key"]]
+    for start in range(0, len(keys), 1000):
+        s3.delete_objects(
+            Bucket=settings.validated_bucket,
+            Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]},
+        )

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 from classify_fixtures import insert_classified
+from conftest import delete_labelled
 
 from image_mlops.labels import events, feedback, ingest, review
 from image_mlops.training import dataset
@@ -70,7 +71,8 @@ def world(local_stack):
         images[n] = {"sha": sha, "source_key": source_key, "output_key": output_key}
         rows.append((sha, VERSION, source_key, output_key, "lamp", 0.5, True))
     insert_classified(settings, rows)  # VERSION is this module's own: no earlier rows
-    return {"settings": settings, "s3": s3, "tag": tag, "images": images, "uploads": uploads}
+    yield {"settings": settings, "s3": s3, "tag": tag, "images": images, "uploads": uploads}
+    delete_labelled(settings, tag)
 
 
 def _status(settings, image_key: str) -> list[tuple[str, str, str, str | None]]:
@@ -99,6 +101,24 @@ def _put_feedback(world, name: str, rows: list[str]) -> None:
     )
 
 
+def _review(world, n: int, label: str, *, reviewer: str, decision: str) -> int:
+    """A review decision on image ``n``, as the Review page posts it; how many were new."""
+    image = world["images"][n]
+    return review.record_decisions(
+        world["settings"],
+        [
+            {
+                "decision_id": f"{world['tag']}-{decision}",
+                "image_sha256": image["sha"],
+                "source_key": image["source_key"],
+                "label": label,
+            }
+        ],
+        reviewer=reviewer,
+        classes=["book", "lamp", "mug"],
+    )
+
+
 def test_feedback_and_review_become_labelled_images_with_lineage(world):
     settings, img, tag = world["settings"], world["images"], world["tag"]
     key = {n: img[n]["source_key"] for n in img}
@@ -119,24 +139,9 @@ def test_feedback_and_review_become_labelled_images_with_lineage(world):
     time.sleep(1.1)  # S3 times have a resolution of one second: day2 is later
     _put_feedback(world, "day2", [f"{key[2]},book"])  # the later label for image 2
     assert feedback.collect(settings) >= 9
-    # a reviewer (earlier than either file) says image 1 is a mug: a review beats feedback
-    classes = ["book", "lamp", "mug"]
-    assert (
-        review.record_decisions(
-            settings,
-            [
-                {
-                    "decision_id": f"{tag}-r1",
-                    "image_sha256": img[1]["sha"],
-                    "source_key": key[1],
-                    "label": "mug",
-                }
-            ],
-            reviewer="alice",
-            classes=classes,
-        )
-        == 1
-    )
+    # a reviewer says image 1 is a mug: a review beats feedback (also an earlier review, as
+    # the unit tests show)
+    assert _review(world, 1, "mug", reviewer="alice", decision="r1") == 1
 
     summary = ingest.ingest(settings)
     assert summary["labeled_by_class"].get("mug", 0) >= 2
@@ -187,19 +192,7 @@ def test_feedback_and_review_become_labelled_images_with_lineage(world):
     assert after == before
 
     # --- a later review moves an image to its right class ------------------------------------
-    review.record_decisions(
-        settings,
-        [
-            {
-                "decision_id": f"{tag}-r2",
-                "image_sha256": img[0]["sha"],
-                "source_key": key[0],
-                "label": "book",
-            }
-        ],
-        reviewer="bob",
-        classes=classes,
-    )
+    _review(world, 0, "book", reviewer="bob", decision="r2")
     moved = ingest.ingest(settings)
     assert moved["labeled_by_class"] == {"book": 1}
     labelled = _labelled(world)

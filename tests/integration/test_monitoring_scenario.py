@@ -13,7 +13,7 @@ import json
 import random
 
 import pytest
-from conftest import ROOT, run_dag, wait_for_alarm_evaluation
+from conftest import ROOT, delete_labelled, run_dag, wait_for_alarm_evaluation
 
 from image_mlops.cloudwatch.conditions import ALARM, alarm_states
 from image_mlops.monitoring import metrics as m
@@ -268,6 +268,7 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
         first = _retrain(dag_bag)
     finally:
         patch.undo()
+        delete_labelled(settings, "scenario-drift-")
     assert first.get_task_instance("trigger_retraining").state == "success"
     runs = _target_runs()
     assert len(runs) == 1

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -131,29 +132,39 @@ def test_a_logged_in_user_gets_the_api_and_parameters_are_bounded(login_api_serv
         assert _get(f"{base}/image-mlops/?{query}", bearer)[0] == 422, query
 
 
-def test_a_logged_in_user_sees_the_page_in_chromium(login_api_server, test_output):
+@contextmanager
+def _chromium_page():
+    """A page of headless Chromium (Playwright driving the system's browser)."""
     browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser_path is None:
         pytest.skip("chromium not installed: apt-get install -y chromium (CI must install it)")
     from playwright.sync_api import sync_playwright
 
-    base, passwords = login_api_server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
-            page.goto(f"{base}/image-mlops/?hours=6&period=3600")
-            assert "/auth/login" in page.url  # anonymous: Airflow's login page, not the KPIs
-            assert "Model KPIs" not in page.content()
-            # log in through Airflow's own form; it sends the browser back to the page
-            page.get_by_label("Username").fill(USER)
-            page.get_by_label("Password").fill(passwords[USER])
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{base}/image-mlops/**", timeout=60_000)
-            assert page.locator("h1").inner_text().startswith("Model KPIs")
-            page.screenshot(path=str(test_output / "kpi_page_logged_in.png"), full_page=True)
+            yield browser.new_page()
         finally:
             browser.close()
+
+
+def _log_in(page, user: str, password: str) -> None:
+    """Airflow's own login form (it sends the browser back to the page it came from)."""
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_logged_in_user_sees_the_page_in_chromium(login_api_server, test_output):
+    base, passwords = login_api_server
+    with _chromium_page() as page:
+        page.goto(f"{base}/image-mlops/?hours=6&period=3600")
+        assert "/auth/login" in page.url  # anonymous: Airflow's login page, not the KPIs
+        assert "Model KPIs" not in page.content()
+        _log_in(page, USER, passwords[USER])
+        page.wait_for_url(f"{base}/image-mlops/**", timeout=60_000)
+        assert page.locator("h1").inner_text().startswith("Model KPIs")
+        page.screenshot(path=str(test_output / "kpi_page_logged_in.png"), full_page=True)
 
 
 def test_a_failure_behind_the_page_shows_no_exception_text(monkeypatch):
@@ -207,6 +218,7 @@ def review_queue(local_stack):
     import uuid
 
     from classify_fixtures import insert_classified
+    from conftest import delete_labelled
     from PIL import Image
 
     from image_mlops.aws import aws_client
@@ -244,6 +256,7 @@ def review_queue(local_stack):
         events.pg_hook(settings).run(
             "DELETE FROM predictions WHERE model_version = %s", parameters=(REVIEW_VERSION,)
         )
+        delete_labelled(settings, tag)
 
 
 def test_the_review_page_lets_only_labellers_post_and_only_from_itself(
@@ -295,45 +308,33 @@ def test_a_labeller_reviews_with_the_keyboard_in_chromium(
 ):
     """Log in, label three images with the keyboard only (2, 1, 0 = skip; Ctrl+Enter), and the
     two decisions become labelled images with the labeller's name on their events."""
-    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser_path is None:
-        pytest.skip("chromium not installed: apt-get install -y chromium (CI must install it)")
-    from playwright.sync_api import sync_playwright
-
     from image_mlops.labels import events, ingest
     from image_mlops.training.dataset import list_labeled
 
     base, passwords = login_api_server
     settings, images = review_queue
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto(f"{base}/image-mlops/review")
-            page.get_by_label("Username").fill(LABELLER)
-            page.get_by_label("Password").fill(passwords[LABELLER])
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{base}/image-mlops/review**", timeout=60_000)
-            assert page.locator("h1").inner_text().startswith("Review")
-            cards = page.locator(".card")
-            assert cards.count() == 3
-            # every thumbnail loaded through the authenticated page
-            page.wait_for_function(
-                "Array.from(document.querySelectorAll('.card img'))"
-                ".every(i => i.complete && i.naturalWidth > 0)"
-            )
-            order = [cards.nth(i).locator("input[name^=sha-]").input_value() for i in range(3)]
-            # classes in order: 1 book, 2 mug; the first card has the focus
-            page.keyboard.press("2")
-            page.keyboard.press("1")
-            page.keyboard.press("0")
-            page.screenshot(path=str(test_output / "review_page.png"), full_page=True)
-            page.keyboard.press("Control+Enter")
-            page.wait_for_url("**/review?saved=2", timeout=30_000)
-            assert "Saved 2 new decisions" in page.locator("#saved").inner_text()
-            assert page.locator(".card").count() == 1  # the skipped image is still waiting
-        finally:
-            browser.close()
+    with _chromium_page() as page:
+        page.goto(f"{base}/image-mlops/review")
+        _log_in(page, LABELLER, passwords[LABELLER])
+        page.wait_for_url(f"{base}/image-mlops/review**", timeout=60_000)
+        assert page.locator("h1").inner_text().startswith("Review")
+        cards = page.locator(".card")
+        assert cards.count() == 3
+        # every thumbnail loaded through the authenticated page
+        page.wait_for_function(
+            "Array.from(document.querySelectorAll('.card img'))"
+            ".every(i => i.complete && i.naturalWidth > 0)"
+        )
+        order = [cards.nth(i).locator("input[name^=sha-]").input_value() for i in range(3)]
+        # classes in order: 1 book, 2 mug; the first card has the focus
+        page.keyboard.press("2")
+        page.keyboard.press("1")
+        page.keyboard.press("0")
+        page.screenshot(path=str(test_output / "review_page.png"), full_page=True)
+        page.keyboard.press("Control+Enter")
+        page.wait_for_url("**/review?saved=2", timeout=30_000)
+        assert "Saved 2 new decisions" in page.locator("#saved").inner_text()
+        assert page.locator(".card").count() == 1  # the skipped image is still waiting
     rows = events.pg_hook(settings).get_records(
         "SELECT image_sha256, label, actor, source FROM label_events "
         "WHERE image_sha256 = ANY(%s) ORDER BY id",

@@ -228,8 +228,9 @@ def record_decision(
             packages.set_status(
                 candidate.arn,
                 status,
-                (f"Rejected: {reason} (run {run_id})" if reason else None)
-                or approval_description(approved, approver, at, run_id),
+                f"Rejected: {reason} (run {run_id})"
+                if reason
+                else approval_description(approved, approver, at, run_id),
                 settings,
             )
         if approved:  # the staging record carries the approver

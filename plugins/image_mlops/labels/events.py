@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from image_mlops.config import PROJECT_ROOT, Settings
+from image_mlops.monitoring.sources import pg_hook  # the image_mlops database's hook
 
 SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops" / "labels"
 
@@ -20,7 +21,6 @@ FEEDBACK = "feedback"
 REVIEW = "review"
 #: Labels that came with the image (``raw/labeled/<class>/``): not in the table, but weighed.
 UPLOAD = "upload"
-SOURCES = (UPLOAD, FEEDBACK, REVIEW)
 RANK = {REVIEW: 2, UPLOAD: 1, FEEDBACK: 1}
 
 # Outcomes of a label event (the ``status`` column); a closed set, documented in the README.
@@ -50,12 +50,6 @@ OUTCOMES = (
 @cache
 def sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
-
-
-def pg_hook(settings: Settings):
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    return PostgresHook(postgres_conn_id=settings.mlops_conn_id)
 
 
 @dataclass(frozen=True)
@@ -140,16 +134,7 @@ def record(settings: Settings, events: Iterable[LabelEvent]) -> int:
                     continue
                 new += 1
                 if event.status != PENDING:
-                    cur.execute(
-                        sql("set_label_event_status"),
-                        {
-                            "id": row[0],
-                            "status": event.status,
-                            "detail": event.detail,
-                            "labeled_key": None,
-                            "image_sha256": None,
-                        },
-                    )
+                    set_status(cur, replace(event, id=row[0]), event.status, event.detail)
     finally:
         conn.close()
     return new
@@ -176,6 +161,8 @@ def set_status(
     labeled_key: str | None = None,
     image_sha256: str | None = None,
 ) -> None:
+    if status not in OUTCOMES:
+        raise ValueError(f"unknown label outcome {status!r}: one of {OUTCOMES}")
     cur.execute(
         sql("set_label_event_status"),
         {

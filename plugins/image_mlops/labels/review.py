@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from image_mlops import s3layout
 from image_mlops.config import Settings
@@ -43,11 +42,9 @@ class ReviewItem:
     uncertain: bool
     model_version: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
-
-def _read(settings: Settings, name: str, params: dict | None = None) -> list[tuple]:
+def _read(settings: Settings, *queries: tuple[str, dict]) -> list[list[tuple]]:
+    """The rows of each ``(sql name, params)``, the tables made sure of once."""
     from image_mlops.classification.records import ensure_predictions_table
 
     ensure_predictions_table(settings)
@@ -55,22 +52,37 @@ def _read(settings: Settings, name: str, params: dict | None = None) -> list[tup
     try:
         with conn, conn.cursor() as cur:
             events.ensure_table(cur)
-            cur.execute(events.sql(name), params or {})
-            return cur.fetchall()
+            results = []
+            for name, params in queries:
+                cur.execute(events.sql(name), params)
+                results.append(cur.fetchall())
+            return results
     finally:
         conn.close()
 
 
+def _queue_query(limit: int) -> tuple[str, dict]:
+    return "review_queue", {"confident_per_class": CONFIDENT_PER_CLASS, "limit": limit}
+
+
+_CLASSES_QUERY = ("review_classes", {})
+
+
 def queue(settings: Settings, *, limit: int = PAGE_SIZE) -> list[ReviewItem]:
-    rows = _read(
-        settings, "review_queue", {"confident_per_class": CONFIDENT_PER_CLASS, "limit": limit}
-    )
+    [rows] = _read(settings, _queue_query(limit))
     return [ReviewItem(*row) for row in rows]
 
 
 def classes(settings: Settings) -> list[str]:
     """The classes a reviewer may choose: those the latest model version predicts."""
-    return [row[0] for row in _read(settings, "review_classes")]
+    [rows] = _read(settings, _CLASSES_QUERY)
+    return [row[0] for row in rows]
+
+
+def screen(settings: Settings) -> tuple[list[ReviewItem], list[str]]:
+    """One screen of the Review page: :func:`queue` and :func:`classes` in one connection."""
+    items, names = _read(settings, _queue_query(PAGE_SIZE), _CLASSES_QUERY)
+    return [ReviewItem(*row) for row in items], [row[0] for row in names]
 
 
 def thumbnail_key_allowed(key: str) -> bool:

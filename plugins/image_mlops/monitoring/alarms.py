@@ -139,8 +139,8 @@ def drift_alarm_since(settings: Settings):
     # StateTransitionedTimestamp is when StateValue last changed (AWS); StateUpdatedTimestamp
     # also moves with the evaluation state, and is all that older APIs (and moto) return
     times = [
-        a.get("StateTransitionedTimestamp") or a["StateUpdatedTimestamp"]
+        moved
         for a in in_alarm
-        if a.get("StateTransitionedTimestamp") or a.get("StateUpdatedTimestamp")
+        if (moved := a.get("StateTransitionedTimestamp") or a.get("StateUpdatedTimestamp"))
     ]
     return min(times) if times else None

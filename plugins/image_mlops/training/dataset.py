@@ -59,6 +59,11 @@ def assign_splits(items: list[dict], seed: int = 0) -> list[dict]:
     return sorted(out, key=lambda i: i["key"])
 
 
+def count_by_source(items: list[dict]) -> dict[str, int]:
+    """How many items came from each label source (``upload`` when an item does not say)."""
+    return dict(sorted(Counter(i.get("source", "upload") for i in items).items()))
+
+
 def lineage(items: list[dict], previous_keys: set[str] | None = None) -> dict[str, Any]:
     """Where a snapshot's labels came from: counts per source, per source and UTC day, and —
     given the keys of the previous model's snapshot — how many of each source are new."""
@@ -67,14 +72,14 @@ def lineage(items: list[dict], previous_keys: set[str] | None = None) -> dict[st
         day = str(item.get("recorded_at", ""))[:10] or "unknown"
         by_day[day][item.get("source", "upload")] += 1
     out: dict[str, Any] = {
-        "by_source": dict(sorted(Counter(i.get("source", "upload") for i in items).items())),
+        "by_source": count_by_source(items),
         "by_day": {day: dict(sorted(c.items())) for day, c in sorted(by_day.items())},
     }
     if previous_keys is not None:
         new = [i for i in items if i["key"] not in previous_keys]
         out["new_since_previous"] = {
             "total": len(new),
-            "by_source": dict(sorted(Counter(i.get("source", "upload") for i in new).items())),
+            "by_source": count_by_source(new),
         }
     return out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +99,7 @@ def _recent_window(settings: Settings, manifest: dict, root: Path) -> tuple[dict
         window["note"] = f"no held-out labels recorded since {window['since']}: comparison skipped"
         return window, None
     dataset.download_items(settings, manifest["bucket"], items, root / "recent")
-    window["by_source"] = dict(sorted(Counter(i.get("source", "upload") for i in items).items()))
+    window["by_source"] = dataset.count_by_source(items)
     return window, root / "recent"
 
 

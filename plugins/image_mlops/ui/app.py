@@ -201,7 +201,7 @@ def review_page(saved: Annotated[int | None, Query(ge=0, le=10_000)] = None) -> 
     settings = get_settings()
     errors: list[str] = []
     try:
-        items, classes = review.queue(settings), review.classes(settings)
+        items, classes = review.screen(settings)
     except Exception:
         log.exception("Review page: reading the review queue failed")
         errors.append("The review queue is unavailable right now (details in the api-server log).")
