@@ -86,7 +86,13 @@ def test_a_training_job_waits_in_the_triggerer_and_its_failure_fails_the_task(
         faults.clear(settings.emulator_url)  # released: the download is retried and goes on
     train = _wait_for_train_state(client, run_id, ("up_for_retry", "failed"))
     assert train["try_number"] == 1
-    log = client.task_log(DAG_ID, run_id, "train", try_number=1)
+    # the task's state can be read before the log of its resumed part has been written out
+    deadline = time.monotonic() + 60
+    while True:
+        log = client.task_log(DAG_ID, run_id, "train", try_number=1)
+        if "AlgorithmError" in log or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert "AlgorithmError: ExecuteUserScriptError" in log, log[-3000:]
     assert "height and width must be > 0" in log
     client.set_run_state(DAG_ID, run_id, "failed")  # no second try: the stack is shared
