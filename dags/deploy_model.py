@@ -14,30 +14,38 @@ Approved package of the group).
    Reject → `Rejected`, the run stops. Nobody answering within
    `IMAGE_MLOPS_APPROVAL_TIMEOUT_HOURS` (72) is a Reject too, recorded as such (both approvals).
 4. **deploy_staging** → **wait_staging** → **check_staging** — SageMaker model + endpoint
-   config, create or blue/green-update `<model>-staging`, wait for InService, verify it serves
-   the new config, smoke-test it (held-out labelled sample: accuracy ≥ registered − tolerance,
-   no errors, p50/p95 latency). Failure stops the run; production is untouched.
+   config, create or blue/green-update `<model>-staging` (traffic shifted as
+   `IMAGE_MLOPS_STAGING_TRAFFIC_ROUTING` says, default all at once; its error and latency
+   alarms roll the update back), wait for InService recording each shifting step, verify it
+   serves the new config, smoke-test it (held-out labelled sample: accuracy ≥ registered −
+   tolerance, no errors, p50/p95 latency). Failure stops the run; production is untouched.
 5. **approve_production** (if `IMAGE_MLOPS_REQUIRE_PRODUCTION_APPROVAL`, default on).
 6. **deploy_production** → **wait_production** → **check_production** — the same on
-   `<model>-production`; the registry is re-read and anything not `Approved` is refused. A
-   failed check rolls back to the previous configuration, verifies the previous model answers
-   and fails the run. Success emits `production_model`.
+   `<model>-production` (default: a canary — half the new fleet's capacity takes traffic
+   first, then all of it, each step baking `IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS` under the
+   rollback alarms); the registry is re-read and anything not `Approved` is refused. An
+   alarm during a step rolls the update back (the old model never stopped serving); a failed
+   check rolls back to the previous configuration, verifies the previous model answers and
+   fails the run. Success emits `production_model`.
 
 Every stage is recorded in the `deployments` table (image_mlops DB); each task returns its
-record, visible in the task's XCom. Names are deterministic: re-running or clearing any task
+record, visible in the task's XCom. The notification topic (`IMAGE_MLOPS_NOTIFICATION_TOPIC`)
+is told when an approval waits (with its link), when production gets the model and when a
+production update is rolled back. Names are deterministic: re-running or clearing any task
 is safe.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerEndpointSensor
 from airflow.sdk import Param, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
 from image_mlops.assets import PRODUCTION_MODEL, REGISTERED_MODEL
 from image_mlops.config import get_settings
 from image_mlops.deployment.operators import RegistryApprovalOperator
+from image_mlops.deployment.sensors import EndpointDeploymentSensor
+from image_mlops.notifications import ApprovalNotifier
 
 settings = get_settings()
 CANDIDATE_ARN = "{{ ti.xcom_pull(task_ids='resolve_candidate')['arn'] }}"
@@ -91,6 +99,9 @@ def deploy_model():
         package_arn=CANDIDATE_ARN,
         stage="approval",
         response_timeout=settings.approval_timeout,
+        notifiers=[
+            ApprovalNotifier(subject=f"Approval needed: {settings.model_name} v{CANDIDATE_VERSION}")
+        ],
     )
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
@@ -102,8 +113,9 @@ def deploy_model():
         candidate = ti.xcom_pull(task_ids="resolve_candidate")
         return flow.deploy("staging", candidate["arn"], run_id)
 
-    wait_staging = SageMakerEndpointSensor(
+    wait_staging = EndpointDeploymentSensor(
         task_id="wait_staging",
+        stage="staging",
         endpoint_name=settings.endpoint_name("staging"),
         aws_conn_id=settings.aws_conn_id,
         region_name=settings.region,
@@ -132,6 +144,11 @@ def deploy_model():
         package_arn=CANDIDATE_ARN,
         stage="production",
         response_timeout=settings.approval_timeout,
+        notifiers=[
+            ApprovalNotifier(
+                subject=f"Production approval needed: {settings.model_name} v{CANDIDATE_VERSION}"
+            )
+        ],
     )
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
@@ -144,8 +161,9 @@ def deploy_model():
         approver = user.get("name") or user.get("id")
         return flow.deploy("production", candidate["arn"], run_id, approver=approver)
 
-    wait_production = SageMakerEndpointSensor(
+    wait_production = EndpointDeploymentSensor(
         task_id="wait_production",
+        stage="production",
         endpoint_name=settings.endpoint_name("production"),
         aws_conn_id=settings.aws_conn_id,
         region_name=settings.region,

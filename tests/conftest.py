@@ -153,6 +153,19 @@ def aws(local_stack) -> AwsClients:
 
 
 @pytest.fixture
+def notification_inbox(local_stack):
+    """A queue of this test's own subscribed to the notification topic; ``inbox()`` drains it
+    (the notifications sent since the last call, oldest first)."""
+    import uuid
+
+    from image_mlops_dev.notification_inbox import drain, subscribe_queue, unsubscribe_queue
+
+    url = subscribe_queue(f"test-inbox-{uuid.uuid4().hex[:12]}")
+    yield lambda: drain(url)
+    unsubscribe_queue(url)
+
+
+@pytest.fixture
 def clean_aws(aws: AwsClients) -> AwsClients:
     """Like ``aws``, with every bucket emptied first."""
     aws.empty_buckets()

@@ -18,6 +18,7 @@ from typing import Any
 PREFIX = "IMAGE_MLOPS_"
 TARGETS = ("local", "aws")
 VALIDATION_ENGINES = ("airflow", "stepfunctions")
+TRAFFIC_ROUTINGS = ("all_at_once", "canary", "linear")
 
 #: The project checkout (``plugins/image_mlops/config.py`` → three levels up).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +104,54 @@ class Settings:
         "executions (the deferred tasks wait in the triggerer, not in a worker slot).",
     )
     inference_instance_type: str = _setting("ml.m5.large", "Endpoint instance type.")
+    staging_instance_count: int = _setting(1, "Instances of the staging endpoint.")
+    production_instance_count: int = _setting(
+        2,
+        "Instances of the production endpoint (a canary or linear shift needs at least two; "
+        "with one the update is all at once, and the log says why).",
+    )
+    staging_traffic_routing: str = _setting(
+        "all_at_once",
+        "How a staging update shifts traffic to the new model: `all_at_once`, `canary` or "
+        "`linear` (SageMaker deployment guardrails; alarms roll it back).",
+    )
+    production_traffic_routing: str = _setting(
+        "canary", "How a production update shifts traffic (as for staging)."
+    )
+    canary_percent: int = _setting(
+        50, "Canary: the share of the new fleet's capacity that takes traffic first (<= 50)."
+    )
+    linear_step_percent: int = _setting(
+        50, "Linear: the share of the new fleet's capacity added per step (10-50)."
+    )
+    traffic_wait_seconds: int = _setting(
+        300,
+        "Baking time after each traffic shift, its rollback alarms watched "
+        "(WaitIntervalInSeconds, 0-3600).",
+    )
+    termination_wait_seconds: int = _setting(
+        120, "How long the old fleet is kept after an update completes (0-3600)."
+    )
+    data_capture_percent: int = _setting(
+        20,
+        "Share (0-100) of the staging and production endpoints' invocations captured into "
+        "`s3://OUTPUT/data-capture/` (SageMaker data capture); monitoring's input-drift "
+        "statistics read them. 0: no capture.",
+    )
+    autoscaling_min_instances: int = _setting(
+        2, "Autoscaling of the production variant: fewest instances."
+    )
+    autoscaling_max_instances: int = _setting(
+        4, "Autoscaling of the production variant: most instances (0: no autoscaling)."
+    )
+    autoscaling_target_invocations: int = _setting(
+        100,
+        "Autoscaling keeps the production variant near this many invocations per instance "
+        "per minute (target tracking on SageMakerVariantInvocationsPerInstance).",
+    )
+    deployment_timeout_seconds: int = _setting(
+        1800, "An update taking longer is rolled back (MaximumExecutionTimeoutInSeconds)."
+    )
 
     # --- validation (stage 1) --------------------------------------------------------------
     validation_engine: str = _setting(
@@ -153,6 +202,12 @@ class Settings:
     smoke_sample_size: int = _setting(60, "Labelled held-out images sent in the smoke test.")
     require_production_approval: bool = _setting(
         True, "Ask a second human approval before production."
+    )
+    notification_topic: str = _setting(
+        "image-mlops-notifications",
+        "SNS topic (name in the account and region, or ARN) told when an approval is "
+        "needed, a model is deployed or rolled back, a drift alarm fires, retraining starts "
+        "or waits for labels (empty: no notifications).",
     )
     approval_timeout_hours: float = _setting(
         72.0,
@@ -256,6 +311,13 @@ class Settings:
         return dt.timedelta(hours=hours) if hours > 0 else None
 
     @property
+    def data_capture_uri(self) -> str:
+        """Where the endpoints' captured invocations go (SageMaker adds endpoint/variant/date)."""
+        from image_mlops.s3layout import DATA_CAPTURE_PREFIX
+
+        return f"s3://{self.output_bucket}/{DATA_CAPTURE_PREFIX.rstrip('/')}"
+
+    @property
     def is_local(self) -> bool:
         return self.target == "local"
 
@@ -270,6 +332,16 @@ class Settings:
     @property
     def airflow_url(self) -> str:
         return f"http://localhost:{self.airflow_port}"
+
+    def instance_count(self, stage: str) -> int:
+        """Instances of the ``staging`` or ``production`` endpoint."""
+        self.endpoint_name(stage)  # checks the stage
+        return getattr(self, f"{stage}_instance_count")
+
+    def traffic_routing(self, stage: str) -> str:
+        """How an update of the ``staging`` or ``production`` endpoint shifts traffic."""
+        self.endpoint_name(stage)
+        return getattr(self, f"{stage}_traffic_routing")
 
     def endpoint_name(self, stage: str) -> str:
         """`staging` or `production` endpoint of the model."""
@@ -301,7 +373,39 @@ class Settings:
                 f"IMAGE_MLOPS_VALIDATION_ENGINE={self.validation_engine!r} is not one of "
                 f"{', '.join(VALIDATION_ENGINES)}"
             )
-        for name in ("validation_batch_size", "classify_batch_size", "max_image_bytes"):
+        for name in ("staging_traffic_routing", "production_traffic_routing"):
+            if getattr(self, name) not in TRAFFIC_ROUTINGS:
+                raise SettingsError(
+                    f"IMAGE_MLOPS_{name.upper()}={getattr(self, name)!r} is not one of "
+                    f"{', '.join(TRAFFIC_ROUTINGS)}"
+                )
+        if self.autoscaling_max_instances and not (
+            1 <= self.autoscaling_min_instances <= self.autoscaling_max_instances
+        ):
+            raise SettingsError(
+                "IMAGE_MLOPS_AUTOSCALING_MIN_INSTANCES must be between 1 and "
+                "IMAGE_MLOPS_AUTOSCALING_MAX_INSTANCES"
+            )
+        if not 0 <= self.data_capture_percent <= 100:
+            raise SettingsError("IMAGE_MLOPS_DATA_CAPTURE_PERCENT must be between 0 and 100")
+        if not 1 <= self.canary_percent <= 50:
+            raise SettingsError("IMAGE_MLOPS_CANARY_PERCENT must be between 1 and 50")
+        if not 10 <= self.linear_step_percent <= 50:
+            raise SettingsError("IMAGE_MLOPS_LINEAR_STEP_PERCENT must be between 10 and 50")
+        if not 600 <= self.deployment_timeout_seconds <= 14400:
+            raise SettingsError(
+                "IMAGE_MLOPS_DEPLOYMENT_TIMEOUT_SECONDS must be between 600 and 14400"
+            )
+        for name in ("traffic_wait_seconds", "termination_wait_seconds"):
+            if not 0 <= getattr(self, name) <= 3600:
+                raise SettingsError(f"IMAGE_MLOPS_{name.upper()} must be between 0 and 3600")
+        for name in (
+            "validation_batch_size",
+            "classify_batch_size",
+            "max_image_bytes",
+            "staging_instance_count",
+            "production_instance_count",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMAGE_MLOPS_{name.upper()} must be positive")
 

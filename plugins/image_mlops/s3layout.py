@@ -29,6 +29,8 @@ CATALOG_MEDIA_PREFIX = "catalog-media/"
 PREDICTIONS_PREFIX = "predictions/"
 UNCERTAIN_CLASS = "_uncertain"
 MANIFESTS_PREFIX = PREDICTIONS_PREFIX + "_manifests/"
+#: SageMaker data capture of the endpoints (output bucket): <endpoint>/<variant>/yyyy/mm/dd/hh/
+DATA_CAPTURE_PREFIX = "data-capture/"
 REASONS_FILE = "_reasons.jsonl"
 MODEL_ARTIFACT = "model.tar.gz"
 EVALUATION_FILE = "evaluation.json"

@@ -167,6 +167,26 @@ def test_the_drift_retraining_waited_for_labels_and_learnt_the_drift(demo):
     assert "Review page:" in out
 
 
+def test_people_were_told_of_each_event_through_the_notification_topic(demo):
+    """SNS (the emulator's) was told of the approvals, the deployments, the drift alarm, the
+    wait for labels and the retraining; the summary lists what it was told."""
+    notes = demo["result"]["summary"]["notifications"]
+    events = [n["event"] for n in notes]
+    for event in (
+        "approval_needed",
+        "deployed",
+        "drift_alarm",
+        "waiting_for_labels",
+        "retraining_started",
+    ):
+        assert event in events, events
+    assert events.index("drift_alarm") < events.index("waiting_for_labels")
+    assert events.index("waiting_for_labels") < events.index("retraining_started")
+    approvals = [n for n in notes if n["event"] == "approval_needed"]
+    assert all("/required_actions" in n["attributes"]["link"] for n in approvals)
+    assert "Notifications (SNS topic" in demo["stdout"]
+
+
 def test_images_were_classified_into_class_folders_with_a_manifest(demo):
     s3 = demo["aws"]["s3"]
     keys = _keys(s3, "image-mlops-output", "predictions/")

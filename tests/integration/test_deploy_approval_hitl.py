@@ -29,7 +29,7 @@ def _run(client, arn, decide):
     return run, run_id, states, answerer.answered
 
 
-def test_approve_twice_deploys_to_production(client, settings, tmp_path):
+def test_approve_twice_deploys_to_production(client, settings, tmp_path, notification_inbox):
     upload_sample_images(settings, per_class=3)
     arn = publish_sample_package(settings, "hitl-approve", workdir=tmp_path)
     run, run_id, states, answered = _run(client, arn, lambda _d: "Approve")
@@ -45,6 +45,15 @@ def test_approve_twice_deploys_to_production(client, settings, tmp_path):
     assert rows["production"]["outcome"] == "succeeded"
     assert rows["production"]["approver"]  # the production approver
     assert rows["staging"]["latency_p95_ms"] is not None
+    # both approvals were announced, each with the link to its page in the Airflow UI
+    notes = notification_inbox()
+    asked = {n["attributes"]["link"] for n in notes if n["event"] == "approval_needed"}
+    for task_id in ("approve_candidate", "approve_production"):
+        link = (
+            f"{settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}/tasks/{task_id}/required_actions"
+        )
+        assert any(found.startswith(link) for found in asked), (link, asked)
+    assert any(n["event"] == "deployed" and n["attributes"]["run_id"] == run_id for n in notes)
 
 
 def test_rejection_deploys_nothing(client, settings, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import random
 import time
 import uuid
@@ -515,3 +516,31 @@ def test_torn_header_is_ignored(private_emulator):
     s3 = private_emulator.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     assert keys == ["kept.bin"]
+
+
+def test_topics_and_subscriptions_survive_a_restart_and_a_message_is_delivered_once(
+    private_emulator,
+):
+    """SNS Publish is not replayed: a restart must not deliver a notification again (the
+    queue's waiting messages are gone, as the journal keeps no messages)."""
+    sns, sqs = private_emulator.client("sns"), private_emulator.client("sqs")
+    topic = sns.create_topic(Name="restart-topic")["TopicArn"]
+    url = sqs.create_queue(QueueName="restart-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sns.publish(TopicArn=topic, Message="deployed", Subject="once")
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"])["Message"] == "deployed"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    private_emulator.stop()
+    private_emulator.start()
+    sns, sqs = private_emulator.client("sns"), private_emulator.client("sqs")
+    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert subscription["Endpoint"] == queue_arn
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    assert received.get("Messages", []) == []
+    sns.publish(TopicArn=topic, Message="after the restart")
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"])["Message"] == "after the restart"

@@ -42,7 +42,7 @@ def hosted(local_stack, tmp_path_factory):
     arn = publish_sample_package(settings, "hosted", status="Approved", workdir=work)
     candidate = flow.require_approved(arn, settings)
     approved = flow.verified_artifact(candidate, "staging", settings)
-    config = endpoints.ensure_endpoint_config(candidate, "hosted", settings, approved)
+    config = endpoints.ensure_endpoint_config(candidate, "staging", settings, approved)
     sagemaker = aws_client("sagemaker", settings)
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=config)
     yield {"config": config, "candidate": candidate, "approved": approved}
@@ -153,7 +153,9 @@ def test_update_with_a_rollback_alarm_in_alarm_is_refused_at_once(aws, hosted, s
         aws.sagemaker.update_endpoint(
             EndpointName=ENDPOINT,
             EndpointConfigName=hosted["config"],
-            DeploymentConfig=endpoints.deployment_config(alarms),
+            DeploymentConfig=endpoints.deployment_config(
+                alarms, endpoints.traffic_routing("staging", settings), settings
+            ),
         )
         endpoint = aws.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
         assert endpoint["EndpointStatus"] == "InService"

@@ -51,6 +51,9 @@ def world(local_stack, airflow_db):
     patch = pytest.MonkeyPatch()
     # metrics of other tests in the same session must not move these alarms
     patch.setenv("IMAGE_MLOPS_CLOUDWATCH_NAMESPACE", f"ScenarioTest{uuid.uuid4().hex[:6]}")
+    # input drift from these predictions' statistics, not from what other tests' invocations
+    # of the production endpoint captured (that path: test_emulator_guardrails)
+    patch.setenv("IMAGE_MLOPS_DATA_CAPTURE_PERCENT", "0")
     settings = get_settings()
     hook = _pg(settings)
     hook.run((ROOT / "include/sql/mlops/predictions.sql").read_text())
@@ -165,7 +168,9 @@ def _retrain(dag_bag):
     return run_dag(dag_bag, "retrain_on_drift", conf={"poke_seconds": 1, "wait_minutes": 0.05})
 
 
-def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws, test_output):
+def test_healthy_then_drift_triggers_exactly_one_retraining(
+    world, dag_bag, aws, test_output, notification_inbox
+):
     settings, classes = world
     hook = metrics_hook(settings)
     prefix = m.alarm_prefix(settings.model_name)
@@ -257,6 +262,11 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
         from image_mlops.monitoring.retrain import recent_decisions
 
         assert recent_decisions(settings, limit=1)[0]["decision"] == "wait"
+        # people are told: the episode began, and the retraining waits for labels
+        events = [n["event"] for n in notification_inbox()]
+        assert events == ["drift_alarm", "waiting_for_labels"], events
+        _retrain(dag_bag)  # the same wait again tells nobody again
+        assert notification_inbox() == []
 
         # --- three labels of the drifted mugs arrive: the same alarm now retrains ------------
         for i in range(3):
@@ -274,6 +284,9 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
     assert len(runs) == 1
     assert "tp-low-mug" in runs[0][2]["reason"]
     assert f"{have + 3} new labels (" in runs[0][2]["reason"]
+    [started] = notification_inbox()
+    assert started["event"] == "retraining_started"
+    assert runs[0][0] in started["subject"] and "tp-low-mug" in started["message"]
 
     # --- a second evaluation inside the cool-down starts none ---------------------------------
     # (the first retraining is made finished so the cool-down, not the active-run guard, decides)
@@ -283,6 +296,7 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(world, dag_bag, aws,
     decision = second.get_task_instance("decide").xcom_pull(task_ids="decide")
     assert decision["trigger"] is False and "cool-down" in decision["reason"]
     assert len(_target_runs()) == 1
+    assert notification_inbox() == []  # a skip in the same episode is not news
 
 
 def test_a_retried_monitoring_pass_publishes_once(world):

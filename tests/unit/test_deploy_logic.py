@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from image_mlops.config import Settings
 from image_mlops.deployment import approval, endpoints, smoke
 from image_mlops.deployment.packages import Candidate
@@ -70,17 +72,88 @@ def test_names_are_deterministic_and_valid():
         assert len(name) <= 63 and name.replace("-", "").isalnum()
 
 
-def test_deployment_config_validates_against_botocore():
+@pytest.mark.parametrize("routing", ["all_at_once", "canary", "linear"])
+def test_deployment_config_validates_against_botocore(routing):
     import botocore.session
     from botocore.validate import validate_parameters
 
+    settings = Settings(production_traffic_routing=routing)
     model = botocore.session.get_session().get_service_model("sagemaker")
-    params = {
-        "EndpointName": "e",
-        "EndpointConfigName": "c",
-        "DeploymentConfig": endpoints.deployment_config(endpoints.alarm_names("e")),
-    }
+    config = endpoints.deployment_config(
+        endpoints.alarm_names("e"), endpoints.traffic_routing("production", settings), settings
+    )
+    params = {"EndpointName": "e", "EndpointConfigName": "c", "DeploymentConfig": config}
     validate_parameters(params, model.operation_model("UpdateEndpoint").input_shape)
+    assert config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == (
+        routing.upper()
+    )
+
+
+def test_traffic_routing_defaults_and_the_one_instance_fallback():
+    settings = Settings()
+    staging = endpoints.traffic_routing("staging", settings)
+    production = endpoints.traffic_routing("production", settings)
+    assert (staging.kind, staging.fallback_reason) == ("ALL_AT_ONCE", None)
+    assert production.kind == "CANARY" and production.fallback_reason is None
+    assert production.configuration["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 50}
+    assert settings.production_instance_count == 2
+    one = Settings(production_instance_count=1)
+    fallback = endpoints.traffic_routing("production", one)
+    assert fallback.kind == "ALL_AT_ONCE"
+    assert "at least two instances" in fallback.fallback_reason
+    assert "IMAGE_MLOPS_PRODUCTION_INSTANCE_COUNT is 1" in fallback.fallback_reason
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("IMAGE_MLOPS_PRODUCTION_TRAFFIC_ROUTING", "blue-green"),
+        ("IMAGE_MLOPS_CANARY_PERCENT", "60"),
+        ("IMAGE_MLOPS_LINEAR_STEP_PERCENT", "5"),
+        ("IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS", "4000"),
+        ("IMAGE_MLOPS_DEPLOYMENT_TIMEOUT_SECONDS", "60"),
+        ("IMAGE_MLOPS_PRODUCTION_INSTANCE_COUNT", "0"),
+    ],
+)
+def test_guardrail_settings_outside_what_sagemaker_accepts_are_refused(variable, value):
+    from image_mlops.config import SettingsError
+
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_deployment_steps_are_read_from_describe_endpoint():
+    import datetime as dt
+
+    at = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    updating = {
+        "EndpointStatus": "Updating",
+        "EndpointConfigName": "old",
+        "PendingDeploymentSummary": {
+            "EndpointConfigName": "new",
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "VariantStatus": [
+                        {"Status": "Baking", "StatusMessage": "Baking step 1", "StartTime": at}
+                    ],
+                }
+            ],
+        },
+    }
+    assert endpoints.deployment_steps(updating) == [
+        {"status": "Baking", "message": "Baking step 1", "at": at.isoformat()}
+    ]
+    rolled_back = {
+        "EndpointStatus": "InService",
+        "EndpointConfigName": "old",
+        "FailureReason": "Update rolled back: alarm(s) x in ALARM during deployment",
+        "LastModifiedTime": at,
+    }
+    [step] = endpoints.deployment_steps(rolled_back)
+    assert step["status"] == "RolledBack" and "alarm(s) x" in step["message"]
+    [step] = endpoints.deployment_steps({**rolled_back, "FailureReason": None})
+    assert step == {"status": "InService", "message": "serving old", "at": at.isoformat()}
 
 
 def test_rollback_alarms_are_outside_the_drift_sensors_prefix():
@@ -141,3 +214,30 @@ def test_a_retried_approval_waits_the_full_settle_time_again(monkeypatch):
     clock[0] += 4.5
     answerer.poll("deploy_model", "r")
     assert client.answers == [("Approve", 1), ("Approve", 2)]
+
+
+def test_notification_topic_is_a_name_in_the_account_or_an_arn():
+    from image_mlops import notifications
+
+    settings = Settings()
+    assert notifications.topic_arn(settings) == (
+        f"arn:aws:sns:{settings.region}:{settings.account_id}:image-mlops-notifications"
+    )
+    arn = "arn:aws:sns:eu-west-1:111122223333:ml-alerts"
+    assert notifications.topic_arn(Settings(notification_topic=arn)) == arn
+    assert notifications.topic_arn(Settings(notification_topic="")) is None
+    assert notifications.notify("deployed", "s", "m", Settings(notification_topic="")) is None
+
+
+def test_notification_events_are_a_closed_set():
+    from image_mlops import notifications
+
+    attributes = notifications.attributes("deployed", Settings(), version=3, run_id="r")
+    assert attributes == {
+        "event": "deployed",
+        "model": "product-image-classifier",
+        "version": 3,
+        "run_id": "r",
+    }
+    with pytest.raises(ValueError, match="unknown notification event"):
+        notifications.attributes("deploy", Settings())

@@ -20,6 +20,9 @@ SERVICES = {
     "cloudwatch": ["cloudwatch"],
     "states": ["stepfunctions"],
     "logs": ["logs"],
+    "application-autoscaling": ["application-autoscaling"],
+    "iam": ["iam"],
+    "sns": ["sns"],
 }
 
 

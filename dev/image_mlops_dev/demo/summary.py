@@ -106,7 +106,24 @@ def collect_summary(settings: Settings) -> dict:
         for alarm in page.get("MetricAlarms", [])
     }
     summary["kpis"] = _latest_kpis(cloudwatch, settings)
+    summary["notifications"] = _notifications(settings)
     return summary
+
+
+def _notifications(settings: Settings) -> list[dict]:
+    """What the notification topic was told (the local stack's inbox queue, drained)."""
+    from image_mlops.notifications import topic_arn
+    from image_mlops_dev.notification_inbox import drain
+    from image_mlops_dev.stack.manager import NOTIFICATION_INBOX
+
+    if topic_arn(settings) is None:
+        return []
+    sqs = aws_client("sqs", settings)
+    try:
+        url = sqs.get_queue_url(QueueName=NOTIFICATION_INBOX)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        return []
+    return drain(url, settings)
 
 
 def _latest_kpis(cloudwatch: Any, settings: Settings) -> dict[str, float]:
@@ -257,6 +274,17 @@ def format_summary(settings: Settings, result: Any) -> str:
         parts.append("\nAlarms:")
         parts.append(_table([[a, st] for a, st in s["alarms"].items()], ["alarm", "state"]))
     parts.append(_learning_loop(s, result))
+    if s.get("notifications"):
+        parts.append(f"\nNotifications (SNS topic {settings.notification_topic}):")
+        parts.append(
+            _table(
+                [
+                    [(n["sent_at"] or "")[11:19], n["event"], n["subject"]]
+                    for n in s["notifications"]
+                ],
+                ["time", "event", "subject"],
+            )
+        )
     parts.append(
         f"\nAirflow UI:  {settings.airflow_url}   (stack keeps running; `make down` stops it)"
     )

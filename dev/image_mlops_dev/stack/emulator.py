@@ -40,6 +40,20 @@ from image_mlops_dev.stack.emulator_jobs import is_lambda_invoke
 log = logging.getLogger("image_mlops.emulator")
 
 _READ_ONLY_ACTION = re.compile(r"^(Describe|List|Get|Search|Query|Head|Batch(Get|Describe))")
+#: Messages are not journaled: SNS Publish (replayed, it would deliver its message to the
+#: subscribed queues again) and the SQS message actions. Topics, queues and subscriptions
+#: are; the messages waiting in a queue are gone after a restart.
+_MESSAGE_ACTIONS = {
+    "Publish",
+    "PublishBatch",
+    "SendMessage",
+    "SendMessageBatch",
+    "ReceiveMessage",
+    "DeleteMessage",
+    "DeleteMessageBatch",
+    "ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch",
+}
 _REPLAYED_HEADERS_SKIP = {"HTTP_CONTENT_LENGTH", "CONTENT_LENGTH"}
 #: Never journaled: a signature or a session token must not sit in a file (replay goes below
 #: the signature check and needs neither).
@@ -91,6 +105,8 @@ def is_mutating(environ: dict[str, Any], body: bytes) -> bool:
         return False  # an invocation's effects are its own (journaled) requests
     # Everything that is not a read is journaled (S3 POST ?select and the like included).
     action = _action_of(environ, body)
+    if action in _MESSAGE_ACTIONS:
+        return False
     return not (action and _READ_ONLY_ACTION.match(action))
 
 

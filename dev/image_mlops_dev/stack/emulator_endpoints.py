@@ -11,16 +11,30 @@ does with the records:
   when every server answers ``GET /ping``, ``Failed`` with a ``FailureReason`` when one
   cannot start;
 * ``UpdateEndpoint`` (blue/green): the endpoint stays on its old configuration, ``Updating``,
-  while the old fleet keeps serving and the new one starts; when the new fleet answers
-  ``/ping`` the endpoint switches to it and the old fleet stops. A new fleet that cannot
-  start rolls the update back: ``InService`` on the old configuration with the reason in
-  ``FailureReason``, as on AWS. (A rollback alarm already in ``ALARM`` refuses the switch at
-  once: :mod:`image_mlops_dev.stack.emulator_extensions`.);
+  while the old fleet keeps serving and the new one starts. A new fleet that cannot start
+  rolls the update back: ``InService`` on the old configuration with the reason in
+  ``FailureReason``, as on AWS. Once the new fleet answers ``/ping``, traffic shifts to it
+  as the ``DeploymentConfig``'s ``TrafficRoutingConfiguration`` says: ``ALL_AT_ONCE``, or
+  ``CANARY`` (``CanarySize`` of the new fleet's capacity first, then the rest) or ``LINEAR``
+  (``LinearStepSize`` per step); after each shift the update bakes for
+  ``WaitIntervalInSeconds`` watching the ``AutoRollbackConfiguration`` alarms. An alarm in
+  ``ALARM`` during a step, or ``MaximumExecutionTimeoutInSeconds`` passing, rolls traffic
+  back to the old fleet: ``InService`` on the old configuration, the reason in
+  ``FailureReason``. ``DescribeEndpoint`` shows the steps as AWS does, in
+  ``PendingDeploymentSummary`` (variant status ``Creating``, then ``Baking`` with the step
+  and its share of traffic). A shifted share of traffic goes to the new fleet by chance, in
+  proportion, whatever the instance count (one model server stands for a variant's
+  instances). The old fleet stops when the update completes (``TerminationWaitInSeconds``
+  is not waited). (A rollback alarm already in ``ALARM`` refuses the update at once, and a
+  canary or step smaller than one instance or over half the fleet is refused:
+  :mod:`image_mlops_dev.stack.emulator_extensions`.);
 * ``DeleteEndpoint`` stops the endpoint's servers;
 * ``sagemaker-runtime InvokeEndpoint`` (``POST /endpoints/<name>/invocations``) is forwarded
   to a server of the endpoint (``TargetVariant``, else by variant weight); the answer carries
   ``x-Amzn-Invoked-Production-Variant``; a model error is ``ModelError`` (HTTP 424) with the
-  server's status and message, as on AWS. Invocations are not journaled.
+  server's status and message, as on AWS. Invocations are not journaled; their metrics and
+  captured data are written as SageMaker writes them
+  (:mod:`image_mlops_dev.stack.emulator_invocations`).
 
 Durability: an endpoint's settling (``InService``/``Failed``, the configuration it serves)
 is journaled as ``POST /_emulator/outcomes/endpoint/<name>``, like a job's end. After replay
@@ -34,6 +48,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
 import random
 import re
 import shutil
@@ -47,6 +62,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from image_mlops_dev.stack.emulator_invocations import InvocationRecords
+
 log = logging.getLogger("image_mlops.emulator.endpoints")
 WsgiApp = Callable[..., Iterable[bytes]]
 
@@ -57,6 +74,32 @@ START_TIMEOUT_SECONDS = 120.0
 #: How long an invocation waits for a fleet that is (re)starting.
 INVOKE_WAIT_SECONDS = 60.0
 RESTART_REASON = "The local emulator stopped while this endpoint was updating; update rolled back."
+#: How often a baking update reads its rollback alarms.
+BAKE_POLL_SECONDS = 0.25
+
+
+def instance_count(variants: list[dict[str, Any]]) -> int:
+    """The instances of a configuration's fleet (all its variants)."""
+    return sum(int(v.get("InitialInstanceCount", 1)) for v in variants) or 1
+
+
+def size_share(size: dict[str, Any], instances: int) -> float:
+    """A ``CanarySize`` / ``LinearStepSize`` as a share of the fleet's capacity."""
+    if size.get("Type") == "INSTANCE_COUNT":
+        return min(1.0, float(size["Value"]) / instances)
+    return min(1.0, float(size["Value"]) / 100.0)
+
+
+def traffic_steps(routing: dict[str, Any], instances: int) -> list[float]:
+    """The shares of traffic on the new fleet after each shift (the last is 1.0)."""
+    kind = routing.get("Type", "ALL_AT_ONCE")
+    if kind == "CANARY":
+        return [size_share(routing["CanarySize"], instances), 1.0]
+    if kind == "LINEAR":
+        step = size_share(routing["LinearStepSize"], instances)
+        count = math.ceil(round(1.0 / step, 6))
+        return [min(1.0, step * number) for number in range(1, count + 1)]
+    return [1.0]
 
 
 def is_endpoint_invoke(environ: dict[str, Any]) -> bool:
@@ -223,7 +266,10 @@ class EmulatorEndpoints:
         self.workdir = workdir
         self._fleets: dict[str, Fleet] = {}  # endpoint → the fleet serving it
         self._pending: dict[str, Fleet] = {}  # endpoint → the fleet an update is starting
+        #: endpoint → the new fleet of an update and the share of traffic shifted to it
+        self._shifting: dict[str, tuple[Fleet, float]] = {}
         self._lock = threading.Lock()
+        self.invocations = InvocationRecords(jobs.endpoint_url)
 
     # --- WSGI ---------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -288,8 +334,9 @@ class EmulatorEndpoints:
         endpoint.endpoint_config_name, endpoint.production_variants = before
         endpoint.endpoint_status = "Updating"
         if not self.jobs.replaying:
+            deployment = request.get("DeploymentConfig") or {}
             threading.Thread(
-                target=self._settle_update, args=(name, before[0], wanted), daemon=True
+                target=self._settle_update, args=(name, before[0], wanted, deployment), daemon=True
             ).start()
         return chunks
 
@@ -298,6 +345,7 @@ class EmulatorEndpoints:
         chunks, ok = self._pass(environ, start_response)
         if ok:
             with self._lock:
+                self._shifting.pop(name, None)
                 fleets = [self._fleets.pop(name, None), self._pending.pop(name, None)]
             for fleet in fleets:
                 if fleet is not None:
@@ -359,10 +407,21 @@ class EmulatorEndpoints:
             fleet.stop()
             self._record(name, "Failed", config_name, f"Endpoint creation failed: {reason}")
 
-    def _settle_update(self, name: str, old_config: str, new_config: str) -> None:
+    def _settle_update(
+        self, name: str, old_config: str, new_config: str, deployment: dict[str, Any]
+    ) -> None:
+        started = time.monotonic()
+        self._summarise(name, new_config, "Creating", "Starting the new fleet.")
         fleet, reason = self._start_pending(name, new_config)
         if reason is None:
-            self._record(name, "InService", new_config)
+            reason = self._shift_traffic(name, new_config, fleet, deployment, started)
+            if reason is None:
+                self._record(name, "InService", new_config)
+                return
+            with self._lock:
+                self._shifting.pop(name, None)
+            fleet.stop()
+            self._record(name, "InService", old_config, reason)
             return
         fleet.stop()
         with self._lock:
@@ -376,6 +435,86 @@ class EmulatorEndpoints:
             )
         else:
             self._record(name, "Failed", new_config, f"Endpoint update failed: {reason}")
+
+    def _shift_traffic(
+        self,
+        name: str,
+        new_config: str,
+        fleet: Fleet,
+        deployment: dict[str, Any],
+        started: float,
+    ) -> str | None:
+        """Shift traffic to ``fleet`` step by step, baking after each; None when all of it is
+        on the new fleet, else why the update rolls back."""
+        backend, endpoint = _sagemaker_backend_of(name)
+        if endpoint is None:
+            return "the endpoint was deleted during the update"
+        policy = deployment.get("BlueGreenUpdatePolicy") or {}
+        routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE"}
+        wait = float(routing.get("WaitIntervalInSeconds", 0))
+        deadline = started + float(policy.get("MaximumExecutionTimeoutInSeconds", 14400))
+        alarms = [
+            a["AlarmName"]
+            for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
+        ]
+        count = instance_count(backend.endpoint_configs[new_config].production_variants)
+        steps = traffic_steps(routing, count)
+        with self._lock:
+            serving = name in self._fleets
+        if not serving:  # nothing to shift from (the endpoint had failed): switch at once
+            steps = [1.0]
+        for number, share in enumerate(steps, start=1):
+            label = f"step {number} of {len(steps)}: {share:.0%} of traffic on the new fleet"
+            with self._lock:
+                self._shifting[name] = (fleet, share)
+            self._summarise(
+                name, new_config, "Baking", f"Baking {label} for {wait:.0f} s ({routing['Type']})."
+            )
+            reason = self._bake(backend, alarms, wait, deadline)
+            if reason is not None:
+                return f"{reason} (at {label})."
+        return None
+
+    def _bake(self, backend: Any, alarms: list[str], seconds: float, deadline: float) -> str | None:
+        """Watch ``alarms`` for ``seconds``; None, or why the update must roll back."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        from image_mlops_dev.stack.emulator_extensions import ROLLED_BACK_BY_ALARM, _alarm_state
+
+        cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
+        end = time.monotonic() + seconds
+        while True:
+            firing = [a for a in alarms if _alarm_state(cloudwatch, a) == "ALARM"]
+            if firing:
+                return f"{ROLLED_BACK_BY_ALARM} {', '.join(firing)} in ALARM during deployment"
+            if time.monotonic() > deadline:
+                return "Update rolled back: MaximumExecutionTimeoutInSeconds passed"
+            if time.monotonic() >= end:
+                return None
+            time.sleep(BAKE_POLL_SECONDS)
+
+    def _summarise(self, name: str, config: str, status: str, message: str) -> None:
+        """``PendingDeploymentSummary`` of an update, as DescribeEndpoint shows it on AWS."""
+        from moto.core.utils import utcnow
+
+        backend, endpoint = _sagemaker_backend_of(name)
+        if endpoint is None or config not in backend.endpoint_configs:
+            return
+        now = utcnow()
+        summary = getattr(endpoint, "pending_deployment_summary", None) or {
+            "EndpointConfigName": config,
+            "StartTime": now,
+        }
+        summary["ProductionVariants"] = [
+            {
+                "VariantName": variant["VariantName"],
+                "DesiredInstanceCount": int(variant.get("InitialInstanceCount", 1)),
+                "InstanceType": variant.get("InstanceType", ""),
+                "VariantStatus": [{"Status": status, "StatusMessage": message, "StartTime": now}],
+            }
+            for variant in backend.endpoint_configs[config].production_variants
+        ]
+        endpoint.pending_deployment_summary = summary
 
     def _record(self, name: str, status: str, config: str, reason: str | None = None) -> None:
         self.jobs.record_outcome("endpoint", name, status, reason, extra={"config": config})
@@ -393,8 +532,10 @@ class EmulatorEndpoints:
             )
         endpoint.endpoint_status = outcome["status"]
         endpoint.failure_reason = outcome.get("reason")
+        endpoint.pending_deployment_summary = None
         if not self.jobs.replaying:
             with self._lock:
+                self._shifting.pop(endpoint.endpoint_name, None)
                 pending = self._pending.pop(endpoint.endpoint_name, None)
                 retired = None
                 if pending is not None and pending.config_name == config:
@@ -441,8 +582,35 @@ class EmulatorEndpoints:
             fleets = [*self._fleets.values(), *self._pending.values()]
             self._fleets.clear()
             self._pending.clear()
+            self._shifting.clear()
         for fleet in fleets:
             fleet.stop()
+
+    def _observe(
+        self,
+        backend: Any,
+        name: str,
+        fleet: Fleet,
+        server: ModelServer,
+        status: int,
+        started: float,
+        request: tuple[bytes, dict[str, str]],
+        answer: bytes,
+        content_type: str = "",
+    ) -> None:
+        """Report an invocation for the endpoint's metrics and, when enabled, data capture."""
+        config = backend.endpoint_configs.get(fleet.config_name)
+        body, headers = request
+        self.invocations.record(
+            region=backend.region_name,
+            endpoint=name,
+            variant=server.name,
+            status=status,
+            latency_us=1_000_000 * (time.monotonic() - started),
+            capture=getattr(config, "data_capture_config", None),
+            request=(body, headers["Content-Type"]),
+            response=(answer, content_type or "application/json"),
+        )
 
     # --- runtime ------------------------------------------------------------------------
     def _invoke(self, name: str, environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -459,6 +627,9 @@ class EmulatorEndpoints:
             )
         with self._lock:
             fleet = self._fleets.get(name)
+            shifting = self._shifting.get(name)
+        if fleet is not None and shifting is not None and random.random() < shifting[1]:
+            fleet = shifting[0]
         if fleet is None:
             return _error(
                 start_response,
@@ -492,6 +663,7 @@ class EmulatorEndpoints:
         try:
             status, answer, content_type = server.invoke(body, headers)
         except OSError as exc:
+            self._observe(_backend, name, fleet, server, 500, started, (body, headers), b"")
             return _error(
                 start_response,
                 "424 Failed Dependency",
@@ -500,6 +672,9 @@ class EmulatorEndpoints:
                 OriginalStatusCode=0,
                 OriginalMessage=str(exc),
             )
+        self._observe(
+            _backend, name, fleet, server, status, started, (body, headers), answer, content_type
+        )
         if status != 200:
             text = answer.decode("utf-8", "replace")
             kind = "client" if status < 500 else "server"

@@ -4,7 +4,10 @@
   AWS, a ``DeploymentConfig`` with ``AutoRollbackConfiguration.Alarms`` rolls the update back
   when one of those CloudWatch alarms is in ``ALARM``: the endpoint stays ``InService`` on its
   previous configuration — which is why callers must check the configuration, not the status.
-  ``RetainAllVariantProperties``/``ExcludeRetainedVariantProperties`` are accepted.
+  ``RetainAllVariantProperties``/``ExcludeRetainedVariantProperties`` are accepted. A canary
+  (``CanarySize``) or linear step (``LinearStepSize``) under one instance or over half the
+  new fleet (a linear step under a tenth) is a ``ValidationException``, as on AWS. The traffic
+  shifting itself is the endpoints layer's (:mod:`image_mlops_dev.stack.emulator_endpoints`).
 * SageMaker ``UpdateModelPackage``: as on AWS, properties the request leaves out stay as they
   were (moto replaced ``CustomerMetadataProperties`` and ``ApprovalDescription`` with nothing,
   so approving a package erased its lineage metadata); given properties are merged in.
@@ -25,6 +28,10 @@
   journal would give each object version a new id, and an id recorded elsewhere (the
   approved artifact version in a SageMaker model's environment) would no longer resolve. The
   journal keeps the id each write was given; :func:`restore_version_id` gives it back.
+
+* Application Auto Scaling: deregistering a scalable target deletes its scaling policies and
+  scheduled actions, as on AWS (moto kept them), and a scaling policy for a target that is not
+  registered is refused (``ObjectNotFoundException``), as on AWS.
 
 Applied once per emulator process by :func:`apply`, before the server takes requests.
 """
@@ -96,6 +103,7 @@ def _update_endpoint(
     if endpoint.endpoint_status not in ("InService", "Failed"):
         raise ValidationError(message=f"Cannot update in-progress endpoint '{endpoint.arn}'.")
 
+    _check_traffic_routing(deployment_config, config.production_variants)
     endpoint.last_deployment_config = deployment_config or None
     endpoint.last_modified_time = utcnow()
     alarms = [
@@ -120,6 +128,31 @@ def _update_endpoint(
     endpoint.endpoint_status = "InService"
     endpoint.failure_reason = None
     return endpoint
+
+
+def _check_traffic_routing(
+    deployment_config: dict[str, Any] | None, variants: list[dict[str, Any]]
+) -> None:
+    """AWS refuses a canary or linear step under one instance or over half of the new fleet
+    (and a linear step under a tenth of it)."""
+    from moto.sagemaker.exceptions import ValidationError
+
+    from image_mlops_dev.stack.emulator_endpoints import instance_count, size_share
+
+    policy = (deployment_config or {}).get("BlueGreenUpdatePolicy") or {}
+    routing = policy.get("TrafficRoutingConfiguration") or {}
+    field = {"CANARY": "CanarySize", "LINEAR": "LinearStepSize"}.get(routing.get("Type"))
+    if field is None:
+        return
+    instances = instance_count(variants)
+    share = size_share(routing.get(field) or {}, instances)
+    smallest = 0.1 if field == "LinearStepSize" else 0.0
+    if share * instances < 1 or share > 0.5 or share < smallest:
+        raise ValidationError(
+            message=f"{field} {routing.get(field)} is {share * instances:g} of the new fleet's "
+            f"{instances} instance(s): it must be at least one instance and at most 50% of "
+            "the fleet" + (" (and at least 10%)" if smallest else "") + "."
+        )
 
 
 def _alarm_state(cloudwatch: Any, name: str) -> str | None:
@@ -232,6 +265,49 @@ def _namespaced_get_metric_data(original: Any) -> Any:
     return get_metric_data
 
 
+def _apply_autoscaling() -> None:
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+    from moto.core.exceptions import JsonRESTError
+
+    original_deregister = ApplicationAutoscalingBackend.deregister_scalable_target
+    original_put_policy = ApplicationAutoscalingBackend.put_scaling_policy
+
+    def deregister_scalable_target(self: Any, namespace: str, r_id: str, dimension: str) -> None:
+        original_deregister(self, namespace, r_id, dimension)
+
+        def of_target(item: Any) -> bool:
+            return (item.service_namespace, item.resource_id, item.scalable_dimension) == (
+                namespace,
+                r_id,
+                dimension,
+            )
+
+        self.policies = {k: p for k, p in self.policies.items() if not of_target(p)}
+        self.scheduled_actions = [a for a in self.scheduled_actions if not of_target(a)]
+
+    def put_scaling_policy(
+        self: Any,
+        policy_name: str,
+        service_namespace: str,
+        resource_id: str,
+        scalable_dimension: str,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if resource_id not in self.targets.get(scalable_dimension, {}):
+            raise JsonRESTError(
+                "ObjectNotFoundException",
+                f"No scalable target registered for service namespace: {service_namespace}, "
+                f"resource ID: {resource_id}, scalable dimension: {scalable_dimension}",
+            )
+        return original_put_policy(
+            self, policy_name, service_namespace, resource_id, scalable_dimension, *args, **kwargs
+        )
+
+    ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
+    ApplicationAutoscalingBackend.put_scaling_policy = put_scaling_policy
+
+
 def apply() -> None:
     """Patch moto's SageMaker backend and response handler (idempotent)."""
     global _applied
@@ -286,6 +362,7 @@ def apply() -> None:
             **kwargs,
         )
 
+    _apply_autoscaling()
     from moto.cloudwatch.models import CloudWatchBackend
 
     CloudWatchBackend.moto_get_metric_data = CloudWatchBackend.get_metric_data  # tests compare

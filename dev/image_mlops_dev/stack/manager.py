@@ -32,6 +32,8 @@ MLOPS_DATABASE = "image_mlops"
 #: The Step Functions validation route on the emulator (deploy_validation_route).
 VALIDATION_FUNCTION = "image-mlops-validate"
 VALIDATION_STATE_MACHINE = "image-mlops-validate-images"
+#: The local stack's queue subscribed to the notification topic (the demo summary reads it).
+NOTIFICATION_INBOX = "image-mlops-notifications-inbox"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: The access key id of the emulator's one accepted key (its secret is generated per install).
 LOCAL_ACCESS_KEY_ID = "image-mlops-local"
@@ -82,6 +84,8 @@ def private_stack_environment(
     return {
         "IMAGE_MLOPS_TARGET": "local",
         "IMAGE_MLOPS_JOB_POLL_SECONDS": "2",
+        # each traffic-shifting step bakes long enough for a 2 s poke to see it
+        "IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS": "5",
         "IMAGE_MLOPS_STATE_DIR": str(state),
         "IMAGE_MLOPS_PG_PORT": str(pg_port),
         "IMAGE_MLOPS_PG_PASSWORD": pg_password,
@@ -380,6 +384,21 @@ class LocalStack:
                 ModelPackageGroupDescription="Product-image classifier (image-mlops)",
             )
         self.deploy_validation_route()
+        self.ensure_notification_inbox()
+
+    def ensure_notification_inbox(self) -> str | None:
+        """The notification topic, and the local inbox queue subscribed to it (the demo
+        summary reads it); idempotent. Returns the queue URL (None: notifications off)."""
+        from image_mlops.notifications import topic_arn
+        from image_mlops_dev.notification_inbox import subscribe_queue
+
+        topic = topic_arn(self.settings)
+        if topic is None:
+            return None
+        from image_mlops.aws import aws_client
+
+        aws_client("sns", self.settings).create_topic(Name=topic.rsplit(":", 1)[1])
+        return subscribe_queue(NOTIFICATION_INBOX, self.settings)
 
     def deploy_validation_route(self) -> str:
         """The Step Functions validation route on the emulator: the Lambda (this checkout's

@@ -21,8 +21,14 @@ CREATE TABLE IF NOT EXISTS deployments (
     smoke_errors          integer          NULL,
     latency_p50_ms        double precision NULL,
     latency_p95_ms        double precision NULL,
+    traffic_routing       text             NULL,     -- ALL_AT_ONCE | CANARY | LINEAR
+    steps                 jsonb            NOT NULL DEFAULT '[]',  -- what the update did
     updated_at            timestamptz      NOT NULL DEFAULT now()
 );
+
+-- Tables made before deployment guardrails get their columns.
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS traffic_routing text NULL;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS steps jsonb NOT NULL DEFAULT '[]';
 
 CREATE INDEX IF NOT EXISTS deployments_started_at_idx ON deployments (started_at);
 CREATE INDEX IF NOT EXISTS deployments_package_version_idx ON deployments (package_version);

@@ -8,14 +8,18 @@ Names are deterministic, so re-running or clearing a task reuses what exists:
 
 The model's container Environment carries the package ARN and version, so what an endpoint
 serves is readable from ``DescribeModel`` (:func:`serving_model`, :func:`production_model`).
-Updates are in-place blue/green ``UpdateEndpoint`` calls whose auto-rollback watches the
-endpoint's CloudWatch alarms; since a rolled-back update also ends ``InService``, callers
-verify the configuration with :func:`verify_serving`.
+Updates are in-place blue/green ``UpdateEndpoint`` calls (SageMaker deployment guardrails):
+traffic shifts all at once, as a canary or linearly (:func:`traffic_routing`, per stage), and
+the auto-rollback watches the endpoint's CloudWatch alarms during every step; since a
+rolled-back update also ends ``InService``, callers verify the configuration with
+:func:`verify_serving`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,6 +29,7 @@ from image_mlops.config import Settings, get_settings
 from image_mlops.deployment.packages import Candidate
 from image_mlops.serving.integrity import ApprovedArtifact
 
+log = logging.getLogger(__name__)
 ENV_PACKAGE_ARN = "IMAGE_MLOPS_MODEL_PACKAGE_ARN"
 ENV_PACKAGE_VERSION = "IMAGE_MLOPS_MODEL_PACKAGE_VERSION"
 VARIANT = "AllTraffic"
@@ -73,7 +78,12 @@ def model_name_for(
 def endpoint_config_name_for(
     candidate: Candidate, stage: str, settings: Settings, approved: ApprovedArtifact | None = None
 ) -> str:
-    digest = _hash(model_name_for(candidate, settings, approved), settings.inference_instance_type)
+    digest = _hash(
+        model_name_for(candidate, settings, approved),
+        settings.inference_instance_type,
+        str(settings.instance_count(stage)),
+        json.dumps(data_capture_config(settings), sort_keys=True),
+    )
     return f"{settings.model_name}-{stage}-v{candidate.version}-{digest}"[:63]
 
 
@@ -158,6 +168,20 @@ def ensure_model(
     return name
 
 
+def data_capture_config(settings: Settings) -> dict[str, Any] | None:
+    """SageMaker data capture of requests and responses (None when
+    ``IMAGE_MLOPS_DATA_CAPTURE_PERCENT`` is 0)."""
+    if settings.data_capture_percent <= 0:
+        return None
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": settings.data_capture_percent,
+        "DestinationS3Uri": settings.data_capture_uri,
+        # no CaptureContentTypeHeader: every body is captured base64-encoded, as images are
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
+
+
 def ensure_endpoint_config(
     candidate: Candidate,
     stage: str,
@@ -170,13 +194,15 @@ def ensure_endpoint_config(
     model_name = ensure_model(candidate, settings, approved)
     name = endpoint_config_name_for(candidate, stage, settings, approved)
     if _exists(sagemaker.describe_endpoint_config, EndpointConfigName=name) is None:
+        capture = data_capture_config(settings)
         sagemaker.create_endpoint_config(
             EndpointConfigName=name,
+            **({"DataCaptureConfig": capture} if capture else {}),
             ProductionVariants=[
                 {
                     "VariantName": VARIANT,
                     "ModelName": model_name,
-                    "InitialInstanceCount": 1,
+                    "InitialInstanceCount": settings.instance_count(stage),
                     "InstanceType": settings.inference_instance_type,
                     "InitialVariantWeight": 1.0,
                 }
@@ -210,13 +236,57 @@ def ensure_rollback_alarms(endpoint_name: str, settings: Settings | None = None)
     return names
 
 
-def deployment_config(alarms: list[str]) -> dict[str, Any]:
-    """Blue/green, all at once, with auto-rollback on the given alarms."""
+@dataclass(frozen=True)
+class TrafficRouting:
+    """How an update shifts traffic (SageMaker's ``TrafficRoutingConfiguration``), and why
+    it is not what the settings ask, when it is not."""
+
+    configuration: dict[str, Any]
+    fallback_reason: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.configuration["Type"]
+
+
+def traffic_routing(stage: str, settings: Settings | None = None) -> TrafficRouting:
+    """The stage's ``IMAGE_MLOPS_<STAGE>_TRAFFIC_ROUTING`` as SageMaker's configuration.
+
+    A canary or linear shift moves part of the new fleet's capacity first, so it needs two
+    instances at least: with one, the update is all at once and the reason says so.
+    """
+    settings = settings or get_settings()
+    kind, instances = settings.traffic_routing(stage), settings.instance_count(stage)
+    wait = settings.traffic_wait_seconds
+    reason = None
+    if kind != "all_at_once" and instances < 2:
+        reason = (
+            f"{kind} traffic shifting needs at least two instances in the new fleet and "
+            f"IMAGE_MLOPS_{stage.upper()}_INSTANCE_COUNT is {instances}: updating "
+            f"{settings.endpoint_name(stage)} all at once"
+        )
+        kind = "all_at_once"
+    if kind == "canary":
+        size = {"Type": "CAPACITY_PERCENT", "Value": settings.canary_percent}
+        routing = {"Type": "CANARY", "CanarySize": size, "WaitIntervalInSeconds": wait}
+    elif kind == "linear":
+        size = {"Type": "CAPACITY_PERCENT", "Value": settings.linear_step_percent}
+        routing = {"Type": "LINEAR", "LinearStepSize": size, "WaitIntervalInSeconds": wait}
+    else:
+        routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": wait}
+    return TrafficRouting(routing, reason)
+
+
+def deployment_config(
+    alarms: list[str], routing: TrafficRouting, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Blue/green with ``routing``, auto-rollback on ``alarms``."""
+    settings = settings or get_settings()
     return {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-            "TerminationWaitInSeconds": 120,
-            "MaximumExecutionTimeoutInSeconds": 1800,
+            "TrafficRoutingConfiguration": routing.configuration,
+            "TerminationWaitInSeconds": settings.termination_wait_seconds,
+            "MaximumExecutionTimeoutInSeconds": settings.deployment_timeout_seconds,
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
     }
@@ -226,34 +296,99 @@ def describe_endpoint(endpoint_name: str, settings: Settings | None = None) -> d
     return _exists(aws_client("sagemaker", settings).describe_endpoint, EndpointName=endpoint_name)
 
 
-def switch_endpoint(
-    endpoint_name: str, config_name: str, settings: Settings | None = None
-) -> dict[str, Any]:
-    """Create ``endpoint_name`` on ``config_name``, or update it in place (blue/green).
+def switch_endpoint(stage: str, config_name: str, settings: Settings | None = None) -> dict:
+    """Create the ``stage`` endpoint on ``config_name``, or update it in place (blue/green,
+    traffic shifted as :func:`traffic_routing` says, rolled back by its alarms).
 
-    Returns ``{"action": created|updated|unchanged, "previous_config": name or None}``.
+    Returns ``{"action": created|updated|unchanged, "previous_config": name or None,
+    "traffic_routing": CANARY|LINEAR|ALL_AT_ONCE or None, "routing_note": why not the
+    setting, or None}``.
     """
     settings = settings or get_settings()
     sagemaker = aws_client("sagemaker", settings)
+    endpoint_name = settings.endpoint_name(stage)
     current = describe_endpoint(endpoint_name, settings)
+    untouched = {"traffic_routing": None, "routing_note": None}
     if current is None:
         sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
-        return {"action": "created", "previous_config": None}
+        return {"action": "created", "previous_config": None, **untouched}
     previous = current["EndpointConfigName"]
     if previous == config_name and current["EndpointStatus"] == "InService":
-        return {"action": "unchanged", "previous_config": previous}
+        return {"action": "unchanged", "previous_config": previous, **untouched}
     if current["EndpointStatus"] in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
         raise DeploymentError(
             f"endpoint {endpoint_name} is {current['EndpointStatus']}: wait until it is "
             "InService, then clear this task"
         )
+    _release_scaling_for_new_instance_type(endpoint_name, previous, settings)
     alarms = ensure_rollback_alarms(endpoint_name, settings)
+    routing = traffic_routing(stage, settings)
+    if routing.fallback_reason:
+        log.warning("%s", routing.fallback_reason)
     sagemaker.update_endpoint(
         EndpointName=endpoint_name,
         EndpointConfigName=config_name,
-        DeploymentConfig=deployment_config(alarms),
+        DeploymentConfig=deployment_config(alarms, routing, settings),
     )
-    return {"action": "updated", "previous_config": previous}
+    return {
+        "action": "updated",
+        "previous_config": previous,
+        "traffic_routing": routing.kind,
+        "routing_note": routing.fallback_reason,
+    }
+
+
+def deployment_steps(endpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps a ``DescribeEndpoint`` answer shows: the variant statuses of its
+    ``PendingDeploymentSummary`` while it updates, and how it ended once it has."""
+    steps = []
+    pending = endpoint.get("PendingDeploymentSummary") or {}
+    for variant in pending.get("ProductionVariants") or []:
+        for status in variant.get("VariantStatus") or []:
+            at = status.get("StartTime")
+            steps.append(
+                {
+                    "status": status.get("Status"),
+                    "message": status.get("StatusMessage") or "",
+                    "at": at.isoformat() if hasattr(at, "isoformat") else at,
+                }
+            )
+    if endpoint.get("EndpointStatus") in ("InService", "Failed"):
+        reason = endpoint.get("FailureReason") or ""
+        if endpoint["EndpointStatus"] == "Failed":
+            status, message = "Failed", reason
+        elif "rolled back" in reason.lower():
+            status, message = "RolledBack", reason
+        else:
+            status, message = "InService", f"serving {endpoint['EndpointConfigName']}"
+        at = endpoint.get("LastModifiedTime")
+        steps.append(
+            {
+                "status": status,
+                "message": message,
+                "at": at.isoformat() if hasattr(at, "isoformat") else at,
+            }
+        )
+    return steps
+
+
+def _release_scaling_for_new_instance_type(
+    endpoint_name: str, current_config: str, settings: Settings
+) -> None:
+    """SageMaker refuses to change the instance type of a variant that is a scalable target:
+    deregister it first (the check applies autoscaling again to the new fleet)."""
+    from image_mlops.deployment import scaling
+
+    config = aws_client("sagemaker", settings).describe_endpoint_config(
+        EndpointConfigName=current_config
+    )
+    types = {v.get("InstanceType") for v in config["ProductionVariants"]}
+    if types != {settings.inference_instance_type} and scaling.remove(endpoint_name, settings):
+        log.info(
+            "%s: autoscaling deregistered before changing the instance type to %s",
+            endpoint_name,
+            settings.inference_instance_type,
+        )
 
 
 def wait_in_service(
@@ -334,9 +469,13 @@ def production_model(settings: Settings | None = None) -> ServingModel | None:
 
 
 def delete_endpoint(endpoint_name: str, settings: Settings | None = None) -> None:
+    """Delete the endpoint and its autoscaling (gone already: nothing to do)."""
     import contextlib
 
     from botocore.exceptions import ClientError
 
+    from image_mlops.deployment import scaling
+
+    scaling.remove(endpoint_name, settings)
     with contextlib.suppress(ClientError):  # already gone
         aws_client("sagemaker", settings).delete_endpoint(EndpointName=endpoint_name)

@@ -15,9 +15,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from image_mlops import notifications
 from image_mlops.aws import aws_client
 from image_mlops.config import Settings, get_settings
-from image_mlops.deployment import approval, endpoints, history, packages, smoke
+from image_mlops.deployment import approval, endpoints, history, packages, scaling, smoke
 from image_mlops.deployment.packages import APPROVED, Candidate
 from image_mlops.serving import integrity
 
@@ -123,7 +124,7 @@ def deploy(
     config_name = endpoints.ensure_endpoint_config(candidate, stage, settings, approved)
     previous = history.for_run(run_id, settings)
     prior = next((r for r in previous if r["stage"] == stage), None)
-    switch = endpoints.switch_endpoint(endpoint_name, config_name, settings)
+    switch = endpoints.switch_endpoint(stage, config_name, settings)
     # On a re-run after the switch, the "previous" config is the one recorded the first time.
     previous_config = (prior or {}).get("previous_config_name") or switch["previous_config"]
     record = history.record(
@@ -137,9 +138,23 @@ def deploy(
         previous_config_name=previous_config,
         model_name=model_name,
         approver=approver or candidate.approval_description or "model registry",
+        traffic_routing=switch["traffic_routing"],
         settings=settings,
     )
+    if switch["routing_note"]:
+        history.add_step(
+            run_id,
+            stage,
+            {"status": "AllAtOnce", "message": switch["routing_note"], "at": record_time()},
+            settings,
+        )
     return {**record, "action": switch["action"]}
+
+
+def record_time() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def check(stage: str, deployment: dict[str, Any], settings: Settings | None = None) -> dict:
@@ -158,6 +173,9 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
     except endpoints.DeploymentError as exc:
         # AWS (or the emulator) already rolled back, or the update never took effect.
         reason = f"{stage} endpoint check failed: {exc}"
+        if stage == "production":
+            remove_autoscaling(run_id, stage, endpoint_name, settings)
+            notify_rolled_back(deployment, reason, settings)
         history.record(
             run_id,
             stage,
@@ -177,10 +195,35 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
         "latency_p95_ms": result.latency_p95_ms,
     }
     if result.passed:
+        scaling_applied = scaling.apply(endpoint_name, settings) if stage == "production" else None
+        if scaling_applied:
+            history.add_step(
+                run_id,
+                stage,
+                {
+                    "status": "AutoScaling",
+                    "message": f"{scaling_applied['min']}-{scaling_applied['max']} instances, "
+                    f"target {scaling_applied['target_invocations']} invocations per instance "
+                    "per minute",
+                    "at": record_time(),
+                },
+                settings,
+            )
         record = history.record(
             run_id, stage, outcome="succeeded", finished=True, **metrics, **common
         )
-        return {**record, "smoke": result.summary()}
+        if stage == "production":
+            notifications.notify(
+                "deployed",
+                f"{settings.model_name} v{deployment['package_version']} serves production",
+                f"{endpoint_name} serves model package {deployment['package_arn']} "
+                f"({config_name}). Smoke test: accuracy {result.accuracy:.3f} on "
+                f"{result.samples} held-out images, p95 {result.latency_p95_ms:.1f} ms.",
+                settings,
+                version=deployment["package_version"],
+                run_id=run_id,
+            )
+        return {**record, "smoke": result.summary(), "autoscaling": scaling_applied}
     reason = f"{stage} smoke test failed: {result.reason}"
     if result.examples:
         reason += " (e.g. " + "; ".join(result.examples[:3]) + ")"
@@ -189,7 +232,9 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
             run_id, stage, outcome="smoke_failed", finished=True, reason=reason, **metrics, **common
         )
         raise DeploymentFailed(reason + ". Production is untouched.")
+    remove_autoscaling(run_id, stage, endpoint_name, settings)
     rollback_note = rollback(endpoint_name, deployment.get("previous_config_name"), settings)
+    notify_rolled_back(deployment, f"{reason}. {rollback_note}", settings)
     history.record(
         run_id,
         stage,
@@ -200,6 +245,33 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
         **common,
     )
     raise DeploymentFailed(f"{reason}. {rollback_note}")
+
+
+def notify_rolled_back(deployment: dict[str, Any], reason: str, settings: Settings) -> None:
+    notifications.notify(
+        "rolled_back",
+        f"{settings.model_name} v{deployment['package_version']} rolled back from production",
+        reason,
+        settings,
+        version=deployment["package_version"],
+        run_id=deployment["run_id"],
+    )
+
+
+def remove_autoscaling(run_id: str, stage: str, endpoint_name: str, settings: Settings) -> None:
+    """A rolled-back endpoint loses its autoscaling (the next successful deployment applies
+    it again); the history says so."""
+    if scaling.remove(endpoint_name, settings):
+        history.add_step(
+            run_id,
+            stage,
+            {
+                "status": "AutoScalingRemoved",
+                "message": f"{endpoint_name} is no longer a scalable target (rollback)",
+                "at": record_time(),
+            },
+            settings,
+        )
 
 
 def rollback(

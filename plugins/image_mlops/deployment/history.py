@@ -38,6 +38,7 @@ FIELDS = (
     "smoke_errors",
     "latency_p50_ms",
     "latency_p95_ms",
+    "traffic_routing",
 )
 
 
@@ -106,6 +107,20 @@ def record(
     ensure_table(settings)
     _execute(settings, sql("deployments_upsert"), {"record": json.dumps(row, default=str)})
     return {k: v for k, v in row.items() if v is not None and k != "started_at"}
+
+
+def add_step(
+    run_id: str, stage: str, step: dict[str, Any], settings: Settings | None = None
+) -> bool:
+    """Append ``step`` (``{"status", "message", "at"}``) to the record's steps, once;
+    returns whether it was new."""
+    ensure_table(settings)
+    rows = _execute(
+        settings,
+        sql("deployments_add_step"),
+        {"deployment_id": deployment_id(run_id, stage), "step": json.dumps(step, default=str)},
+    )
+    return bool(rows)
 
 
 def for_run(run_id: str, settings: Settings | None = None) -> list[dict[str, Any]]:

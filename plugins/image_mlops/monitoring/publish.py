@@ -145,6 +145,26 @@ def validation_error_rate(
     return errors / total if total else None
 
 
+def live_input_stats(
+    settings: Settings,
+    model: Any,
+    predictions: list[dict],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> tuple[list[dict], str]:
+    """The live side of input drift: the production endpoint's captured inputs when data
+    capture is on and captured any in the window, else the classified images' statistics.
+    Returns the statistics and where they came from (``data_capture`` or ``predictions``)."""
+    from image_mlops.monitoring import sources
+
+    if settings.data_capture_percent > 0:
+        endpoint = model.endpoint_name or settings.endpoint_name("production")
+        captured = sources.load_captured_input_stats(settings, endpoint, start, end)
+        if captured:
+            return captured, "data_capture"
+    return [p["input_stats"] for p in predictions if p.get("input_stats")], "predictions"
+
+
 def compute_and_publish(
     settings: Settings,
     *,
@@ -173,9 +193,10 @@ def compute_and_publish(
 
     psi_value = None
     ks_results: list = []
+    input_source = None
     if baseline and kpis.predictions:
         psi_value = drift.psi(baseline.get("class_distribution") or {}, kpis.class_mix())
-        live_stats = [p["input_stats"] for p in predictions if p.get("input_stats")]
+        live_stats, input_source = live_input_stats(settings, model, predictions, start, now)
         ks_results = drift.input_drift(live_stats, baseline.get("input_stats") or {})
 
     hook = metrics_hook(settings)
@@ -222,6 +243,7 @@ def compute_and_publish(
             {"stat": k.stat, "ks": round(k.statistic, 4), "pvalue": k.pvalue, "n": k.n_live}
             for k in ks_results
         ],
+        "input_drift_source": input_source,
         "validation_error_rate": error_rate,
         "feedback_files": feedback_files,
         "feedback_skipped": dict(skipped),

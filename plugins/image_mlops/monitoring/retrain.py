@@ -155,6 +155,8 @@ def decide_and_record(
                     _, reason, decided_alarms, trigger_run_id = own
                     log.info("run %s decided to retrain already: %s", dag_run_id, trigger_run_id)
                     return Decision(True, reason, trigger_run_id, list(decided_alarms or []))
+            cur.execute(sql("last_retrain_decision"))
+            previous = cur.fetchone()
             cur.execute(sql("last_retrain_trigger"))
             row = cur.fetchone()
             decision = decide(
@@ -180,7 +182,59 @@ def decide_and_record(
     finally:
         conn.close()
     log.info("Retraining decision: %s — %s", decision.outcome.upper(), decision.reason)
+    notify_decision(settings, decision, previous, dag_run_id)
     return decision
+
+
+def notify_decision(
+    settings: Settings, decision: Decision, previous: tuple | None, dag_run_id: str | None
+) -> list[str]:
+    """Tell the notification topic what this decision changes; returns the events sent.
+
+    ``drift_alarm`` at the first decision of a drift episode (no decision since its alarms
+    moved to ALARM), ``retraining_started`` at every trigger, ``waiting_for_labels`` when a
+    wait follows anything but a wait: a decision taken every few minutes while the alarm
+    stays in ALARM tells people once.
+    """
+    from image_mlops import notifications
+
+    if not decision.alarms:
+        return []
+    events = []
+    previous_at, previous_outcome = (previous[0], previous[1]) if previous else (None, None)
+    since = None
+    if previous_at is not None:
+        from image_mlops.monitoring.alarms import drift_alarm_since
+
+        since = drift_alarm_since(settings)
+    new_episode = previous_at is None or (since is not None and previous_at < since)
+    if new_episode:
+        events.append(
+            (
+                "drift_alarm",
+                f"Drift alarm: {settings.model_name}",
+                "In ALARM: " + ", ".join(decision.alarms),
+            )
+        )
+    if decision.trigger:
+        events.append(
+            (
+                "retraining_started",
+                f"Retraining {settings.model_name}: {decision.trigger_run_id}",
+                decision.reason,
+            )
+        )
+    elif decision.waiting and (new_episode or previous_outcome != "wait"):
+        events.append(
+            (
+                "waiting_for_labels",
+                f"Retraining {settings.model_name} waits for labels",
+                decision.reason,
+            )
+        )
+    for event, subject, message in events:
+        notifications.notify(event, subject, message, settings, run_id=dag_run_id)
+    return [event for event, _, _ in events]
 
 
 def recent_decisions(settings: Settings, limit: int = 20) -> list[dict]:

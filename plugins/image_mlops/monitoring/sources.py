@@ -1,4 +1,5 @@
-"""Inputs of monitoring: the monitored model, its training baseline, predictions, feedback."""
+"""Inputs of monitoring: the monitored model, its training baseline, predictions, feedback,
+and the production endpoint's captured inputs (SageMaker data capture)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,79 @@ def load_baseline(uri: str, settings: Settings | None = None) -> dict | None:
     if not hook.check_for_key(key, bucket_name=bucket):
         return None
     return json.loads(hook.read_key(key, bucket_name=bucket))
+
+
+#: Input-drift statistics need a sample, not every captured image.
+MAX_CAPTURED_IMAGES = 5000
+
+
+def captured_images(record: dict[str, Any]) -> list[bytes]:
+    """The images of one data-capture record (one, or a JSON batch's ``instances``)."""
+    import base64
+
+    sent = (record.get("captureData") or {}).get("endpointInput") or {}
+    data = sent.get("data") or ""
+    body = base64.b64decode(data) if sent.get("encoding") == "BASE64" else data.encode()
+    content_type = (sent.get("observedContentType") or "").split(";")[0].strip().lower()
+    if content_type.startswith("image/"):
+        return [body]
+    if content_type == "application/json":
+        instances = json.loads(body).get("instances") or []
+        return [base64.b64decode(item["b64"]) for item in instances if "b64" in item]
+    return []
+
+
+def load_captured_input_stats(
+    settings: Settings, endpoint_name: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, float]]:
+    """Input statistics of the images the endpoint's data capture saw from ``start`` to ``end``
+    (SageMaker's capture files under ``settings.data_capture_uri``; unreadable images are
+    left out, at most :data:`MAX_CAPTURED_IMAGES`)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from image_mlops.aws import aws_client
+    from image_mlops.image_stats import input_stats
+
+    s3 = aws_client("s3", settings)
+    bucket, base = _split(settings.data_capture_uri)
+    endpoint_prefix = f"{base}/{endpoint_name}/"
+    variants = [
+        p["Prefix"]
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=endpoint_prefix, Delimiter="/"
+        )
+        for p in page.get("CommonPrefixes", [])
+    ]
+    hours, hour = [], start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    while hour <= end:
+        hours.append(hour.strftime("%Y/%m/%d/%H/"))
+        hour += dt.timedelta(hours=1)
+    earliest = start.replace(microsecond=0)  # inferenceTime is in whole seconds
+    stats: list[dict[str, float]] = []
+    for variant in variants:
+        for folder in hours:
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=variant + folder
+            ):
+                for item in page.get("Contents", []):
+                    body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                    for line in body.decode("utf-8", "replace").splitlines():
+                        record = json.loads(line)
+                        when = (record.get("eventMetadata") or {}).get("inferenceTime", "")
+                        at = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+                        if not earliest <= at <= end:
+                            continue
+                        for data in captured_images(record):
+                            try:
+                                with Image.open(io.BytesIO(data)) as image:
+                                    stats.append(input_stats(image))
+                            except (UnidentifiedImageError, OSError, ValueError):
+                                continue
+                            if len(stats) >= MAX_CAPTURED_IMAGES:
+                                return stats
+    return stats
 
 
 def load_predictions(

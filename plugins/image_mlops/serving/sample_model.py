@@ -3,7 +3,10 @@
 ``write_artifact(path, centroids)`` builds a ``model.tar.gz`` laid out like SageMaker expects
 (``model.json`` + ``code/inference.py``): a mean-colour nearest-centroid classifier. With
 ``invert=True`` it predicts the *farthest* centroid — a deliberately broken model that still
-answers every request (for the smoke-test failure path). ``colour_image`` draws test images.
+answers every request (for the smoke-test failure path); :data:`FAILING_INFERENCE_PY` loads
+and answers ``/ping`` but fails every batched (``application/json``) request with a server
+error: a model that breaks on traffic its smoke test (one image per request) did not send.
+``colour_image`` draws test images.
 """
 
 from __future__ import annotations
@@ -73,6 +76,12 @@ def output_fn(prediction, accept):
     return json.dumps({"predictions": prediction})
 '''
 
+FAILING_INFERENCE_PY = INFERENCE_PY.replace(
+    '    if content_type == "application/json":',
+    '    if content_type == "application/json":\n'
+    '        raise RuntimeError("this model breaks on batched requests")',
+)
+
 #: Centroids of the sample images drawn by :func:`colour_image`.
 PRIMARY_CENTROIDS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
@@ -138,6 +147,7 @@ def publish_sample_package(
     accuracy: float = 0.95,
     status: str = "PendingManualApproval",
     workdir: Path,
+    inference_py: str = INFERENCE_PY,
 ) -> str:
     """Upload a sample artifact and register it as a model package; returns the package ARN.
 
@@ -146,7 +156,7 @@ def publish_sample_package(
     """
     from image_mlops.aws import aws_client, s3_hook
 
-    archive = write_artifact(workdir / f"{tag}.tar.gz", invert=invert)
+    archive = write_artifact(workdir / f"{tag}.tar.gz", invert=invert, inference_py=inference_py)
     key = f"{settings.model_name}/sample-{tag}/model.tar.gz"
     s3_hook(settings).load_file(str(archive), key, settings.models_bucket, replace=True)
     response = aws_client("sagemaker", settings).create_model_package(

@@ -8,7 +8,8 @@
 
 ``/invocations`` takes ``Content-Type: image/jpeg | image/png | application/json`` and
 returns the artifact's ``output_fn`` response (``{"predictions": [...]}``); bad requests get
-400/415 with a JSON ``{"error": ...}``.
+400/415 and an error raised by the model's own code 500, as the SageMaker inference toolkit
+answers, each with a JSON ``{"error": ...}``.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _handler(invoker: Invoker) -> type[BaseHTTPRequestHandler]:
                 result = invoker.invoke(body, content_type, accept)
             except Exception as exc:  # the model's own error, reported like the container does
                 log.warning("invocation failed: %r", exc)
-                return self._error(400, f"invocation failed: {exc}")
+                return self._error(500, f"invocation failed: {exc}")
             self._send(200, result)
 
     return Handler

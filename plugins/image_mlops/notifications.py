@@ -1,0 +1,131 @@
+"""Notifications: one SNS topic for the events people act on.
+
+Events (the ``event`` message attribute, for subscription filter policies):
+
+* ``approval_needed`` — a deploy_model approval waits (the message has the link to the
+  approval in the Airflow UI): :class:`ApprovalNotifier`, an Airflow notifier on both approval
+  tasks;
+* ``deployed`` — a model passed its production check and serves production;
+* ``rolled_back`` — a production update was rolled back (by an alarm during the traffic
+  shift, or by its check) and the previous model serves;
+* ``drift_alarm`` — a drift episode began (the first retraining decision after its alarms
+  moved to ALARM);
+* ``retraining_started`` — retrain_on_drift triggered train_and_register;
+* ``waiting_for_labels`` — the drift is real but the labels to learn it are not there yet
+  (once per wait, not at every decision).
+
+The topic is ``IMAGE_MLOPS_NOTIFICATION_TOPIC`` (a name in the deployment's account and
+region, or an ARN; empty: no notifications). Locally ``make up`` creates it in the emulator's
+SNS with a queue subscribed, which the demo summary reads. A notification that cannot be
+sent is logged and the pipeline goes on: people are told, the model is not held back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.sns import SnsHook
+from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+
+from image_mlops.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+EVENTS = (
+    "approval_needed",
+    "deployed",
+    "rolled_back",
+    "drift_alarm",
+    "retraining_started",
+    "waiting_for_labels",
+)
+#: SNS refuses a subject over 100 characters.
+MAX_SUBJECT = 100
+
+
+def topic_arn(settings: Settings | None = None) -> str | None:
+    """The notification topic's ARN (None: notifications are off)."""
+    settings = settings or get_settings()
+    topic = settings.notification_topic.strip()
+    if not topic:
+        return None
+    if topic.startswith("arn:"):
+        return topic
+    return f"arn:aws:sns:{settings.region}:{settings.account_id}:{topic}"
+
+
+def attributes(event: str, settings: Settings, **extra: Any) -> dict[str, Any]:
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}: one of {', '.join(EVENTS)}")
+    values = {"event": event, "model": settings.model_name, **extra}
+    return {k: v if isinstance(v, int | float) else str(v) for k, v in values.items() if v}
+
+
+def notify(
+    event: str, subject: str, message: str, settings: Settings | None = None, **extra: Any
+) -> str | None:
+    """Publish one notification; returns its MessageId (None: off, or it could not be sent)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    settings = settings or get_settings()
+    target = topic_arn(settings)
+    message_attributes = attributes(event, settings, **extra)
+    if target is None:
+        return None
+    try:
+        response = SnsHook(
+            aws_conn_id=settings.aws_conn_id, region_name=settings.region
+        ).publish_to_target(
+            target_arn=target,
+            message=message,
+            subject=subject[:MAX_SUBJECT],
+            message_attributes=message_attributes,
+        )
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("notification %s to %s not sent: %s", event, target, exc)
+        return None
+    log.info("notified %s: %s", event, subject)
+    return response.get("MessageId")
+
+
+class ApprovalNotifier(SnsNotifier):
+    """``approval_needed``, with the link to the approval (the task's *Required actions*).
+
+    For a HITL operator's ``notifiers``: it runs when the task starts waiting. The link is
+    built from ``[api] base_url`` (the api-server's address users open).
+    """
+
+    template_fields: Sequence[str] = SnsNotifier.template_fields
+
+    def __init__(self, *, subject: str, settings: Settings | None = None, **kwargs: Any) -> None:
+        settings = settings or get_settings()
+        super().__init__(
+            aws_conn_id=settings.aws_conn_id,
+            region_name=settings.region,
+            target_arn=topic_arn(settings) or "",
+            subject=subject,
+            message=subject,
+            message_attributes=attributes("approval_needed", settings),
+            **kwargs,
+        )
+
+    def notify(self, context: Any) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not self.target_arn:
+            return
+        from airflow.providers.standard.operators.hitl import HITLOperator
+
+        try:
+            link = HITLOperator.generate_link_to_ui_from_context(context=context)
+        except ValueError as exc:  # no [api] base_url
+            link = f"(no link: {exc})"
+        self.message = f"{self.subject}\n\nAnswer in Airflow: {link}"
+        self.subject = self.subject[:MAX_SUBJECT]
+        self.message_attributes = {**(self.message_attributes or {}), "link": link}
+        try:
+            super().notify(context)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("approval notification to %s not sent: %s", self.target_arn, exc)
