@@ -8,11 +8,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# cfn-lint and checkov, in a virtualenv of their own (checkov's pins clash with Airflow's)
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
 CLI := $(BIN)/image-mlops
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status logs demo demo-data test lint format bench constraints plugins-zip lambda-zip clean
+.PHONY: help venv up down status logs demo demo-data test lint format bench constraints plugins-zip lambda-zip infra clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,6 +32,16 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)  ## create/refresh the virtualenv from the pins
+
+$(IAC_STAMP): requirements-iac.txt constraints-iac.txt
+	@echo "==> creating $(IAC_VENV) (cfn-lint, checkov) with pinned dependencies"
+	@test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	@$(IAC_VENV)/bin/pip install --quiet --upgrade pip
+	@$(IAC_VENV)/bin/pip install --quiet -r requirements-iac.txt -c constraints-iac.txt
+	@touch $(IAC_STAMP)
+
+infra: $(STAMP)  ## regenerate infra/image-mlops.yaml (CloudFormation) from docs/iam and the settings
+	@$(BIN)/python -m image_mlops_dev.infra
 
 up: $(STAMP)  ## start PostgreSQL, the AWS emulator and Airflow (idempotent)
 	@$(CLI) stack up
@@ -56,7 +69,7 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 	@$(BIN)/ruff check --fix .
 	@$(BIN)/ruff format .
 
-test: $(STAMP)  ## ruff + pytest (its own private stack; nothing skipped silently)
+test: $(STAMP) $(IAC_STAMP)  ## ruff + pytest (its own private stack; nothing skipped silently)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)

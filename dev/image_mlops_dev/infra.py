@@ -1,0 +1,595 @@
+"""The AWS side as code: the CloudFormation template of everything the DAGs need on AWS.
+
+``python -m image_mlops_dev.infra`` (``make infra``) writes ``infra/image-mlops.yaml`` from
+the sources it must agree with, so there is one of each:
+
+* the worker role's policies are ``docs/iam/<dag_id>.json`` (one managed policy per DAG),
+  their account, region, bucket and model names turned into the stack's parameters;
+* the models bucket's write-once statement is :func:`image_mlops.registry.models_bucket_policy`;
+* the validation state machine is ``include/statemachines/validate_images.asl.json``;
+* the dashboard is :func:`image_mlops.monitoring.dashboard.dashboard_body` (monitor_model
+  rewrites it with the classes it sees);
+* names (buckets, model package group, topic, state machine, SageMaker role) default to the
+  settings' defaults.
+
+The template is checked by ``cfn-lint`` and ``checkov`` in the tests, and deployed to the
+local emulator's CloudFormation (without the resource types the emulator lacks:
+:data:`EMULATOR_LACKS`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from image_mlops.config import PROJECT_ROOT, Settings
+
+TEMPLATE_PATH = PROJECT_ROOT / "infra" / "image-mlops.yaml"
+IAM_DIR = PROJECT_ROOT / "docs" / "iam"
+STATE_MACHINE = PROJECT_ROOT / "include" / "statemachines" / "validate_images.asl.json"
+#: The account and region the policy documents in docs/iam are written for.
+DOC_ACCOUNT, DOC_REGION = "123456789012", "us-east-1"
+SAGEMAKER_ROLE = "image-mlops-sagemaker"
+WORKER_ROLE = "image-mlops-worker"
+VALIDATION_STATE_MACHINE = "image-mlops-validate-images"
+#: Resource types moto's CloudFormation cannot create (left out of the local deployment).
+EMULATOR_LACKS = (
+    "AWS::S3::BucketPolicy",
+    "AWS::SageMaker::ModelPackageGroup",
+    "AWS::SNS::Subscription",
+)
+
+BUCKETS = {  # logical id → (parameter, settings field, versioned, description)
+    "RawBucket": ("RawBucketName", "raw_bucket", False, "uploads, quarantine, feedback"),
+    "ValidatedBucket": ("ValidatedBucketName", "validated_bucket", True, "validated images"),
+    "ModelsBucket": ("ModelsBucketName", "models_bucket", True, "model artifacts"),
+    "OutputBucket": ("OutputBucketName", "output_bucket", False, "predictions, captures"),
+}
+
+
+def _names(settings: Settings) -> dict[str, str]:
+    """Literal of the documents → its ``${Parameter}``, longest first."""
+    names = {
+        getattr(settings, field): "${" + parameter + "}"
+        for parameter, field, *_ in BUCKETS.values()
+    }
+    names[f"role/{SAGEMAKER_ROLE}"] = "role/${SageMakerRoleName}"
+    names[f"stateMachine:{VALIDATION_STATE_MACHINE}"] = "stateMachine:${ValidationStateMachineName}"
+    names[f"execution:{VALIDATION_STATE_MACHINE}"] = "execution:${ValidationStateMachineName}"
+    names[settings.model_name] = "${ModelName}"
+    names["RETAILER-MEDIA-BUCKET"] = "${CatalogMediaBucketName}"
+    names[settings.cloudwatch_namespace] = "${MetricsNamespace}"
+    names[f":{settings.notification_topic}"] = ":${NotificationTopicName}"
+    return dict(sorted(names.items(), key=lambda kv: -len(kv[0])))
+
+
+def _replace_names(value: str, names: dict[str, str]) -> str:
+    for literal, replacement in names.items():
+        value = value.replace(literal, replacement)
+    return value
+
+
+def _policy_document(document: Any, names: dict[str, str]) -> Any:
+    if isinstance(document, dict):
+        return {k: _policy_document(v, names) for k, v in document.items()}
+    if isinstance(document, list):
+        return [_policy_document(v, names) for v in document]
+    if isinstance(document, str):
+        replaced = document.replace(f":{DOC_REGION}:", ":${AWS::Region}:").replace(
+            f":{DOC_ACCOUNT}:", ":${AWS::AccountId}:"
+        )
+        replaced = _replace_names(replaced, names)
+        return {"Fn::Sub": replaced} if replaced != document else document
+    return document
+
+
+def _bucket(logical: str, settings: Settings) -> dict[str, Any]:
+    parameter, _field, versioned, description = BUCKETS[logical]
+    rules: list[dict[str, Any]] = [
+        {
+            "Id": "abort-incomplete-uploads",
+            "Status": "Enabled",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+    ]
+    if versioned:
+        rules.append(
+            {
+                "Id": "expire-old-versions",
+                "Status": "Enabled",
+                "NoncurrentVersionExpiration": {
+                    "NoncurrentDays": {"Ref": "OldVersionRetentionDays"}
+                },
+            }
+        )
+    if logical == "OutputBucket":
+        rules += [
+            {
+                "Id": "expire-run-manifests",
+                "Status": "Enabled",
+                "Prefix": "predictions/_manifests/",
+                "ExpirationInDays": {"Ref": "ManifestRetentionDays"},
+            },
+            {
+                "Id": "expire-data-capture",
+                "Status": "Enabled",
+                "Prefix": "data-capture/",
+                "ExpirationInDays": {"Ref": "DataCaptureRetentionDays"},
+            },
+            {
+                "Id": "expire-work-files",
+                "Status": "Enabled",
+                "Prefix": "_work/",
+                "ExpirationInDays": 7,
+            },
+        ]
+    skips = [
+        {
+            "id": "CKV_AWS_18",
+            "comment": "access logging needs a log bucket of your organisation's: add it there",
+        }
+    ]
+    if not versioned:
+        skips.append(
+            {
+                "id": "CKV_AWS_21",
+                "comment": f"{description}: transient objects, re-creatable; lifecycle rules "
+                "expire them",
+            }
+        )
+    return {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Metadata": {"checkov": {"skip": skips}},
+        "Properties": {
+            "BucketName": {"Ref": parameter},
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+                        "BucketKeyEnabled": True,
+                    }
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            **({"VersioningConfiguration": {"Status": "Enabled"}} if versioned else {}),
+            "LifecycleConfiguration": {"Rules": rules},
+            "Tags": [{"Key": "image-mlops:role", "Value": description}],
+        },
+    }
+
+
+def _bucket_policy(logical: str, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    arn = {"Fn::GetAtt": [logical, "Arn"]}
+    statements = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn, {"Fn::Sub": "${" + logical + ".Arn}/*"}],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        *(extra or []),
+    ]
+    return {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {
+            "Bucket": {"Ref": logical},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+        },
+    }
+
+
+def _role(service: Any, statements: list[dict[str, Any]], name: Any, description: str) -> dict:
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": name,
+            "Description": description,
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": service},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": "image-mlops",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                }
+            ]
+            if statements
+            else [],
+        },
+    }
+
+
+def _bucket_arns(logical: str, objects: str = "*") -> list[Any]:
+    return [{"Fn::GetAtt": [logical, "Arn"]}, {"Fn::Sub": "${" + logical + ".Arn}/" + objects}]
+
+
+def template(settings: Settings | None = None) -> dict[str, Any]:
+    """The CloudFormation template (a dict; :func:`render` writes it as YAML)."""
+    from image_mlops.monitoring.dashboard import dashboard_body
+    from image_mlops.monitoring.metrics import dashboard_name
+    from image_mlops.registry import models_bucket_policy
+    from image_mlops_dev.packaging import LAMBDA_HANDLER
+
+    settings = settings or Settings()
+    names = _names(settings)
+    parameters: dict[str, Any] = {
+        "ModelName": {
+            "Type": "String",
+            "Default": settings.model_name,
+            "Description": "Model package group; endpoints are <name>-staging|production "
+            "(IMAGE_MLOPS_MODEL_NAME).",
+        },
+        **{
+            parameter: {
+                "Type": "String",
+                "Default": getattr(settings, field),
+                "Description": f"Bucket for {description} (IMAGE_MLOPS_{field.upper()}): "
+                "bucket names are global, choose your own.",
+            }
+            for parameter, field, _versioned, description in BUCKETS.values()
+        },
+        "CatalogMediaBucketName": {
+            "Type": "String",
+            "Default": "retailer-media-bucket",
+            "Description": "The retailer's bucket the catalogue's image URLs point to "
+            "(read only by extract_product_catalog).",
+        },
+        "MetricsNamespace": {
+            "Type": "String",
+            "Default": settings.cloudwatch_namespace,
+            "Description": "CloudWatch namespace of the KPIs (IMAGE_MLOPS_CLOUDWATCH_NAMESPACE).",
+        },
+        "SageMakerRoleName": {
+            "Type": "String",
+            "Default": SAGEMAKER_ROLE,
+            "Description": "Name of the SageMaker execution role (jobs and endpoints).",
+        },
+        "WorkerRoleName": {
+            "Type": "String",
+            "Default": WORKER_ROLE,
+            "Description": "Name of the role the Airflow workers use.",
+        },
+        "WorkerPrincipalService": {
+            "Type": "CommaDelimitedList",
+            "Default": "airflow-env.amazonaws.com,airflow.amazonaws.com",
+            "Description": "Services that assume the worker role (MWAA: the default; EC2 or "
+            "EKS workers: ec2.amazonaws.com, or change the trust to your IRSA provider).",
+        },
+        "ValidationFunctionName": {
+            "Type": "String",
+            "Default": "image-mlops-validate",
+            "Description": "The Step Functions validation route's Lambda function.",
+        },
+        "ValidationStateMachineName": {
+            "Type": "String",
+            "Default": VALIDATION_STATE_MACHINE,
+            "Description": "The Step Functions validation route's state machine.",
+        },
+        "NotificationTopicName": {
+            "Type": "String",
+            "Default": settings.notification_topic,
+            "Description": "SNS topic of the notifications (IMAGE_MLOPS_NOTIFICATION_TOPIC).",
+        },
+        "NotificationEmail": {
+            "Type": "String",
+            "Default": "",
+            "Description": "An address subscribed to the notifications (empty: none).",
+        },
+        "ValidationLambdaCodeKey": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Key in the models bucket of the validation Lambda's zip (make "
+            "lambda-zip); empty: no Lambda and state machine yet (update the stack once "
+            "it is uploaded).",
+        },
+        "ValidationLambdaCodeBucket": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Bucket of that zip (empty: the models bucket of this stack).",
+        },
+        "ManifestRetentionDays": {"Type": "Number", "Default": 90, "MinValue": 1},
+        "DataCaptureRetentionDays": {"Type": "Number", "Default": 30, "MinValue": 1},
+        "OldVersionRetentionDays": {"Type": "Number", "Default": 90, "MinValue": 1},
+    }
+    resources: dict[str, Any] = {logical: _bucket(logical, settings) for logical in BUCKETS}
+    write_once = _policy_document(models_bucket_policy(settings)["Statement"], names)
+    for logical in BUCKETS:
+        extra = write_once if logical == "ModelsBucket" else None
+        resources[f"{logical}Policy"] = _bucket_policy(logical, extra)
+    resources["ModelPackageGroup"] = {
+        "Type": "AWS::SageMaker::ModelPackageGroup",
+        "Properties": {
+            "ModelPackageGroupName": {"Ref": "ModelName"},
+            "ModelPackageGroupDescription": "Product-image classifier (image-mlops)",
+        },
+    }
+    resources["SageMakerExecutionRole"] = _role(
+        "sagemaker.amazonaws.com",
+        [
+            {
+                "Sid": "ReadTrainingDataAndArtifacts",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"],
+                "Resource": [*_bucket_arns("ValidatedBucket"), *_bucket_arns("ModelsBucket")],
+            },
+            {
+                "Sid": "WriteJobOutputAndCaptures",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [
+                    {"Fn::Sub": "${ModelsBucket.Arn}/${ModelName}/_jobs/*"},
+                    {"Fn::Sub": "${OutputBucket.Arn}/data-capture/*"},
+                    {"Fn::Sub": "${OutputBucket.Arn}/_work/*"},
+                ],
+            },
+            {
+                "Sid": "PullFrameworkImages",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:*:repository/*"},
+            },
+            {
+                "Sid": "RegistryToken",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "JobAndEndpointLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": {
+                    "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+                    ":log-group:/aws/sagemaker/*"
+                },
+            },
+            {
+                "Sid": "JobMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*",
+                "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            },
+        ],
+        {"Ref": "SageMakerRoleName"},
+        "SageMaker training, transform jobs and endpoints of image-mlops",
+    )
+    policies = []
+    for path in sorted(IAM_DIR.glob("*.json")):
+        logical = "".join(part.title() for part in path.stem.split("_")) + "Policy"
+        resources[logical] = {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "Description": f"What the {path.stem} DAG calls (docs/iam/{path.name}).",
+                "PolicyDocument": _policy_document(json.loads(path.read_text()), names),
+            },
+        }
+        policies.append({"Ref": logical})
+    worker = _role(
+        {"Ref": "WorkerPrincipalService"}, [], {"Ref": "WorkerRoleName"}, "Airflow workers"
+    )
+    worker["Properties"].pop("Policies")
+    worker["Properties"]["ManagedPolicyArns"] = policies
+    resources["WorkerRole"] = worker
+    resources["ValidationFunctionRole"] = _role(
+        "lambda.amazonaws.com",
+        [
+            {
+                "Sid": "ValidateBatches",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": [
+                    {"Fn::Sub": "${RawBucket.Arn}/*"},
+                    {"Fn::Sub": "${ValidatedBucket.Arn}/*"},
+                ],
+            },
+            {
+                "Sid": "ListBatches",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [
+                    {"Fn::GetAtt": ["RawBucket", "Arn"]},
+                    {"Fn::GetAtt": ["ValidatedBucket", "Arn"]},
+                ],
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": {
+                    "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+                    ":log-group:/aws/lambda/${ValidationFunctionName}:*"
+                },
+            },
+        ],
+        {"Fn::Sub": "${AWS::StackName}-validate"},
+        "The validation Lambda",
+    )
+    resources["ValidationFunctionRole"]["Condition"] = "DeployValidationRoute"
+    resources["ValidationFunction"] = {
+        "Type": "AWS::Lambda::Function",
+        "Condition": "DeployValidationRoute",
+        "Metadata": {
+            "checkov": {
+                "skip": [
+                    {"id": "CKV_AWS_116", "comment": "Step Functions retries a failed batch"},
+                    {"id": "CKV_AWS_117", "comment": "reaches only S3; no VPC resources"},
+                    {"id": "CKV_AWS_173", "comment": "its environment holds no secret"},
+                ]
+            }
+        },
+        "Properties": {
+            "FunctionName": {"Ref": "ValidationFunctionName"},
+            "Runtime": "python3.12",
+            "Handler": LAMBDA_HANDLER,
+            "Role": {"Fn::GetAtt": ["ValidationFunctionRole", "Arn"]},
+            "Code": {
+                "S3Bucket": {
+                    "Fn::If": [
+                        "LambdaCodeInModelsBucket",
+                        {"Ref": "ModelsBucket"},
+                        {"Ref": "ValidationLambdaCodeBucket"},
+                    ]
+                },
+                "S3Key": {"Ref": "ValidationLambdaCodeKey"},
+            },
+            "Timeout": 900,
+            "MemorySize": 2048,
+            "ReservedConcurrentExecutions": 20,
+            "Environment": {"Variables": {"VALIDATION_WORKERS": "4"}},
+        },
+    }
+    resources["ValidationStateMachineRole"] = _role(
+        {"Fn::Sub": "states.${AWS::Region}.amazonaws.com"},
+        [
+            {
+                "Sid": "InvokeValidation",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": {"Fn::GetAtt": ["ValidationFunction", "Arn"]},
+            }
+        ],
+        {"Fn::Sub": "${AWS::StackName}-validate-states"},
+        "The validation state machine",
+    )
+    resources["ValidationStateMachineRole"]["Condition"] = "DeployValidationRoute"
+    resources["ValidationStateMachine"] = {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Condition": "DeployValidationRoute",
+        "Properties": {
+            "StateMachineName": {"Ref": "ValidationStateMachineName"},
+            "RoleArn": {"Fn::GetAtt": ["ValidationStateMachineRole", "Arn"]},
+            "DefinitionString": STATE_MACHINE.read_text(),
+            "DefinitionSubstitutions": {
+                "ValidateFunctionArn": {"Fn::GetAtt": ["ValidationFunction", "Arn"]}
+            },
+        },
+    }
+    resources["NotificationTopic"] = {
+        "Type": "AWS::SNS::Topic",
+        "Properties": {
+            "TopicName": {"Ref": "NotificationTopicName"},
+            "DisplayName": "image-mlops",
+            "KmsMasterKeyId": "alias/aws/sns",
+        },
+    }
+    resources["NotificationEmailSubscription"] = {
+        "Type": "AWS::SNS::Subscription",
+        "Condition": "SubscribeEmail",
+        "Properties": {
+            "TopicArn": {"Ref": "NotificationTopic"},
+            "Protocol": "email",
+            "Endpoint": {"Ref": "NotificationEmail"},
+        },
+    }
+    body = json.dumps(dashboard_body(settings, [], []), sort_keys=True).replace(
+        f'"region": "{settings.region}"', '"region": "${AWS::Region}"'
+    )
+    resources["Dashboard"] = {
+        "Type": "AWS::CloudWatch::Dashboard",
+        "Properties": {
+            "DashboardName": {
+                "Fn::Sub": _replace_names(dashboard_name(settings.model_name), names)
+            },
+            "DashboardBody": {"Fn::Sub": _replace_names(body, names)},
+        },
+    }
+    outputs = {
+        "SageMakerRoleArn": {"Value": {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}},
+        "WorkerRoleArn": {"Value": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
+        "NotificationTopicArn": {"Value": {"Ref": "NotificationTopic"}},
+        "Settings": {
+            "Description": "The deployment settings of the Airflow workers for this stack.",
+            "Value": {
+                "Fn::Sub": " ".join(
+                    [
+                        "IMAGE_MLOPS_TARGET=aws",
+                        "IMAGE_MLOPS_REGION=${AWS::Region}",
+                        "IMAGE_MLOPS_ACCOUNT_ID=${AWS::AccountId}",
+                        "IMAGE_MLOPS_MODEL_NAME=${ModelName}",
+                        "IMAGE_MLOPS_RAW_BUCKET=${RawBucket}",
+                        "IMAGE_MLOPS_VALIDATED_BUCKET=${ValidatedBucket}",
+                        "IMAGE_MLOPS_MODELS_BUCKET=${ModelsBucket}",
+                        "IMAGE_MLOPS_OUTPUT_BUCKET=${OutputBucket}",
+                        "IMAGE_MLOPS_SAGEMAKER_ROLE_ARN=${SageMakerExecutionRole.Arn}",
+                        "IMAGE_MLOPS_NOTIFICATION_TOPIC=${NotificationTopic}",
+                        "IMAGE_MLOPS_CLOUDWATCH_NAMESPACE=${MetricsNamespace}",
+                    ]
+                )
+            },
+        },
+        "ValidationStateMachineArn": {
+            "Condition": "DeployValidationRoute",
+            "Value": {"Ref": "ValidationStateMachine"},
+        },
+    }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "image-mlops: buckets, model package group, roles, validation route, "
+        "notification topic and dashboard for the Airflow DAGs (generated by "
+        "python -m image_mlops_dev.infra; edit the sources, not this file).",
+        "Parameters": parameters,
+        "Conditions": {
+            "DeployValidationRoute": {
+                "Fn::Not": [{"Fn::Equals": [{"Ref": "ValidationLambdaCodeKey"}, ""]}]
+            },
+            "SubscribeEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotificationEmail"}, ""]}]},
+            "LambdaCodeInModelsBucket": {"Fn::Equals": [{"Ref": "ValidationLambdaCodeBucket"}, ""]},
+        },
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> Any:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    header = "# Generated by `python -m image_mlops_dev.infra` from docs/iam/, the settings and\n"
+    header += "# include/statemachines/: edit those and regenerate (a test compares).\n"
+    return header + yaml.dump(document, Dumper=Dumper, sort_keys=False, width=100)
+
+
+def without(document: dict[str, Any], types: tuple[str, ...] = EMULATOR_LACKS) -> dict[str, Any]:
+    """``document`` without the resources of ``types`` (and the outputs naming them)."""
+    resources = {k: v for k, v in document["Resources"].items() if v["Type"] not in types}
+    return {**document, "Resources": resources}
+
+
+def main(path: Path = TEMPLATE_PATH) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(template()))
+    print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""infra/image-mlops.yaml deployed to the emulator's CloudFormation.
+
+The resource types moto's CloudFormation lacks (``infra.EMULATOR_LACKS``: bucket policies,
+the model package group, the e-mail subscription) are left out of this deployment; what is
+deployed is checked as AWS would have it: buckets encrypted, versioned where the template says,
+public access blocked, lifecycle rules; the roles and their policies; the Lambda and the state
+machine of the validation route; the topic; the dashboard; the stack's outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from image_mlops_dev import infra
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture
+def deploy(aws):
+    """``deploy(**parameters)``: the template (less what the emulator lacks) as a stack of
+    its own names; every stack and bucket it made is deleted after the test."""
+    made = []
+
+    def deploy(**extra: str) -> dict:
+        tag = uuid.uuid4().hex[:8]
+        names = {
+            "RawBucketName": f"cfn-{tag}-raw",
+            "ValidatedBucketName": f"cfn-{tag}-validated",
+            "ModelsBucketName": f"cfn-{tag}-models",
+            "OutputBucketName": f"cfn-{tag}-output",
+            "ModelName": f"cfn-{tag}-classifier",
+            "SageMakerRoleName": f"cfn-{tag}-sagemaker",
+            "WorkerRoleName": f"cfn-{tag}-worker",
+            "NotificationTopicName": f"cfn-{tag}-notifications",
+            "ValidationStateMachineName": f"cfn-{tag}-validate-images",
+            "ValidationFunctionName": f"cfn-{tag}-validate",
+            **extra,
+        }
+        stack = f"image-mlops-{tag}"
+        made.append((stack, names))
+        aws.cloudformation.create_stack(
+            StackName=stack,
+            TemplateBody=infra.render(infra.without(infra.template())),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in names.items()],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        described = aws.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+        return {"stack": described, "names": names, "outputs": outputs}
+
+    yield deploy
+    for stack, names in made:
+        aws.cloudformation.delete_stack(StackName=stack)
+        for key in ("RawBucketName", "ValidatedBucketName", "ModelsBucketName", "OutputBucketName"):
+            bucket = names[key]
+            try:
+                versions = aws.s3.list_object_versions(Bucket=bucket)
+            except aws.s3.exceptions.NoSuchBucket:
+                continue
+            for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+                aws.s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+            aws.s3.delete_bucket(Bucket=bucket)
+
+
+def test_the_stack_deploys_what_the_dags_need(aws, deploy):
+    deployed = deploy()
+    names, stack = deployed["names"], deployed["stack"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    for key, versioned in (
+        ("RawBucketName", False),
+        ("ValidatedBucketName", True),
+        ("ModelsBucketName", True),
+        ("OutputBucketName", False),
+    ):
+        bucket = names[key]
+        rules = aws.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+        assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+        block = aws.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values()) and len(block) == 4, block
+        status = aws.s3.get_bucket_versioning(Bucket=bucket).get("Status")
+        assert (status == "Enabled") is versioned, (bucket, status)
+        ownership = aws.s3.get_bucket_ownership_controls(Bucket=bucket)
+        assert (
+            ownership["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "BucketOwnerEnforced"
+        )
+    lifecycle = aws.s3.get_bucket_lifecycle_configuration(Bucket=names["OutputBucketName"])
+    expiring = {r["ID"]: r for r in lifecycle["Rules"]}
+    assert expiring["expire-run-manifests"]["Filter"]["Prefix"] == "predictions/_manifests/"
+    assert expiring["expire-run-manifests"]["Expiration"]["Days"] == 90
+    assert expiring["expire-data-capture"]["Filter"]["Prefix"] == "data-capture/"
+
+    worker = aws.iam.get_role(RoleName=names["WorkerRoleName"])["Role"]
+    trust = worker["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+    assert set(trust) == {"airflow-env.amazonaws.com", "airflow.amazonaws.com"}
+    attached = aws.iam.list_attached_role_policies(RoleName=names["WorkerRoleName"])
+    assert len(attached["AttachedPolicies"]) == len(list(infra.IAM_DIR.glob("*.json")))
+    deploy = next(p for p in attached["AttachedPolicies"] if "DeployModelPolicy" in p["PolicyName"])
+    version = aws.iam.get_policy(PolicyArn=deploy["PolicyArn"])["Policy"]["DefaultVersionId"]
+    document = aws.iam.get_policy_version(PolicyArn=deploy["PolicyArn"], VersionId=version)
+    text = json.dumps(document["PolicyVersion"]["Document"])
+    assert f"endpoint/{names['ModelName']}-*" in text and names["ModelsBucketName"] in text
+    assert "${" not in text  # every parameter substituted
+    sagemaker_role = aws.iam.get_role(RoleName=names["SageMakerRoleName"])["Role"]
+    outputs = deployed["outputs"]
+    assert outputs["SageMakerRoleArn"] == sagemaker_role["Arn"]
+    assert outputs["NotificationTopicArn"].endswith(f":{names['NotificationTopicName']}")
+    attributes = aws.sns.get_topic_attributes(TopicArn=outputs["NotificationTopicArn"])
+    assert attributes["Attributes"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert f"IMAGE_MLOPS_MODELS_BUCKET={names['ModelsBucketName']}" in outputs["Settings"]
+    dashboards = aws.cloudwatch.list_dashboards()["DashboardEntries"]
+    assert f"image-mlops-{names['ModelName']}" in {d["DashboardName"] for d in dashboards}
+    assert "ValidationStateMachineArn" not in outputs  # no Lambda code uploaded yet
+
+
+def test_with_the_lambda_code_uploaded_the_stack_has_the_validation_route(aws, deploy, settings):
+    """The validation route's Lambda and state machine, from a zip uploaded before (in the
+    emulator, a stack update does not create resources it adds: the zip is given at creation)."""
+    from image_mlops.aws import aws_client
+    from image_mlops_dev.packaging import validation_lambda_zip
+
+    key = f"lambda/validate_images-{uuid.uuid4().hex[:8]}.zip"
+    aws.s3.put_object(Bucket=settings.models_bucket, Key=key, Body=validation_lambda_zip())
+    try:
+        deployed = deploy(
+            ValidationLambdaCodeKey=key, ValidationLambdaCodeBucket=settings.models_bucket
+        )
+    finally:
+        aws.s3.delete_object(Bucket=settings.models_bucket, Key=key)
+    assert deployed["stack"]["StackStatus"] == "CREATE_COMPLETE"
+    machine = aws.stepfunctions.describe_state_machine(
+        stateMachineArn=deployed["outputs"]["ValidationStateMachineArn"]
+    )
+    name = deployed["names"]["ValidationFunctionName"]
+    function = aws_client("lambda").get_function(FunctionName=name)["Configuration"]
+    assert function["Handler"] == "validate_lambda.handler" and function["Timeout"] == 900
+    assert function["FunctionArn"] in machine["definition"]
+    assert "${ValidateFunctionArn}" not in machine["definition"]
