@@ -188,10 +188,28 @@ def dag_bag(airflow_db):
 
 
 def run_dag(dag_bag, dag_id: str, conf: dict | None = None, **kwargs):
-    """Run one DAG of ``dags/`` with ``dag.test()``; returns the finished DagRun."""
+    """Run one DAG of ``dags/`` with ``dag.test()``; returns the finished DagRun.
+
+    The DAG is paused meanwhile: when the session's Airflow services run (an earlier test
+    started them), their scheduler would otherwise take this run's tasks too (it examines
+    the running runs of unpaused DAGs) — a rescheduled sensor then belongs to neither.
+    """
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
     dag = dag_bag.get_dag(dag_id)
     assert dag is not None, f"{dag_id} not in dags/: {dag_bag.import_errors}"
-    return dag.test(run_conf=conf, **kwargs)
+    with create_session() as session:
+        model = session.get(DagModel, dag_id)
+        was_paused = model.is_paused if model is not None else None
+        if model is not None:
+            model.is_paused = True
+    try:
+        return dag.test(run_conf=conf, **kwargs)
+    finally:
+        if was_paused is not None:
+            with create_session() as session:
+                session.get(DagModel, dag_id).is_paused = was_paused
 
 
 def pytest_collection_modifyitems(config, items):

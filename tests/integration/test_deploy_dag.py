@@ -81,9 +81,18 @@ def _wait_alarms_ok(settings, names: list[str], timeout: float = 240.0) -> None:
 def test_production_update_is_a_canary_recorded_step_by_step(
     dag_bag, settings, tmp_path, monkeypatch, notification_inbox
 ):
+    import datetime as dt
+    import time
+
+    from image_mlops.config import get_settings
+    from image_mlops.monitoring.publish import live_input_stats
+    from image_mlops.monitoring.sources import MonitoredModel
+
     monkeypatch.setenv("IMAGE_MLOPS_REQUIRE_PRODUCTION_APPROVAL", "false")
+    monkeypatch.setenv("IMAGE_MLOPS_DATA_CAPTURE_PERCENT", "100")  # every smoke request
     upload_sample_images(settings, per_class=3)
     _deploy(dag_bag, settings, tmp_path, "dag-canary-base")  # production exists after this
+    started = dt.datetime.now(dt.UTC)
     arn, run = _deploy(dag_bag, settings, tmp_path, "dag-canary")
     assert run.state == "success", _states(run)
     assert production_model().package_arn == arn
@@ -111,6 +120,18 @@ def test_production_update_is_a_canary_recorded_step_by_step(
         "SageMakerVariantInvocationsPerInstance"
     )
     assert messages[-1][0] == "AutoScaling"
+    # data capture: the production smoke test's requests, read back by monitoring
+    assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 100
+    captured = get_settings()
+    model = MonitoredModel(1, "s3://unused/baseline.json", settings.endpoint_name("production"))
+    deadline = time.monotonic() + 30
+    while True:
+        stats, source = live_input_stats(captured, model, [], started, dt.datetime.now(dt.UTC))
+        if len(stats) >= production["smoke_samples"]:
+            break
+        assert time.monotonic() < deadline, (len(stats), source)
+        time.sleep(1)
+    assert source == "data_capture"
     deployed = [n for n in notification_inbox() if n["event"] == "deployed"]
     assert [n["attributes"]["version"] for n in deployed][-1] == str(
         rows["production"]["package_version"]
