@@ -94,7 +94,12 @@ def test_production_check_failure_rolls_back(packages, settings):
 
 
 def test_rerunning_a_deployment_is_idempotent(packages, settings):
+    endpoints.wait_in_service(settings.endpoint_name("staging"), poll=0.3)
     first = flow.deploy("staging", packages["good2"], "t-rerun")
+    # a retry while the update bakes starts nothing again
+    during = flow.deploy("staging", packages["good2"], "t-rerun")
+    assert first["action"] in ("created", "updated") and during["action"] == "in_progress"
+    endpoints.wait_in_service(first["endpoint_name"], poll=0.3)
     second = flow.deploy("staging", packages["good2"], "t-rerun")
     assert second["endpoint_config_name"] == first["endpoint_config_name"]
     assert second["action"] == "unchanged"

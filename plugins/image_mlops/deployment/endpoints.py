@@ -300,7 +300,8 @@ def switch_endpoint(stage: str, config_name: str, settings: Settings | None = No
     """Create the ``stage`` endpoint on ``config_name``, or update it in place (blue/green,
     traffic shifted as :func:`traffic_routing` says, rolled back by its alarms).
 
-    Returns ``{"action": created|updated|unchanged, "previous_config": name or None,
+    Returns ``{"action": created|updated|unchanged|in_progress (a retry while this very
+    creation or update goes on), "previous_config": name or None,
     "traffic_routing": CANARY|LINEAR|ALL_AT_ONCE or None, "routing_note": why not the
     setting, or None}``.
     """
@@ -312,10 +313,16 @@ def switch_endpoint(stage: str, config_name: str, settings: Settings | None = No
     if current is None:
         sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
         return {"action": "created", "previous_config": None, **untouched}
-    previous = current["EndpointConfigName"]
-    if previous == config_name and current["EndpointStatus"] == "InService":
+    previous, status = current["EndpointConfigName"], current["EndpointStatus"]
+    if previous == config_name and status == "InService":
         return {"action": "unchanged", "previous_config": previous, **untouched}
-    if current["EndpointStatus"] in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+    # A retry while our own creation or update is under way: nothing to start again.
+    pending = (current.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    if (status == "Creating" and previous == config_name) or (
+        status == "Updating" and pending == config_name
+    ):
+        return {"action": "in_progress", "previous_config": previous, **untouched}
+    if status in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
         raise DeploymentError(
             f"endpoint {endpoint_name} is {current['EndpointStatus']}: wait until it is "
             "InService, then clear this task"
