@@ -258,6 +258,19 @@ def wait_for_alarm_evaluation(after=None, timeout: float = 20.0) -> None:
         time.sleep(0.2)
 
 
+def wait_endpoint_settled(aws, name: str, timeout: float = 90) -> dict:
+    """``DescribeEndpoint`` of ``name`` once it is no longer Creating or Updating."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        endpoint = aws.sagemaker.describe_endpoint(EndpointName=name)
+        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
+            return endpoint
+        assert time.monotonic() < deadline, f"{name} still {endpoint['EndpointStatus']}"
+        time.sleep(0.2)
+
+
 def endpoint_invocations(endpoint_name: str) -> int:
     """``POST /invocations`` the emulator's model servers of ``endpoint_name`` have answered
     (their logs, as SageMaker's would be in CloudWatch): proof that a request reached them."""

@@ -189,32 +189,38 @@ def _bucket_policy(logical: str, extra: list[dict[str, Any]] | None = None) -> d
     }
 
 
-def _role(service: Any, statements: list[dict[str, Any]], name: Any, description: str) -> dict:
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "RoleName": name,
-            "Description": description,
-            "AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": service},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            },
-            "Policies": [
-                {
-                    "PolicyName": "image-mlops",
-                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-                }
-            ]
-            if statements
-            else [],
+def _role(
+    service: Any,
+    statements: list[dict[str, Any]],
+    name: Any,
+    description: str,
+    *,
+    managed_policies: list[Any] | None = None,
+    condition: str | None = None,
+) -> dict:
+    """A role ``service`` assumes, with an inline policy of ``statements`` or the
+    ``managed_policies``; created only under ``condition`` when given."""
+    properties: dict[str, Any] = {
+        "RoleName": name,
+        "Description": description,
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
         },
     }
+    if statements:
+        properties["Policies"] = [
+            {
+                "PolicyName": "image-mlops",
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+            }
+        ]
+    if managed_policies:
+        properties["ManagedPolicyArns"] = managed_policies
+    role = {"Type": "AWS::IAM::Role", "Properties": properties}
+    return {"Condition": condition, **role} if condition else role
 
 
 def _bucket_arns(logical: str, objects: str = "*") -> list[Any]:
@@ -387,12 +393,13 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
             },
         }
         policies.append({"Ref": logical})
-    worker = _role(
-        {"Ref": "WorkerPrincipalService"}, [], {"Ref": "WorkerRoleName"}, "Airflow workers"
+    resources["WorkerRole"] = _role(
+        {"Ref": "WorkerPrincipalService"},
+        [],
+        {"Ref": "WorkerRoleName"},
+        "Airflow workers",
+        managed_policies=policies,
     )
-    worker["Properties"].pop("Policies")
-    worker["Properties"]["ManagedPolicyArns"] = policies
-    resources["WorkerRole"] = worker
     resources["ValidationFunctionRole"] = _role(
         "lambda.amazonaws.com",
         [
@@ -426,8 +433,8 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
         ],
         {"Fn::Sub": "${AWS::StackName}-validate"},
         "The validation Lambda",
+        condition="DeployValidationRoute",
     )
-    resources["ValidationFunctionRole"]["Condition"] = "DeployValidationRoute"
     resources["ValidationFunction"] = {
         "Type": "AWS::Lambda::Function",
         "Condition": "DeployValidationRoute",
@@ -473,8 +480,8 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
         ],
         {"Fn::Sub": "${AWS::StackName}-validate-states"},
         "The validation state machine",
+        condition="DeployValidationRoute",
     )
-    resources["ValidationStateMachineRole"]["Condition"] = "DeployValidationRoute"
     resources["ValidationStateMachine"] = {
         "Type": "AWS::StepFunctions::StateMachine",
         "Condition": "DeployValidationRoute",

@@ -364,20 +364,11 @@ class Settings:
         return settings
 
     def _check(self) -> None:
-        if self.target not in TARGETS:
-            raise SettingsError(
-                f"IMAGE_MLOPS_TARGET={self.target!r} is not one of {', '.join(TARGETS)}"
-            )
-        if self.validation_engine not in VALIDATION_ENGINES:
-            raise SettingsError(
-                f"IMAGE_MLOPS_VALIDATION_ENGINE={self.validation_engine!r} is not one of "
-                f"{', '.join(VALIDATION_ENGINES)}"
-            )
-        for name in ("staging_traffic_routing", "production_traffic_routing"):
-            if getattr(self, name) not in TRAFFIC_ROUTINGS:
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
                 raise SettingsError(
                     f"IMAGE_MLOPS_{name.upper()}={getattr(self, name)!r} is not one of "
-                    f"{', '.join(TRAFFIC_ROUTINGS)}"
+                    f"{', '.join(choices)}"
                 )
         if self.autoscaling_max_instances and not (
             1 <= self.autoscaling_min_instances <= self.autoscaling_max_instances
@@ -386,28 +377,39 @@ class Settings:
                 "IMAGE_MLOPS_AUTOSCALING_MIN_INSTANCES must be between 1 and "
                 "IMAGE_MLOPS_AUTOSCALING_MAX_INSTANCES"
             )
-        if not 0 <= self.data_capture_percent <= 100:
-            raise SettingsError("IMAGE_MLOPS_DATA_CAPTURE_PERCENT must be between 0 and 100")
-        if not 1 <= self.canary_percent <= 50:
-            raise SettingsError("IMAGE_MLOPS_CANARY_PERCENT must be between 1 and 50")
-        if not 10 <= self.linear_step_percent <= 50:
-            raise SettingsError("IMAGE_MLOPS_LINEAR_STEP_PERCENT must be between 10 and 50")
-        if not 600 <= self.deployment_timeout_seconds <= 14400:
-            raise SettingsError(
-                "IMAGE_MLOPS_DEPLOYMENT_TIMEOUT_SECONDS must be between 600 and 14400"
-            )
-        for name in ("traffic_wait_seconds", "termination_wait_seconds"):
-            if not 0 <= getattr(self, name) <= 3600:
-                raise SettingsError(f"IMAGE_MLOPS_{name.upper()} must be between 0 and 3600")
-        for name in (
-            "validation_batch_size",
-            "classify_batch_size",
-            "max_image_bytes",
-            "staging_instance_count",
-            "production_instance_count",
-        ):
+        for name, (lowest, highest) in RANGES.items():
+            if not lowest <= getattr(self, name) <= highest:
+                raise SettingsError(
+                    f"IMAGE_MLOPS_{name.upper()} must be between {lowest} and {highest}"
+                )
+        for name in POSITIVE:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"IMAGE_MLOPS_{name.upper()} must be positive")
+
+
+#: Settings with a closed set of values.
+CHOICES = {
+    "target": TARGETS,
+    "validation_engine": VALIDATION_ENGINES,
+    "staging_traffic_routing": TRAFFIC_ROUTINGS,
+    "production_traffic_routing": TRAFFIC_ROUTINGS,
+}
+#: Settings bounded as SageMaker bounds what they become.
+RANGES = {
+    "data_capture_percent": (0, 100),
+    "canary_percent": (1, 50),
+    "linear_step_percent": (10, 50),
+    "deployment_timeout_seconds": (600, 14400),
+    "traffic_wait_seconds": (0, 3600),
+    "termination_wait_seconds": (0, 3600),
+}
+POSITIVE = (
+    "validation_batch_size",
+    "classify_batch_size",
+    "max_image_bytes",
+    "staging_instance_count",
+    "production_instance_count",
+)
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -23,7 +23,6 @@ sent is logged and the pipeline goes on: people are told, the model is not held 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.sns import SnsHook
@@ -96,8 +95,6 @@ class ApprovalNotifier(SnsNotifier):
     For a HITL operator's ``notifiers``: it runs when the task starts waiting. The link is
     built from ``[api] base_url`` (the api-server's address users open).
     """
-
-    template_fields: Sequence[str] = SnsNotifier.template_fields
 
     def __init__(self, *, subject: str, settings: Settings | None = None, **kwargs: Any) -> None:
         settings = settings or get_settings()

@@ -15,7 +15,7 @@ import time
 
 import psutil
 import pytest
-from conftest import wait_for_alarm_evaluation
+from conftest import wait_endpoint_settled, wait_for_alarm_evaluation
 
 from image_mlops.deployment import endpoints, flow
 from image_mlops.serving.sample_model import (
@@ -60,16 +60,6 @@ def model_servers(endpoint_name: str) -> dict[int, str]:
     return found
 
 
-def wait_status(aws, name: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        endpoint = aws.sagemaker.describe_endpoint(EndpointName=name)
-        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
-            return endpoint
-        assert time.monotonic() < deadline, f"{name} still {endpoint['EndpointStatus']}"
-        time.sleep(0.3)
-
-
 def label(aws, name: str) -> tuple[str, str]:
     response = aws.sagemaker_runtime.invoke_endpoint(
         EndpointName=name,
@@ -81,14 +71,14 @@ def label(aws, name: str) -> tuple[str, str]:
 
 
 def test_created_endpoint_is_served_by_its_own_model_server(aws, hosted):
-    assert wait_status(aws, ENDPOINT)["EndpointStatus"] == "InService"
+    assert wait_endpoint_settled(aws, ENDPOINT)["EndpointStatus"] == "InService"
     servers = model_servers(ENDPOINT)
     assert len(servers) == 1 and hosted["config"] in next(iter(servers.values()))
     assert label(aws, ENDPOINT) == ("blue", endpoints.VARIANT)
 
 
 def test_a_model_error_is_a_model_error(aws, hosted):
-    wait_status(aws, ENDPOINT)
+    wait_endpoint_settled(aws, ENDPOINT)
     with pytest.raises(aws.sagemaker_runtime.exceptions.ModelError) as raised:
         aws.sagemaker_runtime.invoke_endpoint(
             EndpointName=ENDPOINT, Body=b"some text", ContentType="text/plain"
@@ -105,7 +95,7 @@ def test_a_model_error_is_a_model_error(aws, hosted):
 def test_update_whose_new_fleet_fails_rolls_back_and_the_old_process_keeps_serving(
     aws, hosted, settings
 ):
-    wait_status(aws, ENDPOINT)
+    wait_endpoint_settled(aws, ENDPOINT)
     before = model_servers(ENDPOINT)
     # the same artifact under a model whose approved sha256 is another one: it must not load
     model = f"{hosted['config']}-tampered"[:63]
@@ -135,7 +125,7 @@ def test_update_whose_new_fleet_fails_rolls_back_and_the_old_process_keeps_servi
     aws.sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=model)
     assert aws.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "Updating"
     assert label(aws, ENDPOINT)[0] == "blue"  # the old fleet serves during the update
-    endpoint = wait_status(aws, ENDPOINT)
+    endpoint = wait_endpoint_settled(aws, ENDPOINT)
     assert endpoint["EndpointStatus"] == "InService"
     assert endpoint["EndpointConfigName"] == hosted["config"]
     assert "rolled back" in endpoint["FailureReason"] and "sha256" in endpoint["FailureReason"]
@@ -144,7 +134,7 @@ def test_update_whose_new_fleet_fails_rolls_back_and_the_old_process_keeps_servi
 
 
 def test_update_with_a_rollback_alarm_in_alarm_is_refused_at_once(aws, hosted, settings):
-    wait_status(aws, ENDPOINT)
+    wait_endpoint_settled(aws, ENDPOINT)
     started = dt.datetime.now(dt.UTC)
     alarms = endpoints.ensure_rollback_alarms(ENDPOINT, settings)
     wait_for_alarm_evaluation(after=started)  # then nothing re-evaluates them for a minute
@@ -171,7 +161,7 @@ def test_delete_stops_the_model_server(aws, hosted, settings):
     name = "emulator-deleted-endpoint"
     aws.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=hosted["config"])
     assert aws.sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
-    assert wait_status(aws, name)["EndpointStatus"] == "InService"
+    assert wait_endpoint_settled(aws, name)["EndpointStatus"] == "InService"
     [pid] = model_servers(name)
     server = psutil.Process(pid)  # before the delete: a fast stop must not look like no server
     aws.sagemaker.delete_endpoint(EndpointName=name)
@@ -223,7 +213,7 @@ def test_endpoints_come_back_after_down_and_up(tmp_path):
         )
         sagemaker.create_endpoint(EndpointName="restart", EndpointConfigName="restart-config")
         clients = type("Clients", (), {"sagemaker": sagemaker})()
-        assert wait_status(clients, "restart")["EndpointStatus"] == "InService"
+        assert wait_endpoint_settled(clients, "restart")["EndpointStatus"] == "InService"
         clients.sagemaker_runtime = emulator.client("sagemaker-runtime")
         assert label(clients, "restart")[0] == "blue"
         [before] = model_servers("restart")

@@ -20,6 +20,7 @@ import threading
 import time
 
 import pytest
+from conftest import wait_endpoint_settled
 
 from image_mlops.deployment import endpoints, flow
 from image_mlops.serving.sample_model import (
@@ -61,16 +62,6 @@ def configs(local_stack, tmp_path_factory):
     }
 
 
-def _wait(aws, name: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        endpoint = aws.sagemaker.describe_endpoint(EndpointName=name)
-        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
-            return endpoint
-        assert time.monotonic() < deadline, f"{name} still {endpoint['EndpointStatus']}"
-        time.sleep(0.2)
-
-
 def _label(aws, name: str, body: bytes = BLUE_JPEG, content_type: str = "image/jpeg") -> str:
     response = aws.sagemaker_runtime.invoke_endpoint(
         EndpointName=name, Body=body, ContentType=content_type
@@ -98,7 +89,7 @@ def endpoint(aws, configs, request):
     """An endpoint of its own on the good model, InService; deleted with its alarms after."""
     name = f"guard-{request.node.name[5:30].replace('_', '-')}".rstrip("-")
     aws.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=configs["good"])
-    assert _wait(aws, name)["EndpointStatus"] == "InService"
+    assert wait_endpoint_settled(aws, name, timeout=120)["EndpointStatus"] == "InService"
     yield name
     aws.sagemaker.delete_endpoint(EndpointName=name)
     aws.cloudwatch.delete_alarms(AlarmNames=endpoints.alarm_names(name))
@@ -134,7 +125,7 @@ def test_a_canary_shifts_part_of_the_traffic_then_all_of_it(aws, configs, endpoi
     # during the canary both fleets answer: the old says blue, the inverted one red
     answers = {_label(aws, endpoint) for _ in range(40)}
     assert answers == {"blue", "red"}
-    done = _wait(aws, endpoint)
+    done = wait_endpoint_settled(aws, endpoint, timeout=120)
     assert done["EndpointStatus"] == "InService"
     assert done["EndpointConfigName"] == configs["inverted"]
     assert "PendingDeploymentSummary" not in done and not done.get("FailureReason")
@@ -166,7 +157,7 @@ def test_an_alarm_during_the_canary_rolls_traffic_back_to_the_old_fleet(
     sender = threading.Thread(target=traffic, daemon=True)
     sender.start()
     try:
-        done = _wait(aws, endpoint, timeout=90)
+        done = wait_endpoint_settled(aws, endpoint, timeout=90)
     finally:
         stop.set()
         sender.join()
@@ -232,7 +223,7 @@ def test_data_capture_writes_sagemakers_capture_files_and_monitoring_reads_them(
     started = dt.datetime.now(dt.UTC)
     aws.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
     try:
-        assert _wait(aws, name)["EndpointStatus"] == "InService"
+        assert wait_endpoint_settled(aws, name, timeout=120)["EndpointStatus"] == "InService"
         assert [_label(aws, name) for _ in range(2)] == ["blue"] * 2
         assert _label(aws, name, BLUE_BATCH, "application/json") == "blue"
         prefix = f"data-capture/{name}/{endpoints.VARIANT}/"

@@ -96,6 +96,13 @@ def test_unparsable_value_names_the_variable(variable, value, kind):
         ("IMAGE_MLOPS_VALIDATION_BATCH_SIZE", "0"),
         ("IMAGE_MLOPS_CLASSIFY_BATCH_SIZE", "-3"),
         ("IMAGE_MLOPS_MAX_IMAGE_BYTES", "0"),
+        # deployment guardrails: outside what SageMaker accepts
+        ("IMAGE_MLOPS_PRODUCTION_TRAFFIC_ROUTING", "blue-green"),
+        ("IMAGE_MLOPS_CANARY_PERCENT", "60"),
+        ("IMAGE_MLOPS_LINEAR_STEP_PERCENT", "5"),
+        ("IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS", "4000"),
+        ("IMAGE_MLOPS_DEPLOYMENT_TIMEOUT_SECONDS", "60"),
+        ("IMAGE_MLOPS_PRODUCTION_INSTANCE_COUNT", "0"),
     ],
 )
 def test_invalid_value_names_the_variable(variable, value):

@@ -290,11 +290,10 @@ def cfn_lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return api
 
 
-def _apply_cloudformation_buckets() -> None:
-    from moto.s3.models import FakeBucket, s3_backends
-    from moto.utilities.utils import get_partition
-
-    original = FakeBucket.create_from_cloudformation_json.__func__
+def _after_cloudformation_create(model: Any, then: Any) -> None:
+    """``model``'s CloudFormation creation (moto's), followed by
+    ``then(resource, properties, account_id, region_name)``: what moto left out of it."""
+    original = model.create_from_cloudformation_json.__func__
 
     def create_from_cloudformation_json(
         cls: Any,
@@ -304,29 +303,38 @@ def _apply_cloudformation_buckets() -> None:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        bucket = original(
+        resource = original(
             cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
         )
+        then(resource, cloudformation_json.get("Properties", {}), account_id, region_name)
+        return resource
+
+    model.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def _apply_cloudformation_buckets() -> None:
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    def configure(bucket: Any, properties: dict, account_id: str, region_name: str) -> None:
         backend = s3_backends[account_id][get_partition(region_name)]
-        properties = cloudformation_json.get("Properties", {})
         versioning = (properties.get("VersioningConfiguration") or {}).get("Status")
         if versioning:
-            backend.put_bucket_versioning(resource_name, versioning)
+            backend.put_bucket_versioning(bucket.name, versioning)
         if properties.get("PublicAccessBlockConfiguration"):
             backend.put_public_access_block(
-                resource_name, properties["PublicAccessBlockConfiguration"]
+                bucket.name, properties["PublicAccessBlockConfiguration"]
             )
         rules = (properties.get("OwnershipControls") or {}).get("Rules")
         if rules:
-            backend.put_bucket_ownership_controls(resource_name, rules[0]["ObjectOwnership"])
+            backend.put_bucket_ownership_controls(bucket.name, rules[0]["ObjectOwnership"])
         lifecycle = (properties.get("LifecycleConfiguration") or {}).get("Rules")
         if lifecycle:
             backend.put_bucket_lifecycle_configuration(
-                resource_name, [cfn_lifecycle_rule(rule) for rule in lifecycle]
+                bucket.name, [cfn_lifecycle_rule(rule) for rule in lifecycle]
             )
-        return bucket
 
-    FakeBucket.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+    _after_cloudformation_create(FakeBucket, configure)
 
 
 def _apply_cloudformation_list_defaults() -> None:
@@ -380,26 +388,16 @@ def _apply_cloudformation_state_machines() -> None:
 
 def _apply_cloudformation_roles() -> None:
     """CloudFormation ``AWS::IAM::Role``: its ``ManagedPolicyArns`` are attached, as on AWS
-    (moto made the role without them)."""
+    (moto made the role without them), and detached when the stack deletes it."""
     from moto.iam.models import Role, iam_backends
     from moto.utilities.utils import get_partition
 
-    original = Role.create_from_cloudformation_json.__func__
-
-    def create_from_cloudformation_json(
-        cls: Any,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
-        role = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    def attach(role: Any, properties: dict, account_id: str, region_name: str) -> None:
         backend = iam_backends[account_id][get_partition(region_name)]
-        for arn in cloudformation_json["Properties"].get("ManagedPolicyArns", []):
+        for arn in properties.get("ManagedPolicyArns", []):
             backend.attach_role_policy(arn, role.name)
-        return role
 
+    _after_cloudformation_create(Role, attach)
     original_delete = Role.delete_from_cloudformation_json.__func__
 
     def delete_from_cloudformation_json(
@@ -412,7 +410,6 @@ def _apply_cloudformation_roles() -> None:
                     backend.detach_role_policy(arn, role.name)
         original_delete(cls, resource_name, cloudformation_json, account_id, region_name)
 
-    Role.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
     Role.delete_from_cloudformation_json = classmethod(delete_from_cloudformation_json)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from image_mlops.aws import aws_client
 from image_mlops.config import Settings, get_settings
+from image_mlops.deployment import scaling
 from image_mlops.deployment.packages import Candidate
 from image_mlops.serving.integrity import ApprovedArtifact
 
@@ -346,20 +347,23 @@ def switch_endpoint(stage: str, config_name: str, settings: Settings | None = No
 
 
 def deployment_steps(endpoint: dict[str, Any]) -> list[dict[str, Any]]:
-    """The steps a ``DescribeEndpoint`` answer shows: the variant statuses of its
-    ``PendingDeploymentSummary`` while it updates, and how it ended once it has."""
-    steps = []
+    """The steps a ``DescribeEndpoint`` answer shows (``{"status", "message", "at"}``): the
+    variant statuses of its ``PendingDeploymentSummary`` while it updates, and how it ended
+    once it has."""
+
+    def step(status: str, message: str, at: Any) -> dict[str, Any]:
+        return {
+            "status": status,
+            "message": message,
+            "at": at.isoformat() if hasattr(at, "isoformat") else at,
+        }
+
     pending = endpoint.get("PendingDeploymentSummary") or {}
-    for variant in pending.get("ProductionVariants") or []:
-        for status in variant.get("VariantStatus") or []:
-            at = status.get("StartTime")
-            steps.append(
-                {
-                    "status": status.get("Status"),
-                    "message": status.get("StatusMessage") or "",
-                    "at": at.isoformat() if hasattr(at, "isoformat") else at,
-                }
-            )
+    steps = [
+        step(status.get("Status"), status.get("StatusMessage") or "", status.get("StartTime"))
+        for variant in pending.get("ProductionVariants") or []
+        for status in variant.get("VariantStatus") or []
+    ]
     if endpoint.get("EndpointStatus") in ("InService", "Failed"):
         reason = endpoint.get("FailureReason") or ""
         if endpoint["EndpointStatus"] == "Failed":
@@ -368,14 +372,7 @@ def deployment_steps(endpoint: dict[str, Any]) -> list[dict[str, Any]]:
             status, message = "RolledBack", reason
         else:
             status, message = "InService", f"serving {endpoint['EndpointConfigName']}"
-        at = endpoint.get("LastModifiedTime")
-        steps.append(
-            {
-                "status": status,
-                "message": message,
-                "at": at.isoformat() if hasattr(at, "isoformat") else at,
-            }
-        )
+        steps.append(step(status, message, endpoint.get("LastModifiedTime")))
     return steps
 
 
@@ -384,8 +381,6 @@ def _release_scaling_for_new_instance_type(
 ) -> None:
     """SageMaker refuses to change the instance type of a variant that is a scalable target:
     deregister it first (the check applies autoscaling again to the new fleet)."""
-    from image_mlops.deployment import scaling
-
     config = aws_client("sagemaker", settings).describe_endpoint_config(
         EndpointConfigName=current_config
     )
@@ -480,8 +475,6 @@ def delete_endpoint(endpoint_name: str, settings: Settings | None = None) -> Non
     import contextlib
 
     from botocore.exceptions import ClientError
-
-    from image_mlops.deployment import scaling
 
     scaling.remove(endpoint_name, settings)
     with contextlib.suppress(ClientError):  # already gone

@@ -142,19 +142,8 @@ def deploy(
         settings=settings,
     )
     if switch["routing_note"]:
-        history.add_step(
-            run_id,
-            stage,
-            {"status": "AllAtOnce", "message": switch["routing_note"], "at": record_time()},
-            settings,
-        )
+        history.add_step(run_id, stage, "AllAtOnce", switch["routing_note"], settings=settings)
     return {**record, "action": switch["action"]}
-
-
-def record_time() -> str:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def check(stage: str, deployment: dict[str, Any], settings: Settings | None = None) -> dict:
@@ -200,14 +189,10 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
             history.add_step(
                 run_id,
                 stage,
-                {
-                    "status": "AutoScaling",
-                    "message": f"{scaling_applied['min']}-{scaling_applied['max']} instances, "
-                    f"target {scaling_applied['target_invocations']} invocations per instance "
-                    "per minute",
-                    "at": record_time(),
-                },
-                settings,
+                "AutoScaling",
+                f"{scaling_applied['min']}-{scaling_applied['max']} instances, target "
+                f"{scaling_applied['target_invocations']} invocations per instance per minute",
+                settings=settings,
             )
         record = history.record(
             run_id, stage, outcome="succeeded", finished=True, **metrics, **common
@@ -265,12 +250,9 @@ def remove_autoscaling(run_id: str, stage: str, endpoint_name: str, settings: Se
         history.add_step(
             run_id,
             stage,
-            {
-                "status": "AutoScalingRemoved",
-                "message": f"{endpoint_name} is no longer a scalable target (rollback)",
-                "at": record_time(),
-            },
-            settings,
+            "AutoScalingRemoved",
+            f"{endpoint_name} is no longer a scalable target (rollback)",
+            settings=settings,
         )
 
 

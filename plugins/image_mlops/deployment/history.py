@@ -110,15 +110,22 @@ def record(
 
 
 def add_step(
-    run_id: str, stage: str, step: dict[str, Any], settings: Settings | None = None
+    run_id: str,
+    stage: str,
+    status: str,
+    message: str,
+    at: str | None = None,
+    settings: Settings | None = None,
 ) -> bool:
-    """Append ``step`` (``{"status", "message", "at"}``) to the record's steps, once;
-    returns whether it was new."""
+    """Append the step ``{"status", "message", "at"}`` (``at``: ISO time, default now) to the
+    record's steps, once; returns whether it was new."""
+    at = at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    step = {"status": status, "message": message, "at": at}
     ensure_table(settings)
     rows = _execute(
         settings,
         sql("deployments_add_step"),
-        {"deployment_id": deployment_id(run_id, stage), "step": json.dumps(step, default=str)},
+        {"deployment_id": deployment_id(run_id, stage), "step": json.dumps(step)},
     )
     return bool(rows)
 

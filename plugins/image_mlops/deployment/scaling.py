@@ -65,12 +65,16 @@ def apply(endpoint_name: str, settings: Settings | None = None) -> dict[str, Any
     }
 
 
+def _targets(client: Any, endpoint_name: str) -> list[dict[str, Any]]:
+    return client.describe_scalable_targets(
+        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint_name)]
+    )["ScalableTargets"]
+
+
 def describe(endpoint_name: str, settings: Settings | None = None) -> dict[str, Any] | None:
     """The variant's scalable target and its policies, or None when it has none."""
     client = aws_client("application-autoscaling", settings)
-    targets = client.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint_name)]
-    )["ScalableTargets"]
+    targets = _targets(client, endpoint_name)
     if not targets:
         return None
     policies = client.describe_scaling_policies(
@@ -82,9 +86,10 @@ def describe(endpoint_name: str, settings: Settings | None = None) -> dict[str, 
 def remove(endpoint_name: str, settings: Settings | None = None) -> bool:
     """Deregister the variant's scalable target (its policies go with it); returns whether
     there was one."""
-    if describe(endpoint_name, settings) is None:
+    client = aws_client("application-autoscaling", settings)
+    if not _targets(client, endpoint_name):
         return False
-    aws_client("application-autoscaling", settings).deregister_scalable_target(
+    client.deregister_scalable_target(
         ServiceNamespace=NAMESPACE,
         ResourceId=resource_id(endpoint_name),
         ScalableDimension=DIMENSION,

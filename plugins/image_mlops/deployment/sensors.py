@@ -16,9 +16,9 @@ class EndpointDeploymentSensor(SageMakerEndpointSensor):
 
     Every poke's ``DescribeEndpoint`` answer adds its steps (the traffic-shifting statuses of
     ``PendingDeploymentSummary`` — ``Creating``, ``ActivatingTraffic``, ``Baking`` with the
-    step's share of traffic — then
-    ``InService``, ``RolledBack`` or ``Failed``) to the ``deployments`` record of this run and
-    ``stage``, each once. Steps shorter than ``poke_interval`` may be missed; their end is not.
+    step's share of traffic — then ``InService``, ``RolledBack`` or ``Failed``) to the
+    ``deployments`` record of this run and ``stage``, each once. Steps shorter than
+    ``poke_interval`` may be missed; their end is not.
 
     :param stage: ``staging`` or ``production`` (the record the steps belong to).
     """
@@ -39,6 +39,6 @@ class EndpointDeploymentSensor(SageMakerEndpointSensor):
 
         response = super().get_sagemaker_response()
         for step in endpoints.deployment_steps(response):
-            if history.add_step(self.run_id, self.stage, step):
+            if history.add_step(self.run_id, self.stage, **step):
                 self.log.info("%s: %s %s", self.endpoint_name, step["status"], step["message"])
         return response

@@ -8,6 +8,7 @@ import json
 import posixpath
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,56 +118,58 @@ def captured_images(record: dict[str, Any]) -> list[bytes]:
     return []
 
 
-def load_captured_input_stats(
+def captured_records(
     settings: Settings, endpoint_name: str, start: dt.datetime, end: dt.datetime
-) -> list[dict[str, float]]:
-    """Input statistics of the images the endpoint's data capture saw from ``start`` to ``end``
-    (SageMaker's capture files under ``settings.data_capture_uri``; unreadable images are
-    left out, at most :data:`MAX_CAPTURED_IMAGES`)."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
+) -> Iterator[dict[str, Any]]:
+    """The data-capture records of ``endpoint_name`` from ``start`` to ``end``: SageMaker's
+    files under ``settings.data_capture_uri``, read hour folder by hour folder."""
     from image_mlops.aws import aws_client
-    from image_mlops.image_stats import input_stats
 
     s3 = aws_client("s3", settings)
+    pages = s3.get_paginator("list_objects_v2")
     bucket, base = _split(settings.data_capture_uri)
-    endpoint_prefix = f"{base}/{endpoint_name}/"
     variants = [
-        p["Prefix"]
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=endpoint_prefix, Delimiter="/"
-        )
-        for p in page.get("CommonPrefixes", [])
+        prefix["Prefix"]
+        for page in pages.paginate(Bucket=bucket, Prefix=f"{base}/{endpoint_name}/", Delimiter="/")
+        for prefix in page.get("CommonPrefixes", [])
     ]
     hours, hour = [], start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     while hour <= end:
         hours.append(hour.strftime("%Y/%m/%d/%H/"))
         hour += dt.timedelta(hours=1)
     earliest = start.replace(microsecond=0)  # inferenceTime is in whole seconds
+    for folder in (variant + hour for variant in variants for hour in hours):
+        for page in pages.paginate(Bucket=bucket, Prefix=folder):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                for line in body.decode("utf-8", "replace").splitlines():
+                    record = json.loads(line)
+                    when = (record.get("eventMetadata") or {}).get("inferenceTime", "")
+                    if earliest <= dt.datetime.fromisoformat(when.replace("Z", "+00:00")) <= end:
+                        yield record
+
+
+def load_captured_input_stats(
+    settings: Settings, endpoint_name: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, float]]:
+    """Input statistics of the images the endpoint's data capture saw from ``start`` to ``end``
+    (unreadable images are left out, at most :data:`MAX_CAPTURED_IMAGES`)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from image_mlops.image_stats import input_stats
+
     stats: list[dict[str, float]] = []
-    for variant in variants:
-        for folder in hours:
-            for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=variant + folder
-            ):
-                for item in page.get("Contents", []):
-                    body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                    for line in body.decode("utf-8", "replace").splitlines():
-                        record = json.loads(line)
-                        when = (record.get("eventMetadata") or {}).get("inferenceTime", "")
-                        at = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-                        if not earliest <= at <= end:
-                            continue
-                        for data in captured_images(record):
-                            try:
-                                with Image.open(io.BytesIO(data)) as image:
-                                    stats.append(input_stats(image))
-                            except (UnidentifiedImageError, OSError, ValueError):
-                                continue
-                            if len(stats) >= MAX_CAPTURED_IMAGES:
-                                return stats
+    for record in captured_records(settings, endpoint_name, start, end):
+        for data in captured_images(record):
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    stats.append(input_stats(image))
+            except (UnidentifiedImageError, OSError, ValueError):
+                continue
+            if len(stats) >= MAX_CAPTURED_IMAGES:
+                return stats
     return stats
 
 
