@@ -13,6 +13,8 @@ IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
 CLI := $(BIN)/image-mlops
 PYTEST_ARGS ?=
+# The scale-out profile: make up EXECUTOR=celery WORKERS=2 (CeleryExecutor, Redis, 2 workers)
+TOPOLOGY := $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS))
 
 .DEFAULT_GOAL := help
 .PHONY: help venv up down status logs demo demo-data test lint format bench constraints plugins-zip lambda-zip infra clean
@@ -43,8 +45,8 @@ $(IAC_STAMP): requirements-iac.txt constraints-iac.txt
 infra: $(STAMP)  ## regenerate infra/image-mlops.yaml (CloudFormation) from docs/iam and the settings
 	@$(BIN)/python -m image_mlops_dev.infra
 
-up: $(STAMP)  ## start PostgreSQL, the AWS emulator and Airflow (idempotent)
-	@$(CLI) stack up
+up: $(STAMP)  ## start PostgreSQL, the AWS emulator and Airflow (EXECUTOR=celery WORKERS=2: scale out)
+	@$(CLI) stack up $(TOPOLOGY)
 
 down: $(STAMP)  ## stop what `make up` started
 	@$(CLI) stack down
@@ -56,7 +58,7 @@ logs: $(STAMP)  ## follow every component's log (make logs C=scheduler for one)
 	@$(CLI) stack logs -f $(C)
 
 demo: $(STAMP)  ## the whole lifecycle on the local stack, then a summary (stack stays up)
-	@$(CLI) demo
+	@$(CLI) demo $(TOPOLOGY)
 
 demo-data: $(STAMP)  ## (re)generate the demo images under .local/demo-data
 	@$(CLI) demo-data

@@ -26,7 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "dev"))
 
-from image_mlops_dev.stack.manager import LocalStack, private_stack_environment  # noqa: E402
+from image_mlops_dev.stack.manager import (  # noqa: E402
+    LocalStack,
+    isolated_environment,
+    private_stack_environment,
+)
 from image_mlops_dev.stack.processes import free_port  # noqa: E402
 
 _STATE = Path(tempfile.mkdtemp(prefix="image-mlops-test-"))
@@ -59,13 +63,7 @@ atexit.register(_teardown)
 def private_stack_env(state: Path, pg: int, emulator: int, airflow: int) -> dict[str, str]:
     """The environment of a second, private stack (for `image-mlops` run as a subprocess):
     this session's Airflow and stack settings removed, its own folder, ports and connections."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_")) and k != "AIRFLOW_HOME"
-    }
-    env.update(private_stack_environment(state, pg, emulator, airflow))
-    return env
+    return isolated_environment(dict(os.environ), state, pg, emulator, airflow)
 
 
 @pytest.fixture(scope="session")

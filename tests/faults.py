@@ -17,29 +17,43 @@ from image_mlops_dev.stack.emulator_faults import PATH
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _call(emulator_url: str, method: str, payload: dict | None = None) -> dict:
+def _call(
+    emulator_url: str,
+    method: str,
+    payload: dict | None = None,
+    credentials: tuple[str, str] | None = None,
+) -> dict:
+    """A signed call (``credentials``: another stack's emulator key; default this session's)."""
     data = json.dumps(payload).encode() if payload is not None else None
-    request = signed_request(f"{emulator_url}{PATH}", data=data, method=method)
+    request = signed_request(
+        f"{emulator_url}{PATH}", data=data, method=method, credentials=credentials
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
-def add(emulator_url: str, **rule) -> dict:
+def add(emulator_url: str, credentials: tuple[str, str] | None = None, **rule) -> dict:
     """Add a rule: ``action`` (hang|error|crash), ``method``, ``bucket``, ``key_prefix``,
     ``nth``, ``times``."""
-    return _call(emulator_url, "POST", rule)
+    return _call(emulator_url, "POST", rule, credentials)
 
 
-def clear(emulator_url: str) -> None:
+def clear(emulator_url: str, credentials: tuple[str, str] | None = None) -> None:
     """Remove every rule; hung requests are released (and fail with 503 SlowDown)."""
-    _call(emulator_url, "DELETE")
+    _call(emulator_url, "DELETE", credentials=credentials)
 
 
-def wait_fired(emulator_url: str, timeout: float = 60, process=None) -> dict:
+def wait_fired(
+    emulator_url: str,
+    timeout: float = 60,
+    process=None,
+    credentials: tuple[str, str] | None = None,
+) -> dict:
     """Wait until a rule has fired (a request is hanging or failed); returns the rule."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        fired = [r for r in _call(emulator_url, "GET")["rules"] if r["fired"]]
+        rules = _call(emulator_url, "GET", credentials=credentials)["rules"]
+        fired = [r for r in rules if r["fired"]]
         if fired:
             return fired[0]
         if process is not None and process.poll() is not None:

@@ -19,6 +19,8 @@ PREFIX = "IMAGE_MLOPS_"
 TARGETS = ("local", "aws")
 VALIDATION_ENGINES = ("airflow", "stepfunctions")
 TRAFFIC_ROUTINGS = ("all_at_once", "canary", "linear")
+#: Airflow executors the local stack can run: LocalExecutor, or CeleryExecutor with workers.
+STACK_EXECUTORS = ("local", "celery")
 
 #: The project checkout (``plugins/image_mlops/config.py`` → three levels up).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +167,7 @@ class Settings:
         4, "Validation batches running at once (mapped task concurrency)."
     )
     validation_workers: int = _setting(
-        0, "Processes per validation batch (0 = the cores the worker has)."
+        0, "Threads checking the images of one validation batch (0 = the worker's cores)."
     )
     validation_schedule: str = _setting("*/5 * * * *", "Cron schedule of `validate_images`.")
     validation_claim_lease_seconds: int = _setting(
@@ -273,6 +275,18 @@ class Settings:
     pg_port: int = _setting(54329, "Port of the embedded PostgreSQL (127.0.0.1).")
     emulator_port: int = _setting(5055, "Port of the local AWS emulator (127.0.0.1).")
     airflow_port: int = _setting(8080, "Port of the Airflow api-server (UI and REST API).")
+    stack_executor: str = _setting(
+        "local",
+        "Local stack: Airflow's executor, `local` (LocalExecutor) or `celery` (CeleryExecutor: "
+        "Redis and `IMAGE_MLOPS_STACK_WORKERS` Celery workers; needs `redis-server`). "
+        "`make up EXECUTOR=celery` chooses it for one start.",
+    )
+    stack_workers: int = _setting(
+        2,
+        "Local stack on `celery`: how many Celery workers, each with its own state folder and "
+        "temporary directory, as if on a machine of its own.",
+    )
+    redis_port: int = _setting(63799, "Port of the local stack's Redis, Celery's broker.")
     airflow_login: bool = _setting(
         False,
         "Local stack: require an Airflow login (user `admin`, password generated into "
@@ -393,6 +407,7 @@ CHOICES = {
     "validation_engine": VALIDATION_ENGINES,
     "staging_traffic_routing": TRAFFIC_ROUTINGS,
     "production_traffic_routing": TRAFFIC_ROUTINGS,
+    "stack_executor": STACK_EXECUTORS,
 }
 #: Settings bounded as SageMaker bounds what they become.
 RANGES = {
@@ -409,6 +424,7 @@ POSITIVE = (
     "max_image_bytes",
     "staging_instance_count",
     "production_instance_count",
+    "stack_workers",
 )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from secret_scan import files_under, leaks
 
 from image_mlops_dev.stack.processes import free_port
 
@@ -218,23 +219,11 @@ def test_no_secret_it_used_appears_in_logs_xcom_output_or_journal(demo):
         "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
         **json_module.loads(secrets_file.read_text()),
     }
-    assert all(len(value) >= 16 for value in secrets.values())
-    kept_by_design = {secrets_file.resolve()}  # where the stack keeps its own secrets
-    places = {"demo output": (demo["stdout"] + demo["stderr"]).encode()}
-    scanned = 0
-    for path in state.rglob("*"):
-        if path.is_file() and not path.is_symlink() and path.resolve() not in kept_by_design:
-            try:
-                places[str(path.relative_to(state))] = path.read_bytes()
-            except PermissionError:  # PostgreSQL's own files, as its system user
-                continue
-            scanned += 1
-    assert scanned > 50 and any(name.startswith("postgres") for name in places)
+    places = {
+        "demo output": (demo["stdout"] + demo["stderr"]).encode(),
+        # secrets.json: where the stack keeps its own secrets
+        **files_under(state, kept_by_design={secrets_file}),
+    }
+    assert len(places) > 50 and any(name.startswith("postgres") for name in places)
     assert any("journal" in name for name in places) and any("logs" in name for name in places)
-    leaks = [
-        (name, where)
-        for name, value in secrets.items()
-        for where, data in places.items()
-        if value.encode() in data
-    ]
-    assert leaks == []
+    assert leaks(secrets, places) == []

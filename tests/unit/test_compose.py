@@ -341,3 +341,61 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
             assert path not in ignored, f"{source} is in .dockerignore"
     constraints = (ROOT / "constraints.txt").read_text()
     assert "apache-airflow==3.3.2" in constraints.splitlines()
+
+
+CELERY_ENV = {
+    **COMPOSE_ENV,
+    "COMPOSE_PROFILES": "celery",
+    "AIRFLOW_EXECUTOR": "CeleryExecutor",
+    "AIRFLOW_WORKERS": "3",
+}
+
+
+@pytest.fixture(scope="module")
+def celery_model(tmp_path_factory) -> dict:
+    return _model(tmp_path_factory.mktemp("compose-celery"), env=CELERY_ENV)
+
+
+def test_the_celery_profile_is_the_reference_celery_topology(celery_model):
+    services = celery_model["services"]
+    assert set(services) == {
+        *AIRFLOW_SERVICES,
+        *ONE_SHOTS,
+        "postgres",
+        "moto",
+        "redis",
+        "airflow-worker",
+    }
+    for name in (*AIRFLOW_SERVICES, "airflow-worker"):
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0", name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://"), name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].endswith("@postgres:5432/airflow"), name
+    assert "redis-cli" in services["redis"]["healthcheck"]["test"]
+    assert "ports" not in services["redis"]  # the compose network only
+
+
+def test_the_workers_are_replicas_that_share_no_state_volume(celery_model):
+    worker = celery_model["services"]["airflow-worker"]
+    assert worker["command"] == ["celery", "worker"]
+    assert worker["deploy"]["replicas"] == 3
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    deps = worker["depends_on"]
+    assert deps["redis"]["condition"] == "service_healthy"
+    assert deps["airflow-apiserver"]["condition"] == "service_healthy"
+    assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+    mounts = {v["target"] for v in worker["volumes"]}
+    assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/logs"} <= mounts
+    assert "/opt/airflow/state" not in mounts
+
+
+def test_flower_is_optional_and_on_loopback(tmp_path):
+    model = _model(tmp_path, env={**CELERY_ENV, "COMPOSE_PROFILES": "celery,flower"})
+    flower = model["services"]["flower"]
+    assert flower["command"] == ["celery", "flower"]
+    assert [(p["host_ip"], p["target"]) for p in flower["ports"]] == [("127.0.0.1", 5555)]
+
+
+def test_without_the_profile_there_is_no_broker_or_worker(model):
+    assert not {"redis", "airflow-worker", "flower"} & set(model["services"])

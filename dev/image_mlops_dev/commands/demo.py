@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from image_mlops.commands import CommandError, local_settings
+from image_mlops_dev.commands.stack import add_topology_arguments, stack_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,20 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="also write the outcome (runs, approvals, summary) as JSON (used by the e2e test)",
     )
+    add_topology_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from image_mlops.airflow_api import AirflowApiError
     from image_mlops_dev.demo.story import DemoError, run_demo
-    from image_mlops_dev.stack.manager import LocalStack
     from image_mlops_dev.stack.processes import StackError
 
     settings = local_settings()
     if not settings.is_local:
         raise CommandError("the demo runs on the local stack: set IMAGE_MLOPS_TARGET=local")
     try:
-        LocalStack(settings).up()
+        stack_for(args).up()
         result = run_demo(settings, interactive=args.interactive)
     except (StackError, DemoError, AirflowApiError) as exc:
         raise CommandError(

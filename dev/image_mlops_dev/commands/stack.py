@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--no-airflow", action="store_true", help="only PostgreSQL and the AWS emulator"
     )
+    add_topology_arguments(up)
     actions.add_parser("down", help="stop what `up` started (recorded PIDs only)")
     actions.add_parser(
         "bootstrap",
@@ -37,12 +38,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def add_topology_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--executor`` / ``--workers`` (``make up EXECUTOR=celery WORKERS=2``)."""
+    from image_mlops.config import STACK_EXECUTORS
+
+    parser.add_argument(
+        "--executor",
+        choices=STACK_EXECUTORS,
+        help="Airflow's executor: local (LocalExecutor) or celery (CeleryExecutor, Redis and "
+        "Celery workers); default: what runs, else IMAGE_MLOPS_STACK_EXECUTOR",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="Celery workers with --executor celery (default: IMAGE_MLOPS_STACK_WORKERS, 2)",
+    )
+
+
+def stack_for(args: argparse.Namespace):
+    """The local stack with the topology ``args`` ask for."""
+    from image_mlops_dev.stack.manager import LocalStack
+
+    if args.workers is not None and args.workers < 1:
+        raise CommandError("--workers must be at least 1", exit_code=2)
+    return LocalStack(local_settings(), executor=args.executor, workers=args.workers)
+
+
 def run(args: argparse.Namespace) -> int:
     from image_mlops_dev.stack.manager import LocalStack
     from image_mlops_dev.stack.processes import StackError
 
-    stack = LocalStack(local_settings())
     try:
+        stack = stack_for(args) if args.action == "up" else LocalStack(local_settings())
         if args.action == "up":
             stack.up(airflow=not args.no_airflow)
         elif args.action == "down":

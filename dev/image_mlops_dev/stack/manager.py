@@ -8,6 +8,7 @@ Airflow's home and every log.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -23,8 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from image_mlops.config import PROJECT_ROOT, Settings
+from image_mlops_dev.stack import scale_out
 from image_mlops_dev.stack.postgres import EmbeddedPostgres, PostgresError
-from image_mlops_dev.stack.processes import ManagedProcess, StackError, port_in_use, wait_for
+from image_mlops_dev.stack.processes import (
+    ManagedProcess,
+    StackError,
+    free_port,
+    port_in_use,
+    wait_for,
+)
 
 AIRFLOW_DATABASE = "airflow"
 CATALOG_DATABASE = "product_catalog"
@@ -38,7 +46,11 @@ AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: The access key id of the emulator's one accepted key (its secret is generated per install).
 LOCAL_ACCESS_KEY_ID = "image-mlops-local"
 #: Generated into ``.env`` on first use (``NAME=`` with no value in ``.env.example``).
-GENERATED_SECRETS = ("IMAGE_MLOPS_PG_PASSWORD", "IMAGE_MLOPS_LOCAL_AWS_SECRET")
+GENERATED_SECRETS = (
+    "IMAGE_MLOPS_PG_PASSWORD",
+    "IMAGE_MLOPS_LOCAL_AWS_SECRET",
+    "IMAGE_MLOPS_REDIS_PASSWORD",
+)
 #: Airflow settings of the local stack: LocalExecutor with low parallelism (each worker
 #: process costs ~145 MB), examples off, new DAG files picked up within seconds.
 AIRFLOW_LOCAL_CONFIG = {
@@ -74,6 +86,7 @@ def private_stack_environment(
     """
     access_key, secret_key = LOCAL_ACCESS_KEY_ID, secrets.token_urlsafe(24)
     pg_password = secrets.token_urlsafe(24)
+    redis_port = free_port()
     aws_connection = {
         "conn_type": "aws",
         "login": access_key,
@@ -89,6 +102,8 @@ def private_stack_environment(
         "IMAGE_MLOPS_STATE_DIR": str(state),
         "IMAGE_MLOPS_PG_PORT": str(pg_port),
         "IMAGE_MLOPS_PG_PASSWORD": pg_password,
+        "IMAGE_MLOPS_REDIS_PORT": str(redis_port),
+        "IMAGE_MLOPS_REDIS_PASSWORD": secrets.token_urlsafe(24),
         "IMAGE_MLOPS_EMULATOR_PORT": str(emulator_port),
         "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow_port),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
@@ -98,6 +113,20 @@ def private_stack_environment(
         "AWS_SECRET_ACCESS_KEY": secret_key,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+
+
+def isolated_environment(
+    base: dict[str, str], state: Path, pg_port: int, emulator_port: int, airflow_port: int
+) -> dict[str, str]:
+    """``base`` without any stack's Airflow and image-mlops settings, plus a private stack's
+    (:func:`private_stack_environment`): for a second stack started as a subprocess."""
+    env = {
+        k: v
+        for k, v in base.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_")) and k != "AIRFLOW_HOME"
+    }
+    env.update(private_stack_environment(state, pg_port, emulator_port, airflow_port))
+    return env
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -156,11 +185,32 @@ def _generate_secrets(env_file: Path) -> None:
         env_file.write_text("\n".join(lines) + "\n")
 
 
+@dataclass(frozen=True)
+class Topology:
+    """What runs the tasks: ``local`` (LocalExecutor) or ``celery`` with ``workers``."""
+
+    executor: str
+    workers: int = 0
+
+    @property
+    def celery(self) -> bool:
+        return self.executor == "celery"
+
+    def describe(self) -> str:
+        if self.celery:
+            return f"CeleryExecutor with {self.workers} worker{'s' if self.workers != 1 else ''}"
+        return "LocalExecutor"
+
+
 @dataclass
 class LocalStack:
     settings: Settings
     #: Start the emulator with fault injection (the test stack's fault suite; never the demo).
     emulator_faults: bool = False
+    #: The executor and workers asked for (``make up EXECUTOR=celery WORKERS=2``); None: what
+    #: the running stack has, else the settings ``IMAGE_MLOPS_STACK_EXECUTOR`` / ``_WORKERS``.
+    executor: str | None = None
+    workers: int | None = None
 
     # -- parts ---------------------------------------------------------------------------------
     @property
@@ -178,6 +228,37 @@ class LocalStack:
     @property
     def airflow_home(self) -> Path:
         return self.state_dir / "airflow"
+
+    @property
+    def topology_file(self) -> Path:
+        return self.run_dir / "topology.json"
+
+    def topology(self) -> Topology:
+        """The running stack's topology when Airflow runs; else the one asked for.
+
+        Asking a running stack for another one is an error (``make down`` first): a scheduler
+        with one executor and workers of another would leave tasks queued forever.
+        """
+        asked = Topology(
+            self.executor or self.settings.stack_executor,
+            self.workers or self.settings.stack_workers,
+        )
+        if asked.executor not in ("local", "celery"):
+            raise StackError(f"unknown executor {asked.executor!r}: local or celery")
+        if not asked.celery:
+            asked = Topology("local")
+        if not any(self.airflow_component(name).pid() for name in AIRFLOW_COMPONENTS):
+            return asked
+        # a stack started before topologies were recorded ran the LocalExecutor
+        running = Topology("local")
+        if self.topology_file.exists():
+            running = Topology(**json.loads(self.topology_file.read_text()))
+        if (self.executor or self.workers) and asked != running:
+            raise StackError(
+                f"the stack runs Airflow with the {running.describe()}, not the "
+                f"{asked.describe()}: `make down` first"
+            )
+        return running
 
     @property
     def journal(self) -> Path:
@@ -227,6 +308,36 @@ class LocalStack:
             marker="airflow",
         )
 
+    def redis(self) -> ManagedProcess:
+        return ManagedProcess(
+            name="redis",
+            command=[scale_out.redis_server_binary(), str(self.state_dir / "redis" / "redis.conf")],
+            run_dir=self.run_dir,
+            log_dir=self.log_dir,
+            marker="redis-server",
+        )
+
+    def celery_worker(self, index: int) -> ManagedProcess:
+        airflow = str(Path(sys.executable).parent / "airflow")
+        return ManagedProcess(
+            name=f"celery-{scale_out.worker_name(index)}",
+            command=scale_out.worker_command(airflow, index),
+            run_dir=self.run_dir,
+            log_dir=self.log_dir,
+            # Celery retitles its process "[celeryd: worker-1@host:MainProcess] ..."
+            marker=f"{scale_out.worker_name(index)}@",
+        )
+
+    def recorded_workers(self) -> list[int]:
+        """The worker numbers with a PID file (running or died), for ``down`` and ``status``."""
+        return sorted(
+            int(path.stem.rsplit("-", 1)[1]) for path in self.run_dir.glob("celery-worker-*.pid")
+        )
+
+    @property
+    def broker_url(self) -> str:
+        return scale_out.broker_url(self.settings.redis_port, scale_out.redis_password())
+
     # -- environment -------------------------------------------------------------------------
     def _secrets(self) -> dict[str, str]:
         """Per-installation secrets for Airflow, generated once, kept in the state folder."""
@@ -249,6 +360,15 @@ class LocalStack:
         env = dict(os.environ if base is None else base)
         port = self.settings.airflow_port
         env.update(AIRFLOW_LOCAL_CONFIG)
+        topology = self.topology()
+        if topology.celery:
+            env.update(
+                scale_out.airflow_celery_config(
+                    broker=self.broker_url,
+                    result_backend=self.postgres.uri(AIRFLOW_DATABASE, "db+postgresql"),
+                    workers=topology.workers,
+                )
+            )
         if self.settings.airflow_login:
             # Airflow's simple auth manager with real users: it generates their passwords
             # into $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
@@ -296,6 +416,15 @@ class LocalStack:
                 self.airflow_component("api-server").pid() is not None,
             ),
         ]
+        if self.topology().celery:
+            checks.append(
+                (
+                    "Redis",
+                    self.settings.redis_port,
+                    "IMAGE_MLOPS_REDIS_PORT",
+                    self.redis().pid() is not None,
+                )
+            )
         for what, port, variable, ours in checks:
             if not ours and port_in_use(port):
                 raise StackError(
@@ -494,15 +623,42 @@ class LocalStack:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-10:])
             raise StackError(f"`airflow db migrate` failed:\n{tail}")
 
+    def start_redis(self) -> None:
+        port, password = self.settings.redis_port, scale_out.redis_password()
+        scale_out.write_redis_config(self.state_dir / "redis", port, password)
+        process = self.redis()
+        process.start(os.environ.copy(), self.state_dir / "redis")
+        wait_for(lambda: scale_out.redis_ready(port, password), 30, "Redis", process)
+
     def start_airflow(self) -> None:
+        topology = self.topology()
+        if topology.celery:
+            self.start_redis()
         env = self.airflow_environment()
         for name in AIRFLOW_COMPONENTS:
             self.airflow_component(name).start(env, PROJECT_ROOT)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.topology_file.write_text(json.dumps(dataclasses.asdict(topology)))
+        for index in range(1, topology.workers + 1):
+            worker_env = scale_out.worker_environment(env, self.state_dir, index)
+            self.celery_worker(index).start(worker_env, PROJECT_ROOT)
         wait_for(
             self.airflow_healthy,
             180,
             "Airflow",
             self.airflow_component("api-server"),
+        )
+        if topology.celery:
+            self.wait_for_workers(topology.workers)
+
+    def wait_for_workers(self, count: int, timeout: float = 120) -> None:
+        expected = {scale_out.worker_name(i) for i in range(1, count + 1)}
+        first = self.celery_worker(1)
+        wait_for(
+            lambda: expected <= scale_out.answering_workers(self.broker_url),
+            timeout,
+            "the Celery workers",
+            first,
         )
 
     def airflow_health(self) -> dict | None:
@@ -531,7 +687,11 @@ class LocalStack:
         if airflow:
             say("Airflow         migrating the metadata database ...")
             self.migrate_airflow()
-            say(f"Airflow         starting {', '.join(AIRFLOW_COMPONENTS)} ...")
+            topology = self.topology()
+            components = ", ".join(AIRFLOW_COMPONENTS)
+            say(f"Airflow         {topology.describe()}: starting {components} ...")
+            if topology.celery:
+                say(f"Redis           127.0.0.1:{self.settings.redis_port} (Celery's broker)")
             self.start_airflow()
         elapsed = time.monotonic() - started
         say(f"stack up in {elapsed:.0f} s; Airflow UI: {self.settings.airflow_url}")
@@ -540,6 +700,13 @@ class LocalStack:
         for name in reversed(AIRFLOW_COMPONENTS):
             if self.airflow_component(name).stop():
                 say(f"stopped {name}")
+        for index in self.recorded_workers():
+            worker = self.celery_worker(index)
+            if worker.stop():
+                say(f"stopped {worker.name}")
+        if self.redis_recorded() and self.redis().stop():
+            say("stopped redis")
+        self.topology_file.unlink(missing_ok=True)
         if self.emulator().stop():
             say("stopped emulator")
         if self.postgres.stop():
@@ -573,7 +740,23 @@ class LocalStack:
                 state += f", {part}"
             where = self.settings.airflow_url if name == "api-server" else str(process.log_file)
             rows.append((name, state, where))
+        if self.redis_recorded():
+            redis = self.redis()
+            pid = redis.pid()
+            state = f"running (pid {pid})" if pid else _stopped_or_dead(redis)
+            rows.append(("redis", state, f"127.0.0.1:{self.settings.redis_port}"))
+        answering = scale_out.answering_workers(self.broker_url) if self.redis_recorded() else set()
+        for index in self.recorded_workers():
+            worker = self.celery_worker(index)
+            pid = worker.pid()
+            state = f"running (pid {pid})" if pid else _stopped_or_dead(worker)
+            if pid and scale_out.worker_name(index) not in answering:
+                state += ", not answering"
+            rows.append((worker.name, state, str(worker.log_file)))
         return rows
+
+    def redis_recorded(self) -> bool:
+        return (self.run_dir / "redis.pid").exists()
 
 
 def _stopped_or_dead(process: ManagedProcess) -> str:

@@ -1,4 +1,4 @@
-"""Validate one batch manifest: fetch, check (process pool), move — the one batch validator.
+"""Validate one batch manifest: fetch, check (thread pool), move — the one batch validator.
 
 Standalone like :mod:`checks` and :mod:`mover` (stdlib, Pillow, an S3 client passed in), so
 the Airflow task and the Lambda handler run exactly this code. Everything layout-specific
@@ -21,6 +21,12 @@ One object's problem never stops the batch: a permanent one (metadata S3 cannot 
 key too long) quarantines that object with its reason code; a transient one (the object
 vanished or changed since it was listed, a claim held elsewhere, an S3 error) skips it with
 a recorded reason, and the next run picks it up.
+
+The checks run on a thread pool, not a process pool: Pillow's decoders and hashlib release
+the GIL, so threads use the cores as well (``bench/validation_throughput.py``), and a task
+may start no child processes where it runs as a Celery prefork worker's child (Airflow's
+CeleryExecutor, MWAA: "daemonic processes are not allowed to have children") or in a Lambda
+function (no shared-memory semaphores). A killed task leaves no pool processes behind either.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import json
 import logging
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -69,12 +75,12 @@ def effective_workers(workers: int) -> int:
 
 
 def check_many(
-    blobs: list[tuple[bytes, str]], limits: checks.CheckLimits, pool: ProcessPoolExecutor | None
+    blobs: list[tuple[bytes, str]], limits: checks.CheckLimits, pool: Executor | None
 ) -> list[checks.CheckResult]:
     args = [(data, name, limits) for data, name in blobs]
     if pool is None or len(args) < 2:
         return [_check(a) for a in args]
-    return list(pool.map(_check, args, chunksize=max(1, len(args) // 8)))
+    return list(pool.map(_check, args))
 
 
 def source_key_metadata(key: str) -> dict[str, str]:
@@ -412,9 +418,7 @@ class BatchValidator:
     def run(self, workers: int = 0) -> dict:
         items = sorted(self.m["items"], key=lambda i: i["key"])
         n_workers = effective_workers(workers)
-        pool = ProcessPoolExecutor(n_workers) if n_workers > 1 and len(items) > 1 else None
-        if pool is not None:  # start the workers before any thread of ours exists
-            list(pool.map(effective_workers, [1] * n_workers))
+        pool = ThreadPoolExecutor(n_workers) if n_workers > 1 and len(items) > 1 else None
         try:
             with ThreadPoolExecutor(8) as io_pool:
                 for start in range(0, len(items), CHUNK):
