@@ -5,6 +5,10 @@ Each sub-command lives in its own module in :mod:`image_mlops.commands` and expo
 Installed packages add commands through the ``image_mlops.commands`` entry points (the
 development install adds ``stack``, ``demo`` and ``demo-data``).
 Exit codes: 0 success, 1 the command found a problem (e.g. invalid images), 2 usage error.
+
+A command's output is its own lines: the libraries' log lines (Airflow, its providers, boto)
+go to ``<IMAGE_MLOPS_STATE_DIR>/logs/image-mlops.log``, and stderr shows warnings and errors
+only; ``-v`` puts every log line, debug and up, on stderr instead.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TextIO
 
 from image_mlops import __version__, commands
 
@@ -25,7 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Product-image MLOps on Airflow 3: local stack, data, models, serving.",
     )
     parser.add_argument("--version", action="version", version=f"image-mlops {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every log line, debug and up, on stderr (otherwise the libraries' lines go to "
+        f"the state folder's logs/{LOG_FILE_NAME})",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if module.name.startswith("_"):
@@ -36,18 +49,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_FILE_NAME = "image-mlops.log"
+
+
+def _log_stream() -> TextIO:
+    """The log file in the state folder (line-buffered), or nowhere if it cannot be made."""
+    from image_mlops.config import SettingsError, get_settings
+
+    try:
+        folder = Path(get_settings().state_dir) / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return open(folder / LOG_FILE_NAME, "a", buffering=1, encoding="utf-8")
+    except (OSError, SettingsError):
+        return open(os.devnull, "w", encoding="utf-8")
+
+
+def configure_logging(verbose: bool) -> None:
+    """Where log lines go (see the module's docstring)."""
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
+        return
+    stream = _log_stream()
+    to_file = logging.StreamHandler(stream)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setLevel(logging.WARNING)
+    to_stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def install() -> None:
+        root = logging.getLogger()
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        root.addHandler(to_file)
+        root.addHandler(to_stderr)
+        root.setLevel(logging.INFO)
+
+    install()  # Airflow's first lines, while it is imported, go to the file too
+    # Airflow sets up logging when imported (its structlog loggers write to stdout), so ours
+    # is put back after it; without colours, as the lines go to a file
+    had_no_color = "NO_COLOR" in os.environ
+    os.environ["NO_COLOR"] = "1"
+    try:
+        import airflow  # noqa: F401
+    finally:
+        if not had_no_color:
+            del os.environ["NO_COLOR"]
+    install()
+    import structlog
+
+    structlog.configure(logger_factory=structlog.WriteLoggerFactory(file=stream))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
     try:
+        commands.prepare_environment()  # before Airflow is imported: it reads its config once
+        configure_logging(args.verbose)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130

@@ -90,6 +90,15 @@ def test_the_demo_prints_its_summary_and_the_ui_address(demo):
         assert f"✓ {stage}" in out
 
 
+def test_the_output_is_the_stage_lines_and_the_summary_and_library_lines_are_in_the_log(demo):
+    """No Airflow or provider log line among the stage lines: they are in the log file."""
+    output = demo["stdout"] + demo["stderr"]
+    assert "credentials retrieved from login and password" not in output
+    assert "[info     ]" not in output and " INFO " not in output
+    log = (demo["state"] / "logs" / "image-mlops.log").read_text()
+    assert "credentials retrieved from login and password" in log
+
+
 def test_every_dag_run_the_story_followed_succeeded(demo):
     runs = demo["result"]["runs"]
     assert set(runs) >= {

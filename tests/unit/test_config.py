@@ -148,20 +148,9 @@ def test_describe_settings_covers_every_field():
     assert by_name["IMAGE_MLOPS_ALLOWED_FORMATS"] == "JPEG,PNG,WEBP"
 
 
-def test_the_readme_settings_table_is_describe_settings():
-    """The README's *Settings* table lists every setting with its default and description."""
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in table.splitlines() if line.startswith("| `IMAGE_MLOPS_")]
-    expected = [f"| `{v}` | `{d}` | {doc} |" for v, d, doc in describe_settings()]
-    assert rows == expected
-
-
 @pytest.mark.parametrize("name", sorted(FIELDS))
 def test_every_documented_default_parses_back_to_the_default(name):
-    """The README's default column, set as the variable, gives the same setting."""
+    """The reference's default column, set as the variable, gives the same setting."""
     variable = PREFIX + name.upper()
     default = dict((v, d) for v, d, _ in describe_settings())[variable]
     parsed = getattr(Settings.from_env({variable: default}), name)

@@ -18,13 +18,19 @@ ENVIRONMENT_ENTRY_POINTS = "image_mlops.cli_environment"
 COMMAND_ENTRY_POINTS = "image_mlops.commands"
 
 
-def local_settings():
-    """Settings for commands that run outside Airflow, after every registered environment
-    hook ran (none in a production install: the environment is the configuration)."""
+def prepare_environment() -> None:
+    """Run every registered environment hook (none in a production install: the environment
+    is the configuration). ``main`` runs them before anything imports Airflow, which reads
+    its configuration once; they are idempotent."""
     from importlib.metadata import entry_points
-
-    from image_mlops.config import get_settings
 
     for hook in entry_points(group=ENVIRONMENT_ENTRY_POINTS):
         hook.load()()  # a broken development install fails here, loudly
+
+
+def local_settings():
+    """Settings for commands that run outside Airflow, after the environment hooks ran."""
+    from image_mlops.config import get_settings
+
+    prepare_environment()
     return get_settings()
