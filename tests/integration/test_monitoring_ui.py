@@ -13,12 +13,14 @@ import tempfile
 import urllib.request
 
 import pytest
+from classify_fixtures import insert_classified
 from conftest import wait_for_alarm_evaluation
 
 from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.alarms import alarm_definitions, put_alarms
 from image_mlops.monitoring.kpis import compute_kpis
 from image_mlops.monitoring.publish import metric_data, metrics_hook
+from image_mlops.serving.sample_model import colour_image
 
 pytestmark = pytest.mark.stack
 
@@ -86,6 +88,42 @@ def _seed(settings, aws) -> None:
     sm.create_endpoint(EndpointName=settings.endpoint_name("production"), EndpointConfigName=name)
 
 
+#: Classified images of version 3 for the confusion matrix and the gallery: (name, predicted,
+#: uncertain, true class in the feedback file or None)
+CLASSIFIED = [
+    *[(f"book-{i}", "book", False, "book") for i in range(3)],
+    *[(f"mug-{i}", "mug", False, "mug") for i in range(2)],
+    *[(f"mug-missed-{i}", "bottle", False, "mug") for i in range(2)],
+    ("bottle-0", "bottle", False, "bottle"),
+    ("unsure-0", "shoe", True, None),
+]
+
+
+def _seed_classified(settings, aws) -> None:
+    """Version 3's classified images (in the output bucket and the predictions table) and a
+    feedback file labelling most of them."""
+    from image_mlops.classification.records import ensure_predictions_table
+    from image_mlops.labels.events import pg_hook
+
+    ensure_predictions_table(settings)
+    pg_hook(settings).run("DELETE FROM predictions WHERE model_version = 3")
+    rows, feedback = [], ["key,label"]
+    for n, (name, predicted, uncertain, truth) in enumerate(CLASSIFIED):
+        source = f"incoming/ui/{name}.jpg"
+        folder = "_uncertain" if uncertain else predicted
+        output = f"predictions/{folder}/ui/{name}.jpg"
+        aws.s3.put_object(
+            Bucket=settings.output_bucket, Key=output, Body=colour_image((40 * n, 90, 160), seed=n)
+        )
+        rows.append((f"{n:064x}", 3, source, output, predicted, 0.9 - 0.05 * n, uncertain))
+        if truth:
+            feedback.append(f"{source},{truth}")
+    insert_classified(settings, rows)
+    aws.s3.put_object(
+        Bucket=settings.raw_bucket, Key="feedback/ui.csv", Body="\n".join(feedback).encode()
+    )
+
+
 def _blank(png_path) -> bool:
     from PIL import Image
 
@@ -94,8 +132,10 @@ def _blank(png_path) -> bool:
     return colors is None or len(colors) < 20
 
 
-def test_kpi_page_in_the_api_server(airflow_services, aws, settings, test_output):
+def test_kpi_page_in_the_api_server(airflow_services, clean_aws, settings, test_output):
+    aws = clean_aws
     _seed(settings, aws)
+    _seed_classified(settings, aws)
     # monitor_model's default (model_version=0) follows the production endpoint
     from image_mlops.monitoring.sources import monitored_model
 
@@ -112,13 +152,29 @@ def test_kpi_page_in_the_api_server(airflow_services, aws, settings, test_output
     # real content: classes, values, alarm states, the deployed version, inline SVG charts
     for cls in CLASSES:
         assert f'data-class="{cls}"' in html
-    assert "<svg" in html and "<polyline" in html
+    # matplotlib's charts: a legend entry per class, the threshold, time ticks as text
+    assert html.count("<svg") == 5
+    charts = html.split('<div class="grid">', 1)[1].split("</div>\n</div>", 1)[0]
+    assert all(f">{cls}<" in charts for cls in CLASSES) and "alarm threshold" in charts
+    assert ":00<" in charts  # an hour tick of the time axis
     assert 'class="state-ALARM">ALARM' in html  # mug recall 2/8 in the latest pass
     assert m.alarm_name(settings.model_name, "recall-low", "mug") in html
     assert '<td class="version">3</td>' in html
     assert "http://" not in html.replace(base, "").split("<svg", 1)[0].lower().replace(
         'xmlns="http://www.w3.org/2000/svg"', ""
     )  # no CDN
+    # the confusion matrix of the labelled window: rows true, columns predicted
+    assert 'data-true="mug" data-predicted="bottle"\n    style' in html
+    for true, predicted, count in (("book", "book", 3), ("mug", "mug", 2), ("mug", "bottle", 2)):
+        cell = html.split(f'data-true="{true}" data-predicted="{predicted}"', 1)[1]
+        assert cell.split(">", 1)[1].startswith(f"{count}</td>"), (true, predicted)
+    # the gallery: one section per class folder and _uncertain, thumbnails through the page
+    for folder in ("book", "bottle", "mug", "_uncertain"):
+        assert f'data-folder="{folder}"' in html
+    thumbnail = html.split('src="gallery/thumbnail?key=', 1)[1].split('"', 1)[0]
+    with urllib.request.urlopen(f"{base}/image-mlops/gallery/thumbnail?key={thumbnail}") as r:
+        assert r.headers["Content-Type"] == "image/jpeg" and r.read()[:2] == b"\xff\xd8"
+    assert f"s3://{settings.output_bucket}" not in html and "amazonaws.com/" not in html
     (test_output / "monitoring_kpi_page.html").write_text(html)
     with urllib.request.urlopen(f"{base}/image-mlops/static/kpis.css", timeout=30) as response:
         assert b".state-ALARM" in response.read()

@@ -110,6 +110,21 @@ def compute_kpis(
     return kpis
 
 
+def confusion(
+    predictions: Iterable[Mapping], labels: Mapping[str, str]
+) -> dict[tuple[str, str], int]:
+    """``{(true class, predicted class): count}`` over the labelled predictions, counted as
+    :func:`compute_kpis` counts them (an uncertain prediction keeps its top class)."""
+    cells: dict[tuple[str, str], int] = {}
+    for row in predictions:
+        truth = labels.get(row["source_key"])
+        predicted = row.get("predicted_class")
+        if row.get("error_reason") or truth is None or not predicted:
+            continue
+        cells[truth, predicted] = cells.get((truth, predicted), 0) + 1
+    return cells
+
+
 def parse_feedback(files: Iterable[tuple[str, str]]) -> tuple[dict[str, str], Counter]:
     """``key → label`` from ``(s3 key, csv text)`` pairs, later files winning.
 

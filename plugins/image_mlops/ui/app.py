@@ -1,9 +1,11 @@
 """The KPI page (FastAPI): KPIs per class over time, alarm states, deployed versions; and the
 Review page, where people confirm or correct the model's classes (→ training labels).
 
-Charts are inline SVG drawn on the server — no JavaScript, no CDN — so the page works
-offline. It reads CloudWatch (GetMetricData, DescribeAlarms) and SageMaker through the
-Airflow AWS connection, so it shows the local emulator or AWS alike.
+Charts are SVG drawn on the server by matplotlib (:mod:`image_mlops.monitoring.charts`) — no
+JavaScript, no CDN — so the page works offline; the gallery's thumbnails come through the
+page's own authenticated route, never a bucket URL. It reads CloudWatch (GetMetricData,
+DescribeAlarms) and SageMaker through the Airflow AWS connection, so it shows the local
+emulator or AWS alike.
 
 Airflow does not authenticate a plugin's app by itself: every route here depends on the
 api-server's own security (:mod:`airflow.api_fastapi.core_api.security`), read access to the
@@ -118,7 +120,7 @@ def _env():
 
 def page_context(hours: float, period: int) -> dict:
     from image_mlops.config import get_settings
-    from image_mlops.monitoring.svg import line_chart
+    from image_mlops.monitoring.charts import line_chart
     from image_mlops.ui import data
 
     settings = get_settings()
@@ -164,6 +166,10 @@ def page_context(hours: float, period: int) -> dict:
         "alarms": alarm_rows,
         "deployed": attempt("Deployed versions", lambda: data.deployed_versions(settings), []),
         "decisions": attempt("Retraining decisions", lambda: data.decisions(settings), []),
+        "confusion": attempt(
+            "Labelled predictions", lambda: data.labelled_window(settings, hours), None
+        ),
+        "gallery": attempt("Classified images", lambda: data.gallery(settings), {}),
         "errors": errors,
     }
 
@@ -222,8 +228,22 @@ def review_page(saved: Annotated[int | None, Query(ge=0, le=10_000)] = None) -> 
     return HTMLResponse(html)
 
 
+ImageKey = Annotated[str, Query(min_length=1, max_length=1024)]
+
+
 @app.get("/review/thumbnail", dependencies=[Depends(labels_reader_page)])
-def review_thumbnail(key: Annotated[str, Query(min_length=1, max_length=1024)]):
+def review_thumbnail(key: ImageKey):
+    """A classified image's thumbnail for the Review page (read access to ``ingest_labels``)."""
+    return _thumbnail(key)
+
+
+@app.get("/gallery/thumbnail", dependencies=[Depends(monitor_reader_page)])
+def gallery_thumbnail(key: ImageKey):
+    """The same thumbnail for the KPI page's gallery (read access to ``monitor_model``)."""
+    return _thumbnail(key)
+
+
+def _thumbnail(key: str):
     from fastapi.responses import Response
 
     from image_mlops.config import get_settings
@@ -236,7 +256,7 @@ def review_thumbnail(key: Annotated[str, Query(min_length=1, max_length=1024)]):
     except review.ReviewError as exc:
         raise HTTPException(422, str(exc)) from exc
     except Exception as exc:
-        log.exception("Review page: thumbnail of %s failed", key)
+        log.exception("thumbnail of %s failed", key)
         raise HTTPException(404, "this image cannot be shown right now") from exc
     return Response(
         body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"}

@@ -105,3 +105,49 @@ def decisions(settings: Settings) -> list[dict]:
     except Exception as exc:
         log.warning("retrain decisions unavailable: %s", exc)
         return []
+
+
+#: Images per folder in the page's gallery.
+GALLERY_PER_FOLDER = 6
+
+
+def labelled_window(settings: Settings, hours: float, now: dt.datetime | None = None) -> dict:
+    """The production model's predictions of the last ``hours`` against the feedback labels,
+    as monitoring counts them: the confusion matrix and the model version."""
+    from image_mlops.monitoring import sources
+    from image_mlops.monitoring.kpis import confusion
+
+    now = now or dt.datetime.now(dt.UTC)
+    model = sources.monitored_model(settings)
+    predictions = sources.load_predictions(
+        settings, model.version, now - dt.timedelta(hours=hours), now
+    )
+    labels, _skipped, _files = sources.load_feedback(settings)
+    cells = confusion(predictions, labels)
+    classes = sorted({c for pair in cells for c in pair})
+    return {
+        "version": model.version,
+        "classes": classes,
+        "cells": cells,
+        "labelled": sum(cells.values()),
+        "peak": max(cells.values(), default=0),
+    }
+
+
+def gallery(settings: Settings, per_folder: int = GALLERY_PER_FOLDER) -> dict[str, list[dict]]:
+    """``{folder: [image]}``: the production model's latest classified images per class
+    folder and ``_uncertain``, each with its output key and confidence."""
+    from image_mlops.monitoring import sources
+
+    model = sources.monitored_model(settings)
+    hook = sources.pg_hook(settings)
+    with hook.get_conn() as conn, conn.cursor() as cur:
+        cur.execute(
+            sources.sql("gallery"), {"model_version": model.version, "per_folder": per_folder}
+        )
+        names = [c[0] for c in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    folders: dict[str, list[dict]] = {}
+    for row in rows:
+        folders.setdefault(row["folder"], []).append(row)
+    return folders
