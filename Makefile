@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 TOPOLOGY := $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status logs demo demo-data test lint format bench docs docs-serve constraints plugins-zip lambda-zip infra clean
+.PHONY: help venv up down status logs demo demo-data test lint format bench docs docs-serve docs-screenshots constraints plugins-zip lambda-zip infra clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ docs: $(STAMP)  ## build the documentation site into site/ (strict: a broken lin
 
 docs-serve: $(STAMP)  ## serve the documentation site on http://127.0.0.1:8000, rebuilt on change
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict
+
+docs-screenshots: $(STAMP)  ## the docs' pictures, taken by headless Chromium from the stack (after make demo)
+	@$(BIN)/python -m image_mlops_dev.docs_screenshots
 
 bench: $(STAMP)  ## run every benchmark in bench/ and print the figures
 	@for b in bench/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done

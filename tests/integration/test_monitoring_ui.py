@@ -21,6 +21,7 @@ from image_mlops.monitoring.alarms import alarm_definitions, put_alarms
 from image_mlops.monitoring.kpis import compute_kpis
 from image_mlops.monitoring.publish import metric_data, metrics_hook
 from image_mlops.serving.sample_model import colour_image
+from image_mlops_dev.docs_screenshots import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.stack
 
@@ -194,13 +195,7 @@ def test_kpi_page_in_the_api_server(airflow_services, clean_aws, settings, test_
             [
                 browser,
                 "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *CHROMIUM_ARGS,
                 "--hide-scrollbars",
                 f"--user-data-dir={profile}",
                 f"--screenshot={png}",
