@@ -9,7 +9,7 @@ objects each) and validates each batch in one mapped task (at most
 * good images are copied to `s3://VALIDATED/<same key>` with metadata (sha256, format, width,
   height, mode, source-key, run-id), verified, and removed from raw;
 * bad ones are moved byte-identical to `s3://RAW/errors/<run>/<key>`, one record each in
-  `errors/<run>/_reasons.jsonl` (reason codes: see the README);
+  `errors/<run>/_reasons.jsonl` (reason codes: docs/stages/validation.md);
 * `finalize_run` checks objects in = validated + quarantined, writes the reasons file,
   publishes the CloudWatch metric `ValidationResults` and returns the summary;
 * the validated-images Assets are emitted only for the areas that received images.

@@ -1,9 +1,9 @@
 """Deployment settings: the one home for every setting that differs between deployments.
 
 Every setting is an environment variable ``IMAGE_MLOPS_<NAME>`` with a documented default
-(the README lists them all). Per-run choices are DAG ``Param``s; credentials live only in
-Airflow connections. Reading settings is cheap (no I/O beyond ``os.environ``), so DAG files
-may call :func:`get_settings` at parse time.
+(the docs' settings reference lists them all). Per-run choices are DAG ``Param``s;
+credentials live only in Airflow connections. Reading settings is cheap (no I/O beyond
+``os.environ``), so DAG files may call :func:`get_settings` at parse time.
 """
 
 from __future__ import annotations
@@ -458,7 +458,7 @@ def get_settings() -> Settings:
 
 
 def describe_settings() -> list[tuple[str, str, str]]:
-    """(variable, default, description) for every setting — the README table comes from here."""
+    """(variable, default, description) for every setting: the docs' settings reference."""
     rows = []
     for f in dataclasses.fields(Settings):
         default = f.default

@@ -27,5 +27,5 @@ def test_fashion_mnist_product_photos(tmp_path):
         pytest.skip("apt-get install dataset-fashion-mnist (.ci/run installs it)")
     folder = real_images.write_fashion(tmp_path, train_per_class=100, test_per_class=50)
     # 1,000 training images of 10 classes of 28 px grey photos: 0.79 today (a raw-pixel
-    # logistic regression: 0.80); far from 0.95, see the README's model section
+    # logistic regression: 0.80); far from 0.95, see docs/stages/training.md
     assert _accuracy(folder, tmp_path) >= 0.75

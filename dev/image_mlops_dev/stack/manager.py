@@ -490,7 +490,7 @@ class LocalStack:
             return False
 
     def bootstrap_aws(self) -> None:
-        """Buckets and the model package group (idempotent; real AWS: see README)."""
+        """Buckets and the model package group (idempotent; real AWS: docs/aws.md)."""
         from image_mlops.aws import aws_client
 
         s3 = aws_client("s3", self.settings)

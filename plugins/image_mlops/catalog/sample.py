@@ -65,7 +65,7 @@ class SampleProduct:
     edge_case: str = ""
 
 
-#: product id → what it tests (the README and the tests refer to these).
+#: product id → what it tests (the catalogue page of the docs and the tests refer to these).
 EDGE_CASES = {
     41: "no images at all",
     42: "images, but none with index 0",

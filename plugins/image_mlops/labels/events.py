@@ -23,7 +23,8 @@ REVIEW = "review"
 UPLOAD = "upload"
 RANK = {REVIEW: 2, UPLOAD: 1, FEEDBACK: 1}
 
-# Outcomes of a label event (the ``status`` column); a closed set, documented in the README.
+# Outcomes of a label event (the ``status`` column); a closed set, documented in
+# docs/stages/learning-loop.md.
 PENDING = "pending"
 LABELED = "labeled"
 ALREADY_LABELED = "already_labeled"

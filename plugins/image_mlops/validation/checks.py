@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 
 class Reason(enum.StrEnum):
-    """Why an object was quarantined — the closed set documented in the README."""
+    """Why an object was quarantined — the closed set documented in docs/stages/validation.md."""
 
     EMPTY_FILE = "empty_file"
     NOT_AN_IMAGE = "not_an_image"
@@ -40,7 +40,7 @@ class Reason(enum.StrEnum):
     METADATA_UNSUPPORTED = "metadata_unsupported"
 
 
-#: One line per reason: what it means (the README table is built from this).
+#: One line per reason: what it means (the docs' reason table lists these).
 REASON_DOCS: dict[Reason, str] = {
     Reason.EMPTY_FILE: "the object has zero bytes",
     Reason.NOT_AN_IMAGE: "the content is not a raster image (text, HTML, PDF ...)",

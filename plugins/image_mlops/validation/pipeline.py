@@ -263,7 +263,8 @@ def state_machine_request(run_id: str, manifest_keys: list[str], *, try_number: 
     if not settings.validation_state_machine_arn:
         raise ValueError(
             "IMAGE_MLOPS_VALIDATION_ENGINE=stepfunctions needs "
-            "IMAGE_MLOPS_VALIDATION_STATE_MACHINE_ARN (see the README: deploy the state machine)"
+            "IMAGE_MLOPS_VALIDATION_STATE_MACHINE_ARN (docs/stages/validation.md: deploy the "
+            "state machine)"
         )
     return {
         "arn": settings.validation_state_machine_arn,
