@@ -7,6 +7,7 @@ browser part is skipped with that message (the HTML checks still run).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import subprocess
 import tempfile
@@ -158,6 +159,8 @@ def test_kpi_page_in_the_api_server(airflow_services, clean_aws, settings, test_
     charts = html.split('<div class="grid">', 1)[1].split("</div>\n</div>", 1)[0]
     assert all(f">{cls}<" in charts for cls in CLASSES) and "alarm threshold" in charts
     assert ":00<" in charts  # an hour tick of the time axis
+    # hovering a point names its series, time and value (mug's recall fell to 2/8)
+    assert "<title>mug · " in charts and " · 0.25</title>" in charts
     assert 'class="state-ALARM">ALARM' in html  # mug recall 2/8 in the latest pass
     assert m.alarm_name(settings.model_name, "recall-low", "mug") in html
     assert '<td class="version">3</td>' in html
@@ -206,5 +209,21 @@ def test_kpi_page_in_the_api_server(airflow_services, clean_aws, settings, test_
             capture_output=True,
             timeout=120,
         )
+        dom = subprocess.run(
+            [
+                browser,
+                "--headless",
+                *CHROMIUM_ARGS,
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
     assert png.exists() and png.stat().st_size > 10_000
     assert not _blank(png)
+    # the browser's HTML parser keeps each title on its marker of the inline SVG
+    assert re.search(r"<use [^>]*><title>mug · [^<]* · 0\.25</title></use>", dom)

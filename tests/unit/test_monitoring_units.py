@@ -224,3 +224,44 @@ def test_cooldown_run_id_is_stable_inside_a_slot_and_changes_after():
     b = cooldown_run_id(NOW + dt.timedelta(minutes=55), 60)
     c = cooldown_run_id(NOW + dt.timedelta(minutes=65), 60)
     assert a == b != c
+
+
+def test_chart_markers_carry_their_series_time_and_value_on_hover():
+    import xml.etree.ElementTree as ET
+
+    from image_mlops.monitoring.charts import SVG_NS, line_chart
+
+    hour = dt.timedelta(hours=1)
+    # given out of order: the chart sorts by time, and each title must follow its own point
+    series = {
+        "mug": [(NOW + hour, 0.25), (NOW, 0.75), (NOW + 2 * hour, 0.5)],
+        "book": [(NOW, 1.0)],
+        "bottle": [],
+    }
+    svg = line_chart(series, title="recall per class", threshold=0.6)
+    root = ET.fromstring(svg)
+    ns = {"svg": SVG_NS}
+    markers = [u for u in root.iterfind(".//svg:use", ns) if u.find("svg:title", ns) is not None]
+    titles = [u.find("svg:title", ns).text for u in markers]
+    assert titles == [
+        "book · 2026-03-01 12:00 UTC · 1",
+        "mug · 2026-03-01 12:00 UTC · 0.75",
+        "mug · 2026-03-01 13:00 UTC · 0.25",
+        "mug · 2026-03-01 14:00 UTC · 0.5",
+    ]
+    # each titled marker sits where its value is drawn: a lower value is lower on the chart
+    mug_y = [float(u.get("y")) for u in markers[1:]]
+    assert mug_y[0] < mug_y[2] < mug_y[1]
+    group_titles = [
+        g.find("svg:title", ns).text
+        for g in root.iterfind(".//svg:g", ns)
+        if g.find("svg:title", ns) is not None
+    ]
+    assert group_titles == ["alarm threshold · 0.6"]
+    # inline-ready and the same for the same data: no declaration, metadata, date or tag ids
+    assert svg.startswith("<svg") and "<metadata" not in svg and 'id="series-' not in svg
+    assert "ns0:" not in svg and "ns1:" not in svg
+    assert line_chart(series, title="recall per class", threshold=0.6) == svg
+    # no data: a sentence and no titles
+    empty = line_chart({"mug": []}, title="recall per class")
+    assert "no data yet" in empty and "<title>" not in empty

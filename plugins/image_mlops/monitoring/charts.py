@@ -2,7 +2,10 @@
 
 Real time axes (ticks placed and labelled by matplotlib's date locator), a legend per series,
 the alarm threshold as a dashed line; text stays text (``svg.fonttype: none``), so the page
-is searchable and a screen reader reads it. No JavaScript and no CDN: the page works offline.
+is searchable and a screen reader reads it. Hovering a point shows its series, time and value:
+each marker gets an SVG ``<title>``, the way matplotlib's own SVG tooltip example adds them
+(the artists are tagged with a ``gid`` and the saved SVG is annotated). No JavaScript and no
+CDN: the page works offline.
 Each chart is its own :class:`~matplotlib.figure.Figure` (no pyplot state), so the
 api-server's threads draw side by side.
 """
@@ -11,11 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
 #: A point of a series: (time, value).
 Point = tuple[dt.datetime, float]
 WIDTH_IN, HEIGHT_IN = 5.2, 2.6
+SVG_NS, XLINK_NS = "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"
 COLOURS = ("#3f51b5", "#e6a100", "#2e7d32", "#c62828", "#6a1b9a", "#00838f", "#5d4037", "#546e7a")
 
 
@@ -29,11 +34,13 @@ def line_chart(
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=96, layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(title, loc="left", fontsize=10)
-    drawn = False
+    hover: dict[str, list[str]] = {}  # gid of an artist -> the tooltip of each of its markers
     for index, (name, points) in enumerate(sorted(series.items())):
         if not points:
             continue
         times, values = zip(*sorted(points), strict=True)
+        gid = f"series-{index}"
+        hover[gid] = [f"{name} · {_when(t)} · {v:.4g}" for t, v in zip(times, values, strict=True)]
         ax.plot(
             times,
             values,
@@ -42,10 +49,19 @@ def line_chart(
             linewidth=1.5,
             color=COLOURS[index % len(COLOURS)],
             label=name,
+            gid=gid,
         )
-        drawn = True
+    drawn = bool(hover)
     if threshold is not None:
-        ax.axhline(threshold, color="#a40000", linestyle="--", linewidth=1, label="alarm threshold")
+        ax.axhline(
+            threshold,
+            color="#a40000",
+            linestyle="--",
+            linewidth=1,
+            label="alarm threshold",
+            gid="threshold",
+        )
+        hover["threshold"] = [f"alarm threshold · {threshold:.4g}"]
     if drawn:
         locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
         ax.xaxis.set_major_locator(locator)
@@ -58,7 +74,11 @@ def line_chart(
     ax.tick_params(labelsize=8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    return _svg(fig)
+    return _with_tooltips(_svg(fig), hover)
+
+
+def _when(time: dt.datetime) -> str:
+    return time.strftime("%Y-%m-%d %H:%M") + (f" {time.tzname()}" if time.tzinfo else "")
 
 
 def _svg(fig) -> str:
@@ -67,5 +87,31 @@ def _svg(fig) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "image-mlops"}):
         fig.savefig(buffer, format="svg")
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # inline in the page: no XML declaration or DOCTYPE
+    return buffer.getvalue()
+
+
+def _with_tooltips(svg: str, hover: Mapping[str, Sequence[str]]) -> str:
+    """``svg`` with a ``<title>`` on each marker (``<use>``) of the tagged artists, or on the
+    artist's group when it has no markers; inline-ready (no XML declaration or DOCTYPE).
+
+    The tags are removed again (five charts share one page, and the ids would repeat), and so
+    is matplotlib's ``<metadata>`` (its render date would make every page differ).
+    """
+    ET.register_namespace("", SVG_NS)
+    ET.register_namespace("xlink", XLINK_NS)
+    root = ET.fromstring(svg)
+    for metadata in root.findall(f"{{{SVG_NS}}}metadata"):
+        root.remove(metadata)
+    for group in root.iter(f"{{{SVG_NS}}}g"):
+        texts = hover.get(group.get("id", ""))
+        if texts is None:
+            continue
+        del group.attrib["id"]
+        markers = list(group.iter(f"{{{SVG_NS}}}use"))
+        if not markers:
+            ET.SubElement(group, f"{{{SVG_NS}}}title").text = texts[0]
+            continue
+        # matplotlib writes one <use> per vertex, in the order the points were given
+        for marker, text in zip(markers, texts, strict=True):
+            ET.SubElement(marker, f"{{{SVG_NS}}}title").text = text
+    return ET.tostring(root, encoding="unicode")
