@@ -17,7 +17,8 @@ Asset: `ingest_labels` or `validate_images`), one run at a time:
    model's data snapshot — otherwise the decision is **wait** ("waiting for labels", shown on
    the KPI page) and the next labels Asset event takes it again.
 3. **trigger_retraining** — `TriggerDagRunOperator` → `train_and_register` with
-   `conf={"reason": ...}` and a deterministic run id per cool-down slot
+   `conf={"reason": ..., "drift_since": ...}` (when the drift episode began: the retraining
+   is compared on the labels recorded since then) and a deterministic run id per cool-down slot
    (`drift_retrain__<slot start>`), so a repeated trigger in the same slot is a no-op.
 """
 
@@ -95,7 +96,10 @@ def retrain_on_drift():
         task_id="trigger_retraining",
         trigger_dag_id=TARGET_DAG_ID,
         trigger_run_id="{{ ti.xcom_pull(task_ids='decide')['trigger_run_id'] }}",
-        conf={"reason": "{{ ti.xcom_pull(task_ids='decide')['reason'] }}"},
+        conf={
+            "reason": "{{ ti.xcom_pull(task_ids='decide')['reason'] }}",
+            "drift_since": "{{ ti.xcom_pull(task_ids='decide')['drift_since'] }}",
+        },
         skip_when_already_exists=True,
         wait_for_completion=False,
     )

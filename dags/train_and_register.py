@@ -2,7 +2,7 @@
 ### train_and_register — snapshot, train, evaluate, quality gate, register
 
 Triggers: manually (Params below), on `IMAGE_MLOPS_TRAINING_SCHEDULE` (weekly), by
-`retrain_on_drift` (conf `{"reason": "..."}`), and — when
+`retrain_on_drift` (conf `{"reason": "...", "drift_since": "..."}`), and — when
 `IMAGE_MLOPS_RETRAIN_MIN_NEW_LABELED` > 0 — also when validated labelled images arrive
 (asset-or-time schedule; the run stops early unless at least that many labelled images are
 new since the latest registered model's data snapshot).
@@ -19,7 +19,10 @@ new since the latest registered model's data snapshot).
 4. **collect_artifact** copies the job's `model.tar.gz` to
    `s3://MODELS/<group>/candidates/<run>/model.tar.gz` and records its sha256;
 5. **evaluate** `include/scripts/evaluate.py` on the test split → `evaluation.json` (and the
-   production model on the same split, if there is one) + monitoring `baseline.json`;
+   production model on the same split, if there is one) + monitoring `baseline.json`; both
+   also on the *recent window*: the held-out labels recorded since `drift_since` (the drift
+   episode's start, set by `retrain_on_drift`; empty: when the model's alarms in ALARM now
+   moved there);
 6. **quality_gate** fails the run (nothing registered) when accuracy < `IMAGE_MLOPS_MIN_ACCURACY`
    or more than `IMAGE_MLOPS_MAX_REGRESSION` below production — the task log says why;
 7. **register** a model package (`PendingManualApproval`) with metrics and lineage; emits
@@ -71,6 +74,12 @@ def _schedule():
             description="reuse a snapshot: its fingerprint or manifest key (empty: new snapshot)",
         ),
         "reason": Param("", type="string", description="why this run (logged, kept in metadata)"),
+        "drift_since": Param(
+            None,
+            type=["null", "string"],
+            description="start of the recent window, ISO 8601 (retrain_on_drift sets it; "
+            "empty: when the model's alarms in ALARM now moved there)",
+        ),
     },
     doc_md=__doc__,
 )
@@ -111,10 +120,10 @@ def train_and_register():
         return collect_artifact(get_settings(), training, run_id=run_id)
 
     @task
-    def evaluate(snap: dict, trained: dict) -> dict:
+    def evaluate(snap: dict, trained: dict, params=None) -> dict:
         from image_mlops.training.steps import evaluate
 
-        return evaluate(get_settings(), snap, trained)
+        return evaluate(get_settings(), snap, trained, drift_since=params.get("drift_since"))
 
     @task
     def quality_gate(evaluated: dict) -> dict:

@@ -8,8 +8,8 @@ Events (the ``event`` message attribute, for subscription filter policies):
 * ``deployed`` — a model passed its production check and serves production;
 * ``rolled_back`` — a production update was rolled back (by an alarm during the traffic
   shift, or by its check) and the previous model serves;
-* ``drift_alarm`` — a drift episode began (the first retraining decision after its alarms
-  moved to ALARM);
+* ``drift_alarm`` — the model's alarms moved to ALARM (the first retraining decision after
+  they did);
 * ``retraining_started`` — retrain_on_drift triggered train_and_register;
 * ``waiting_for_labels`` — the drift is real but the labels to learn it are not there yet
   (once per wait, not at every decision).

@@ -10,6 +10,7 @@ from what the demo says about itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -169,6 +170,10 @@ def test_the_drift_retraining_waited_for_labels_and_learnt_the_drift(demo):
     _v1, v2 = summary["models"]
     assert v2["new_labels"]["by_source"].get("feedback", 0) > 0
     assert v2["new_labels"]["by_source"].get("review", 0) > 0
+    # the recent window starts where the drift episode began: before the first drift alarm was
+    # announced, whatever the alarms in ALARM were by the time the retraining evaluated
+    first_alarm = min(n["sent_at"] for n in summary["notifications"] if n["event"] == "drift_alarm")
+    assert dt.datetime.fromisoformat(v2["recent_since"]) <= dt.datetime.fromisoformat(first_alarm)
     assert int(v2["recent_n"]) >= 10
     assert v2["compared_with"].endswith("/1/model.tar.gz")
     assert float(v2["recent_accuracy"]) > float(v2["production_recent_accuracy"])

@@ -258,6 +258,11 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(
         decision = waiting.get_task_instance("decide").xcom_pull(task_ids="decide")
         assert decision["waiting"] is True and decision["trigger"] is False
         assert f"waiting for labels: {have} of {have + 3}" in decision["reason"]
+        # the drift episode began when the alarms moved to ALARM
+        from image_mlops.monitoring.alarms import drift_alarm_since
+
+        episode = decision["drift_since"]
+        assert episode == drift_alarm_since(settings).isoformat()
         assert _target_runs() == []
         from image_mlops.monitoring.retrain import recent_decisions
 
@@ -284,6 +289,7 @@ def test_healthy_then_drift_triggers_exactly_one_retraining(
     assert len(runs) == 1
     assert "tp-low-mug" in runs[0][2]["reason"]
     assert f"{have + 3} new labels (" in runs[0][2]["reason"]
+    assert runs[0][2]["drift_since"] == episode  # the retraining's recent window starts there
     [started] = notification_inbox()
     assert started["event"] == "retraining_started"
     assert runs[0][0] in started["subject"] and "tp-low-mug" in started["message"]
@@ -358,3 +364,62 @@ def test_a_cleared_decision_carries_out_its_retraining(world):
         "SELECT dag_run_id, decision FROM retrain_decisions ORDER BY id"
     )
     assert [tuple(r) for r in rows] == [("run-x", "trigger"), ("run-y", "skip")]
+
+
+def test_a_retraining_is_compared_from_where_its_drift_episode_began(world):
+    """The alarms in ALARM may change while a drift waits (input drift clears, the recall
+    alarms that the new labels reveal fire): the retraining's window still starts where its
+    episode began, and the next episode begins after that retraining."""
+    import dataclasses
+    import time
+    import uuid
+
+    from image_mlops.monitoring.alarms import drift_alarm_since
+    from image_mlops.monitoring.retrain import decide_and_record
+
+    settings, _classes = world
+    # alarms of a model of their own, on a metric without data and ignoring missing data: the
+    # emulator's evaluator keeps whatever state they are set to
+    settings = dataclasses.replace(
+        settings, model_name=f"episode-{uuid.uuid4().hex[:6]}", drift_retrain_min_new_labels=0
+    )
+    hook = metrics_hook(settings)
+    psi, recall = (m.alarm_name(settings.model_name, k) for k in ("psi-high", "recall-low-mug"))
+    for name in (psi, recall):
+        hook.put_metric_alarm(
+            AlarmName=name,
+            Namespace=settings.cloudwatch_namespace,
+            MetricName="NoDataHere",
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="ignore",
+        )
+
+    def move(name: str, state: str) -> dt.datetime:
+        hook.set_alarm_state(name, state, "test")
+        time.sleep(1.1)  # the next state change is in a later second
+        return drift_alarm_since(settings)
+
+    _pg(settings).run("DELETE FROM retrain_decisions")
+    try:
+        began = move(psi, ALARM)
+        held = decide_and_record(settings, alarms=[psi], active_runs=1, dag_run_id="run-held")
+        assert held.outcome == "skip" and held.drift_since == began.isoformat()
+        move(recall, ALARM)
+        moved = move(psi, "OK")  # only the recall alarm, which moved after the decision
+        assert moved > began
+        go = decide_and_record(settings, alarms=[recall], active_runs=0, dag_run_id="run-go")
+        assert go.trigger and go.drift_since == began.isoformat()
+        # a retried decide carries out its own retraining, with its own episode
+        again = decide_and_record(settings, alarms=[recall], active_runs=0, dag_run_id="run-go")
+        assert again.trigger_run_id == go.trigger_run_id and again.drift_since == go.drift_since
+        # after the retraining a new episode begins, at the alarms in ALARM then
+        after = decide_and_record(settings, alarms=[recall], active_runs=0, dag_run_id="run-after")
+        assert after.outcome == "skip" and "cool-down" in after.reason
+        assert after.drift_since == moved.isoformat()
+    finally:
+        hook.conn.delete_alarms(AlarmNames=[psi, recall])
+        _pg(settings).run("DELETE FROM retrain_decisions")

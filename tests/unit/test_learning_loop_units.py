@@ -140,6 +140,31 @@ def test_the_recent_window_is_held_out_labels_recorded_since_the_alarm():
     assert [i["key"] for i in dataset.recent_held_out(manifest, since)] == ["labeled/book/r1.jpg"]
 
 
+def test_a_drift_episode_begins_after_a_retraining_and_is_carried_until_the_next():
+    from image_mlops.monitoring.retrain import episode_start
+
+    alarm, later = T0, T0 + dt.timedelta(minutes=20)
+    # no decision yet, or the previous one triggered a retraining: the alarms' own time
+    assert episode_start(None, alarm) == alarm
+    assert episode_start((T0, "trigger", [], T0 - dt.timedelta(days=1)), later) == later
+    # a wait (or skip) carries its episode, even when the alarms in ALARM moved since
+    # (input drift cleared, the recall alarms the new labels revealed fired)
+    assert episode_start((T0, "wait", [], alarm), later) == alarm
+    assert episode_start((T0, "skip", [], alarm), None) == alarm
+    # a decision made before episodes were recorded starts one
+    assert episode_start((T0, "wait", [], None), later) == later
+
+
+def test_the_recent_window_starts_at_the_given_time_or_says_what_is_wrong():
+    from image_mlops.training.steps import recent_window_start
+
+    assert recent_window_start(None, "2026-12-01T10:30:00+00:00") == T0 + dt.timedelta(minutes=30)
+    assert recent_window_start(None, "2026-12-01T10:30:00Z") == T0 + dt.timedelta(minutes=30)
+    assert recent_window_start(None, "2026-12-01T10:30") == T0 + dt.timedelta(minutes=30)  # UTC
+    with pytest.raises(ValueError, match="'yesterday' is not an ISO 8601 time"):
+        recent_window_start(None, "yesterday")
+
+
 def _decide(**kw):
     base = {
         "alarms": ["image-mlops-m-tp-low-mug"],

@@ -128,8 +128,8 @@ def ensure_integrity_alarm(settings: Settings) -> str:
 
 
 def drift_alarm_since(settings: Settings):
-    """When the drift episode began: the earliest time one of the model's drift alarms that
-    are in ALARM now moved there (``None`` when none is in ALARM)."""
+    """The earliest time one of the model's alarms that are in ALARM now moved there (``None``
+    when none is in ALARM)."""
     from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
 
     hook = CloudWatchMetricsHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)

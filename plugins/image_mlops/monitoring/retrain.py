@@ -18,6 +18,13 @@ is a no-op (``skip_when_already_exists``). Every decision is logged and stored i
 ``retrain_decisions`` table (image_mlops DB) under an advisory lock; the last "trigger"
 row is what the cool-down reads.
 
+Every decision also records when its **drift episode** began (``drift_since``): the first
+decision after the latest drift retraining starts an episode at the moment the alarms in
+ALARM then moved there, and later decisions carry it. A retraining is compared on the
+held-out labels recorded since its episode began (``train_and_register``'s ``drift_since``),
+so labels of the drifted images count even when the alarms in ALARM change meanwhile (input
+drift clears while the recall alarms, which need those labels, fire).
+
 A decision belongs to its run: a retried (or cleared) ``decide`` of a run that already
 decided to trigger returns that same decision, so the retraining it chose is carried out
 (its own row would otherwise read as the cool-down and skip it).
@@ -29,7 +36,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from image_mlops.config import Settings
 
@@ -48,6 +55,8 @@ class Decision:
     alarms: list[str] = field(default_factory=list)
     #: the drift is real but the labels to learn it are not there yet
     waiting: bool = False
+    #: when this decision's drift episode began (ISO 8601), None without an alarm in ALARM
+    drift_since: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -120,6 +129,15 @@ def decide(
     )
 
 
+def episode_start(previous: tuple | None, alarms_since: dt.datetime | None) -> dt.datetime | None:
+    """When the drift episode of a decision began: carried from the ``previous`` decision
+    (``(decided_at, decision, alarms, drift_since)``) unless that one triggered a retraining
+    or had none; otherwise ``alarms_since``, when the alarms in ALARM now moved there."""
+    if previous is not None and previous[1] != "trigger" and previous[3] is not None:
+        return previous[3]
+    return alarms_since
+
+
 def ensure_table(cur) -> None:
     from image_mlops.monitoring.sources import sql
 
@@ -138,11 +156,15 @@ def decide_and_record(
     from image_mlops.monitoring.sources import pg_hook, sql
 
     now = now or dt.datetime.now(dt.UTC)
-    new_labels = None
-    if alarms and settings.drift_retrain_min_new_labels > 0:
-        from image_mlops.training.steps import new_labels as count_new_labels
+    new_labels, alarms_since = None, None
+    if alarms:
+        from image_mlops.monitoring.alarms import drift_alarm_since
 
-        new_labels = count_new_labels(settings)  # S3 listing: before taking the lock
+        alarms_since = drift_alarm_since(settings)  # CloudWatch and S3: before the lock
+        if settings.drift_retrain_min_new_labels > 0:
+            from image_mlops.training.steps import new_labels as count_new_labels
+
+            new_labels = count_new_labels(settings)
     conn = pg_hook(settings).get_conn()
     try:
         with conn, conn.cursor() as cur:
@@ -152,9 +174,15 @@ def decide_and_record(
                 cur.execute(sql("run_retrain_trigger"), {"dag_run_id": dag_run_id})
                 own = cur.fetchone()
                 if own:
-                    _, reason, decided_alarms, trigger_run_id = own
+                    _, reason, decided_alarms, trigger_run_id, since = own
                     log.info("run %s decided to retrain already: %s", dag_run_id, trigger_run_id)
-                    return Decision(True, reason, trigger_run_id, list(decided_alarms or []))
+                    return Decision(
+                        True,
+                        reason,
+                        trigger_run_id,
+                        list(decided_alarms or []),
+                        drift_since=since.isoformat() if since else None,
+                    )
             cur.execute(sql("last_retrain_decision"))
             previous = cur.fetchone()
             cur.execute(sql("last_retrain_trigger"))
@@ -168,6 +196,8 @@ def decide_and_record(
                 new_labels=new_labels,
                 min_new_labels=settings.drift_retrain_min_new_labels,
             )
+            since = episode_start(previous, alarms_since) if decision.alarms else None
+            decision = replace(decision, drift_since=since.isoformat() if since else None)
             cur.execute(
                 sql("insert_retrain_decision"),
                 {
@@ -177,24 +207,29 @@ def decide_and_record(
                     "alarms": json.dumps(list(decision.alarms)),
                     "trigger_run_id": decision.trigger_run_id,
                     "dag_run_id": dag_run_id,
+                    "drift_since": since,
                 },
             )
     finally:
         conn.close()
     log.info("Retraining decision: %s — %s", decision.outcome.upper(), decision.reason)
-    notify_decision(settings, decision, previous, dag_run_id)
+    notify_decision(settings, decision, previous, alarms_since, dag_run_id)
     return decision
 
 
 def notify_decision(
-    settings: Settings, decision: Decision, previous: tuple | None, dag_run_id: str | None
+    settings: Settings,
+    decision: Decision,
+    previous: tuple | None,
+    alarms_since: dt.datetime | None,
+    dag_run_id: str | None,
 ) -> list[str]:
     """Tell the notification topic what this decision changes; returns the events sent.
 
-    ``drift_alarm`` at the first decision of a drift episode (no decision since its alarms
-    moved to ALARM), ``retraining_started`` at every trigger, ``waiting_for_labels`` when a
-    wait follows anything but a wait: a decision taken every few minutes while the alarm
-    stays in ALARM tells people once.
+    ``drift_alarm`` when the alarm is news (no decision since the alarms in ALARM now moved
+    there, ``alarms_since``), ``retraining_started`` at every trigger, ``waiting_for_labels``
+    when a wait follows anything but a wait: a decision taken every few minutes while the
+    alarm stays in ALARM tells people once.
     """
     from image_mlops import notifications
 
@@ -202,13 +237,8 @@ def notify_decision(
         return []
     events = []
     previous_at, previous_outcome = (previous[0], previous[1]) if previous else (None, None)
-    since = None
-    if previous_at is not None:
-        from image_mlops.monitoring.alarms import drift_alarm_since
-
-        since = drift_alarm_since(settings)
-    new_episode = previous_at is None or (since is not None and previous_at < since)
-    if new_episode:
+    alarm_is_news = previous_at is None or (alarms_since is not None and previous_at < alarms_since)
+    if alarm_is_news:
         events.append(
             (
                 "drift_alarm",
@@ -224,7 +254,7 @@ def notify_decision(
                 decision.reason,
             )
         )
-    elif decision.waiting and (new_episode or previous_outcome != "wait"):
+    elif decision.waiting and (alarm_is_news or previous_outcome != "wait"):
         events.append(
             (
                 "waiting_for_labels",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import tempfile
 from pathlib import Path
@@ -86,11 +87,26 @@ def _evaluate_production(
     return reports, f"compared with production model {production_uri}"
 
 
-def _recent_window(settings: Settings, manifest: dict, root: Path) -> tuple[dict, Path | None]:
-    """The labels recorded since the drift alarm moved to ALARM, held out from training."""
-    from image_mlops.monitoring.alarms import drift_alarm_since
+def recent_window_start(settings: Settings, drift_since: str | None) -> dt.datetime | None:
+    """``drift_since`` (ISO 8601; a time without a zone is UTC), or when the model's alarms
+    in ALARM now moved there."""
+    if not drift_since:
+        from image_mlops.monitoring.alarms import drift_alarm_since
 
-    since = drift_alarm_since(settings)
+        return drift_alarm_since(settings)
+    try:
+        since = dt.datetime.fromisoformat(drift_since)
+    except ValueError:
+        raise ValueError(
+            f"drift_since {drift_since!r} is not an ISO 8601 time (e.g. 2026-12-03T07:59:45Z)"
+        ) from None
+    return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+
+
+def _recent_window(
+    settings: Settings, manifest: dict, root: Path, since: dt.datetime | None
+) -> tuple[dict, Path | None]:
+    """The held-out labels recorded since ``since``, downloaded under ``root``."""
     if since is None:
         return {"note": "no drift alarm in ALARM: recent-window comparison skipped"}, None
     items = dataset.recent_held_out(manifest, since)
@@ -109,11 +125,13 @@ def _scores(report: dict | None) -> dict | None:
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "n": report["n_test"]}
 
 
-def evaluate(settings: Settings, snap: dict, trained: dict) -> dict:
+def evaluate(settings: Settings, snap: dict, trained: dict, drift_since: str | None = None) -> dict:
     """evaluate.py for the candidate — and the production model, on the same data — on the
-    test split and on the *recent window* (held-out labels recorded since the drift alarm
-    moved to ALARM); also writes the monitoring baseline from the train split. Results go next
-    to the artifact; ``evaluation.json`` carries the comparison for the approval."""
+    test split and on the *recent window* (held-out labels recorded since ``drift_since``, the
+    drift episode's start: :func:`recent_window_start`); also writes the monitoring baseline
+    from the train split. Results go next to the artifact; ``evaluation.json`` carries the
+    comparison for the approval."""
+    since = recent_window_start(settings, drift_since)  # a bad Param fails before any work
     manifest = dataset.load_manifest(settings, snap["manifest_key"])
     prefix = trained["candidate_prefix"]
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
@@ -124,7 +142,7 @@ def evaluate(settings: Settings, snap: dict, trained: dict) -> dict:
         model = _download(settings, trained["artifact_key"], root / "model.tar.gz")
         report = artifact.evaluate_local(model, root / "test", root / "evaluation.json")
         test_dirs = {"test": root / "test"}
-        recent, recent_dir = _recent_window(settings, manifest, root)
+        recent, recent_dir = _recent_window(settings, manifest, root, since)
         candidate_recent = None
         if recent_dir is not None:
             test_dirs["recent"] = recent_dir

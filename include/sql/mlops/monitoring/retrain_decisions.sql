@@ -6,7 +6,10 @@ CREATE TABLE IF NOT EXISTS retrain_decisions (
     reason          text NOT NULL,
     alarms          jsonb NOT NULL DEFAULT '[]'::jsonb,
     trigger_run_id  text,
-    dag_run_id      text
+    dag_run_id      text,
+    -- when the drift episode this decision belongs to began: a retraining it triggers is
+    -- compared on the held-out labels recorded since then
+    drift_since     timestamptz
 );
 CREATE INDEX IF NOT EXISTS retrain_decisions_trigger_idx
     ON retrain_decisions (decided_at DESC) WHERE decision = 'trigger';
@@ -22,3 +25,6 @@ BEGIN
             CHECK (decision IN ('trigger', 'skip', 'wait'));
     END IF;
 END $$;
+
+-- drift_since came later too: add it to a table made before it.
+ALTER TABLE retrain_decisions ADD COLUMN IF NOT EXISTS drift_since timestamptz;
