@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +94,13 @@ def _cli(*args):
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "plugins"), "PATH": "/usr/bin:/bin"},
+        # a bare environment (no AWS, no Airflow settings), but the session's own state folder:
+        # the CLI keeps its log file there, and tests write nothing into the checkout
+        env={
+            "PYTHONPATH": str(ROOT / "plugins"),
+            "PATH": "/usr/bin:/bin",
+            "IMAGE_MLOPS_STATE_DIR": os.environ["IMAGE_MLOPS_STATE_DIR"],
+        },
         timeout=120,
     )
 
