@@ -140,7 +140,7 @@ def set_latency(settings, s3_ms: float, invoke_ms: float) -> None:
     import json
     import urllib.request
 
-    from image_mlops_dev.stack.emulator_auth import signed_request
+    from image_mlops_dev.emulator.http.signature import signed_request
 
     request = signed_request(
         f"{settings.emulator_url}/_emulator/latency",
@@ -157,7 +157,7 @@ def model_servers() -> list:
     return [
         p
         for p in psutil.process_iter(["cmdline"])
-        if "image_mlops_dev.stack.job_containers" in (p.info["cmdline"] or [])
+        if "image_mlops_dev.emulator.containers" in (p.info["cmdline"] or [])
         and "serving" in (p.info["cmdline"] or [])
     ]
 

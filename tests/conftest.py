@@ -238,7 +238,7 @@ def wait_for_alarm_evaluation(after=None, timeout: float = 20.0) -> None:
     import time
     import urllib.request
 
-    from image_mlops_dev.stack.emulator_auth import signed_request
+    from image_mlops_dev.emulator.http.signature import signed_request
 
     url = f"{get_settings().emulator_url}/_emulator/alarms/evaluated"
     deadline = time.monotonic() + timeout

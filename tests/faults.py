@@ -1,4 +1,4 @@
-"""The fault suite's remote control of the emulator's fault rules (``emulator_faults``)."""
+"""The fault suite's remote control of the emulator's fault rules (``emulator.http.faults``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from image_mlops_dev.stack.emulator_auth import signed_request
-from image_mlops_dev.stack.emulator_faults import PATH
+from image_mlops_dev.emulator.http.faults import PATH
+from image_mlops_dev.emulator.http.signature import signed_request
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ def emulator_command(port: int, journal: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "image_mlops_dev.stack.emulator",
+        "image_mlops_dev.emulator",
         "--port",
         str(port),
         "--journal",

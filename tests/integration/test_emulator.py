@@ -388,7 +388,7 @@ def test_state_survives_a_crash_byte_identical(private_emulator):
 def test_the_journal_is_compacted_on_start_and_replays_to_the_same_state(private_emulator):
     """Claims written and removed, overwritten results, a source deleted after its copy, a
     batch delete: the restarted emulator drops what nothing needs, and holds the same."""
-    from image_mlops_dev.stack.emulator import Journal
+    from image_mlops_dev.emulator.http.journal import Journal
 
     _populate(private_emulator)
     s3 = private_emulator.client("s3")

@@ -54,7 +54,7 @@ def model_servers(endpoint_name: str) -> dict[int, str]:
     found = {}
     for process in psutil.process_iter(["pid", "cmdline", "cwd"]):
         cmdline = process.info["cmdline"] or []
-        serving = "image_mlops_dev.stack.job_containers" in cmdline and "serving" in cmdline
+        serving = "image_mlops_dev.emulator.containers" in cmdline and "serving" in cmdline
         if serving and f"/endpoints/{endpoint_name}/" in (process.info["cwd"] or ""):
             found[process.info["pid"]] = process.info["cwd"]
     return found

@@ -17,7 +17,7 @@ import botocore.exceptions
 import pytest
 from validation_corpus import put_raw_http
 
-from image_mlops_dev.stack.emulator_s3_rules import rfc2047_value
+from image_mlops_dev.emulator.s3.rules import rfc2047_value
 
 pytestmark = pytest.mark.stack
 

@@ -118,7 +118,7 @@ def test_new_data_moves_an_alarm_back(hook, ns):
 
 
 def test_a_point_published_in_the_same_second_is_evaluated(hook, ns):
-    from image_mlops_dev.stack.emulator_alarms import evaluate_alarm
+    from image_mlops_dev.emulator.cloudwatch.alarms import evaluate_alarm
 
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
     hook.put_metric_data(ns, [{"MetricName": "Recall", "Value": 0.2, "Timestamp": stamp}])

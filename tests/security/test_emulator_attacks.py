@@ -260,7 +260,7 @@ def test_a_record_torn_in_the_middle_stops_the_start_with_a_clear_message(tmp_pa
 def test_a_journal_from_before_keeps_its_state_and_loses_its_credentials(tmp_path):
     """Records written with the request's Authorization header (as journals were): the
     start rewrites them without it, and replay still restores the state they describe."""
-    from image_mlops_dev.stack.emulator import Journal
+    from image_mlops_dev.emulator.http.journal import Journal
 
     emulator = PrivateEmulator(tmp_path / "journal.bin", tmp_path / "emulator.log")
     emulator.start()

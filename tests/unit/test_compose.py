@@ -189,7 +189,7 @@ def test_connections_point_at_the_compose_services(model):
 def test_emulator_service_runs_our_launcher_with_a_persistent_journal(model):
     moto = model["services"]["moto"]
     argv = moto["entrypoint"] + moto["command"]
-    assert argv[:3] == ["python", "-m", "image_mlops_dev.stack.emulator"]
+    assert argv[:3] == ["python", "-m", "image_mlops_dev.emulator"]
     journal = argv[argv.index("--journal") + 1]
     volumes = {v["target"]: v for v in moto["volumes"]}
     assert volumes[str(Path(journal).parent)]["type"] == "volume"

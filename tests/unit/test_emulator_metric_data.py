@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from image_mlops_dev.stack import emulator_extensions
+from image_mlops_dev.emulator.cloudwatch import metric_data
 
 ACCOUNT = "123456789012"
 
@@ -23,7 +23,7 @@ ACCOUNT = "123456789012"
 def backend():
     from moto.cloudwatch.models import cloudwatch_backends
 
-    emulator_extensions.apply()
+    metric_data.apply()
     with mock_aws():
         cloudwatch = boto3.client(
             "cloudwatch",
@@ -88,9 +88,9 @@ def test_one_pass_matches_motos_period_walk(backend, query, scan_by):
     now = now.replace(tzinfo=None)
     start = now - dt.timedelta(hours=2, minutes=17, microseconds=4321)
     end = now + dt.timedelta(minutes=5, microseconds=999)
-    view = emulator_extensions._NamespaceView(cloudwatch, namespace)
-    ours = emulator_extensions._metric_stat(view, request, start, end, scan_by)
-    moto = type(cloudwatch).moto_get_metric_data(view, [request], start, end, scan_by)[0]
+    view = metric_data.NamespaceView(cloudwatch, namespace)
+    ours = metric_data.metric_stat(view, request, start, end, scan_by)
+    moto = metric_data.moto_get_metric_data()(view, [request], start, end, scan_by)[0]
     assert ours == moto
     assert ours["values"], "the query selects data points (the comparison is not empty)"
 

@@ -17,7 +17,7 @@ from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.drift import input_drift, psi
 from image_mlops.monitoring.kpis import compute_kpis, parse_feedback
 from image_mlops.monitoring.retrain import cooldown_run_id, decide
-from image_mlops_dev.stack.emulator_alarms import alarm_queries
+from image_mlops_dev.emulator.cloudwatch.alarms import alarm_queries
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 

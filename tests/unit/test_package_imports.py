@@ -1,38 +1,65 @@
-"""The package's modules import each other without cycles, lazy imports inside functions
-included (a cycle hidden in a function is still a cycle: it only fails later)."""
+"""The packages' modules import each other without cycles, lazy imports inside functions
+included (a cycle hidden in a function is still a cycle: it only fails later); the
+emulator keeps the layout of the library it extends."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2] / "plugins"
-PACKAGE = "image_mlops"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: (source folder, package): the production package and the development package
+PACKAGES = [(ROOT / "plugins", "image_mlops"), (ROOT / "dev", "image_mlops_dev")]
+EMULATOR = "image_mlops_dev.emulator"
+#: The emulator's service packages (one per AWS service it extends, as moto lays them out).
+EMULATOR_SERVICES = (
+    "s3",
+    "sagemaker",
+    "awslambda",
+    "stepfunctions",
+    "cloudwatch",
+    "cloudformation",
+    "applicationautoscaling",
+    "iam",
+    "sts",
+)
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for root, package in PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    return modules
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import in ``path``, relative ones resolved."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.append((base, [alias.name for alias in node.names]))
+    return found
 
 
 def _graph() -> dict[str, set[str]]:
-    modules = {_module_name(p): p for p in (ROOT / PACKAGE).rglob("*.py")}
+    modules = _modules()
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text())):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*anchor, base] if base else anchor)
-                targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
-            for target in targets:
+        for base, names in _imports(name, path):
+            for target in [f"{base}.{n}" for n in names] + [base]:
                 while target and target not in modules:
                     target = target.rpartition(".")[0]
                 # a module importing its own package's __init__ is not an edge we judge
@@ -61,12 +88,57 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_the_package_has_no_import_cycles():
+def test_the_packages_have_no_import_cycles():
     graph = _graph()
     assert "image_mlops.classification.classify" in graph  # the walk found the package
+    assert f"{EMULATOR}.server" in graph  # and the development package
     assert _cycles(graph) == []
 
 
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_production_package_imports_no_development_code():
+    graph = _graph()
+    leaks = {
+        name: sorted(t for t in targets if t.startswith("image_mlops_dev"))
+        for name, targets in graph.items()
+        if name.startswith("image_mlops.")
+    }
+    assert {k: v for k, v in leaks.items() if v} == {}
+
+
+def test_nothing_imports_the_emulators_composition_root():
+    graph = _graph()
+    importers = sorted(n for n, targets in graph.items() if f"{EMULATOR}.server" in targets)
+    assert importers == [f"{EMULATOR}.__main__"]
+
+
+def test_the_emulators_http_layer_imports_no_service():
+    graph = _graph()
+    services = tuple(f"{EMULATOR}.{s}" for s in EMULATOR_SERVICES)
+    layer = {n: t for n, t in graph.items() if n.startswith(f"{EMULATOR}.http")}
+    assert layer, "the HTTP layer exists"
+    reached = {
+        n: sorted(t for t in targets if t.startswith(services)) for n, targets in layer.items()
+    }
+    assert {n: t for n, t in reached.items() if t} == {}
+
+
+@pytest.mark.parametrize("root,package", PACKAGES, ids=[p for _, p in PACKAGES])
+def test_no_module_imports_another_modules_private_names(root, package):
+    modules = _modules()
+    private = []
+    for name, path in modules.items():
+        if not name.startswith(package):
+            continue
+        for base, names in _imports(name, path):
+            if base in modules and base != name:
+                private += [
+                    f"{name}: {base}.{n}"
+                    for n in names
+                    if n.startswith("_") and not n.endswith("__")
+                ]
+    assert private == []

@@ -282,7 +282,7 @@ class LocalStack:
             command=[
                 sys.executable,
                 "-m",
-                "image_mlops_dev.stack.emulator",
+                "image_mlops_dev.emulator",
                 "--port",
                 str(self.settings.emulator_port),
                 "--journal",
@@ -291,7 +291,7 @@ class LocalStack:
             ],
             run_dir=self.run_dir,
             log_dir=self.log_dir,
-            marker="image_mlops_dev.stack.emulator",
+            marker="image_mlops_dev.emulator",
         )
 
     def airflow_component(self, name: str) -> ManagedProcess:

@@ -1,7 +1,7 @@
 """What runs inside the emulator's "containers": one subprocess per job or invocation.
 
 The local emulator answers ``CreateTrainingJob``, ``CreateTransformJob`` and Lambda
-``Invoke`` by starting ``python -m image_mlops_dev.stack.job_containers <kind> <workdir>``
+``Invoke`` by starting ``python -m image_mlops_dev.emulator.containers <kind> <workdir>``
 (no Docker: this virtualenv's packages stand in for the container image's). Each kind keeps
 the contract of the AWS container it replaces, and does all of its I/O through the AWS APIs
 of the emulator itself (``AWS_ENDPOINT_URL`` in its environment), as a container would:
@@ -523,7 +523,7 @@ def run_lambda(workdir: Path, spec: dict[str, Any]) -> None:
     command = [
         sys.executable,
         "-m",
-        "image_mlops_dev.stack.job_containers",
+        "image_mlops_dev.emulator.containers",
         "lambda-handler",
         str(workdir),
     ]

@@ -1,4 +1,4 @@
-"""The emulator's front door: only requests signed with the configured key get in.
+"""The emulator's front door: only requests signed with a key the emulator knows get in.
 
 moto answers unsigned requests and allows every origin (CORS). On a shared machine that let
 anyone who could reach the port — or any web page open in a local browser — replace a model
@@ -10,10 +10,11 @@ refuses the request unless both match, the clock skew is under 15 minutes (a pre
 not expired) and a signed S3 body hash is the body's. It also drops moto's CORS headers and
 answers every preflight ``OPTIONS`` with 403: the emulator is no browser's API.
 
-The key is the one the stack configures (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` in
-the emulator's environment, from the AWS connection); the jobs, model servers and the alarm
-evaluator it starts get the same key through their environment. The journal's replay and
-the in-process outcome records go below this layer, so they never depend on it.
+Which keys exist, and whose they are, is not this layer's business: a resolver given by the
+composition root maps an access key id (and a session token, for temporary credentials) to
+its secret and its principal, which this layer puts into the environ (:data:`PRINCIPAL`) for
+the authorization layer. The journal's replay and the in-process outcome records go below
+this layer, so they never depend on it.
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
 import logging
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from image_mlops_dev.emulator.http.wsgi import PRINCIPAL, buffered_body
 
 log = logging.getLogger("image_mlops.emulator")
 
@@ -54,17 +57,18 @@ class SignatureRefused(Exception):
         self.code, self.message, self.status = code, message, status
 
 
-def buffered_body(environ: dict[str, Any]) -> bytes:
-    """Read the whole body once (de-chunked by werkzeug) and leave it readable downstream."""
-    if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
-        body = environ["wsgi.input"].read()
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
-    else:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a request: the key's secret (to check the signature) and its principal."""
+
+    access_key_id: str
+    secret: str
+    principal: Any
+
+
+#: ``resolve(access key id, session token or None)``: the caller, or None for an unknown key.
+#: It raises :class:`SignatureRefused` for a key it knows but refuses (an expired session).
+Resolver = Callable[[str, "str | None"], "Caller | None"]
 
 
 def _header(environ: dict[str, Any], name: str) -> str | None:
@@ -91,23 +95,25 @@ def _parse_time(value: str, what: str) -> dt.datetime:
         raise SignatureRefused("IncompleteSignature", f"{what} is missing or malformed") from None
 
 
-def _secret_for(credential: str, credentials: dict[str, str]) -> tuple[str, str, str, str]:
-    """(access key, date, region, service) of a credential scope whose key is ours."""
+def _caller_for(
+    credential: str, token: str | None, resolve: Resolver
+) -> tuple[Caller, str, str, str]:
+    """(caller, date, region, service) of a credential scope whose key the emulator knows."""
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
         raise SignatureRefused("IncompleteSignature", "malformed credential scope")
     key, date, region, service, _ = parts
-    if key not in credentials:
+    caller = resolve(key, token)
+    if caller is None:
         raise SignatureRefused(
-            "InvalidClientTokenId",
-            "The security token included in the request is invalid "
-            "(the local emulator accepts only the stack's configured key)",
+            "InvalidClientTokenId", "The security token included in the request is invalid."
         )
-    return key, date, region, service
+    return caller, date, region, service
 
 
-def verify(environ: dict[str, Any], body: bytes, credentials: dict[str, str]) -> None:
-    """Raise :class:`SignatureRefused` unless the request is signed with one of ``credentials``."""
+def verify(environ: dict[str, Any], body: bytes, resolve: Resolver) -> Caller:
+    """The caller of a signed request; :class:`SignatureRefused` unless the signature is
+    valid for a key ``resolve`` knows."""
     path, query = _raw_path_and_query(environ)
     host = _header(environ, "host") or "localhost"
     authorization = _header(environ, "authorization")
@@ -128,6 +134,7 @@ def verify(environ: dict[str, Any], body: bytes, credentials: dict[str, str]) ->
             )
         kept_query = query
         presigned = False
+        token = _header(environ, "x-amz-security-token")
     else:
         params = parse_qsl(query, keep_blank_values=True)
         values = dict(params)
@@ -145,6 +152,7 @@ def verify(environ: dict[str, Any], body: bytes, credentials: dict[str, str]) ->
                 "accepts only signed requests)",
             )
         credential = values.get("X-Amz-Credential", "")
+        token = values.get("X-Amz-Security-Token")
         signed = values.get("X-Amz-SignedHeaders", "host")
         given = values["X-Amz-Signature"]
         stamp = values.get("X-Amz-Date", "")
@@ -160,7 +168,7 @@ def verify(environ: dict[str, Any], body: bytes, credentials: dict[str, str]) ->
             pair for pair in query.split("&") if not pair.startswith("X-Amz-Signature=")
         )
         presigned = True
-    key, date, region, service = _secret_for(credential, credentials)
+    caller, date, region, service = _caller_for(credential, token, resolve)
     if date != stamp[:8]:
         raise SignatureRefused("SignatureDoesNotMatch", "credential date is not the request date")
 
@@ -194,7 +202,7 @@ def verify(environ: dict[str, Any], body: bytes, credentials: dict[str, str]) ->
         signer_class = S3SigV4QueryAuth if service == "s3" else SigV4QueryAuth
     else:
         signer_class = S3SigV4Auth if service == "s3" else SigV4Auth
-    signer = signer_class(Credentials(key, credentials[key]), service, region)
+    signer = signer_class(Credentials(caller.access_key_id, caller.secret, token), service, region)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if not hmac.compare_digest(expected, given):
@@ -213,6 +221,7 @@ def verify(environ: dict[str, Any], body: bytes, credentials: dict[str, str]) ->
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
             status="400 Bad Request",
         )
+    return caller
 
 
 def _refusal(start_response: Callable[..., Any], refused: SignatureRefused, s3: bool):
@@ -237,13 +246,12 @@ def _refusal(start_response: Callable[..., Any], refused: SignatureRefused, s3: 
 
 
 class RequireSignature:
-    """WSGI layer: refuse what is not signed with ``credentials`` (access key → secret)."""
+    """WSGI layer: refuse what is not signed with a key ``resolve`` knows; put the caller's
+    principal into the environ (:data:`PRINCIPAL`)."""
 
-    def __init__(self, app: WsgiApp, credentials: dict[str, str]) -> None:
-        if not credentials:
-            raise ValueError("the emulator needs at least one access key to accept")
+    def __init__(self, app: WsgiApp, resolve: Resolver) -> None:
         self.app = app
-        self.credentials = dict(credentials)
+        self.resolve = resolve
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -254,7 +262,7 @@ class RequireSignature:
         if not (method in ("GET", "HEAD") and environ.get("PATH_INFO") in OPEN_PATHS):
             body = buffered_body(environ)
             try:
-                verify(environ, body, self.credentials)
+                environ[PRINCIPAL] = verify(environ, body, self.resolve).principal
             except SignatureRefused as refused:
                 log.warning("refused %s %s: %s", method, environ.get("PATH_INFO", ""), refused.code)
                 s3 = (_header(environ, "authorization") or "").find("/s3/aws4_request") >= 0
@@ -265,12 +273,6 @@ class RequireSignature:
             return start_response(status, kept, exc_info)
 
         return self.app(environ, without_cors)
-
-
-def credentials_from_environment(environ: dict[str, str]) -> dict[str, str]:
-    """The access key the emulator accepts: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``."""
-    key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
-    return {key: secret} if key and secret else {}
 
 
 def signed_request(

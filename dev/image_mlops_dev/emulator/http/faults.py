@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from image_mlops_dev.stack.emulator_s3_rules import bucket_and_key
+from image_mlops_dev.emulator.http.wsgi import path_bucket_and_key
 
 PATH = "/_emulator/faults"
 ACTIONS = ("hang", "error", "crash")
@@ -106,7 +106,7 @@ class FaultInjector:
     def _firing(self, environ: dict[str, Any]) -> Rule | None:
         if not self.rules:
             return None
-        bucket, key = bucket_and_key(environ.get("PATH_INFO", ""))
+        bucket, key = path_bucket_and_key(environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD", "GET").upper()
         with self._lock:
             for rule in self.rules:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from image_mlops.cloudwatch.conditions import INSUFFICIENT_DATA, evaluate, period_values
+from image_mlops_dev.emulator.http.wsgi import request_action
 
 log = logging.getLogger("image_mlops.emulator.alarms")
 WsgiApp = Callable[..., Iterable[bytes]]
@@ -193,8 +194,6 @@ class AlarmEvaluation:
         self.evaluator = evaluator
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        from image_mlops_dev.stack.emulator import request_action
-
         if environ.get("PATH_INFO") == EVALUATED_PATH:
             times = {
                 "evaluated_at": self.evaluator.evaluated_at,

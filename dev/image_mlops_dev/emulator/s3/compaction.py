@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from image_mlops_dev.stack.emulator_s3_rules import bucket_and_key, copy_source, is_s3_request
+from image_mlops_dev.emulator.http.journal import Journal, strip_credentials
+from image_mlops_dev.emulator.s3.rules import bucket_and_key, copy_source, is_s3_request
 
 _KEYS_IN_DELETE = re.compile(rb"<Key>([^<]*)</Key>")
 _LAMBDA_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/functions")
@@ -98,8 +99,6 @@ def droppable(records: list[tuple[dict[str, Any], bytes]]) -> set[int]:
 
 def compact(path: Path) -> tuple[int, int]:
     """Rewrite ``path`` without the droppable records (atomically); ``(before, after)``."""
-    from image_mlops_dev.stack.emulator import Journal, strip_credentials
-
     records = list(Journal.read(path))
     drop = droppable(records)
     # a journal written before credentials were left out of it is rewritten without them

@@ -6,7 +6,7 @@ does with the records:
 
 * ``CreateEndpoint``: moto records the endpoint, the layer makes it ``Creating`` and starts
   one model server per production variant of its configuration (``python -m
-  image_mlops_dev.stack.job_containers serving <workdir>``: the artifact's approved version,
+  image_mlops_dev.emulator.containers serving <workdir>``: the artifact's approved version,
   checked against its sha256, served with the SageMaker serving contract); ``InService``
   when every server answers ``GET /ping``, ``Failed`` with a ``FailureReason`` when one
   cannot start;
@@ -27,14 +27,14 @@ does with the records:
   instances). The old fleet stops when the update completes (``TerminationWaitInSeconds``
   is not waited). (A rollback alarm already in ``ALARM`` refuses the update at once, and a
   canary or step smaller than one instance or over half the fleet is refused:
-  :mod:`image_mlops_dev.stack.emulator_extensions`.);
+  :mod:`image_mlops_dev.emulator.sagemaker.updates`.);
 * ``DeleteEndpoint`` stops the endpoint's servers;
 * ``sagemaker-runtime InvokeEndpoint`` (``POST /endpoints/<name>/invocations``) is forwarded
   to a server of the endpoint (``TargetVariant``, else by variant weight); the answer carries
   ``x-Amzn-Invoked-Production-Variant``; a model error is ``ModelError`` (HTTP 424) with the
   server's status and message, as on AWS. Invocations are not journaled; their metrics and
   captured data are written as SageMaker writes them
-  (:mod:`image_mlops_dev.stack.emulator_invocations`).
+  (:mod:`image_mlops_dev.emulator.sagemaker.invocations`).
 
 Durability: an endpoint's settling (``InService``/``Failed``, the configuration it serves)
 is journaled as ``POST /_emulator/outcomes/endpoint/<name>``, like a job's end. After replay
@@ -48,7 +48,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import math
 import random
 import re
 import shutil
@@ -57,17 +56,21 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from image_mlops_dev.stack.emulator_invocations import InvocationRecords
+from image_mlops_dev.emulator.http.wsgi import WsgiApp, buffered_body, passing
+from image_mlops_dev.emulator.platform import OUTCOME_PATH, Platform
+from image_mlops_dev.emulator.sagemaker.backends import sagemaker_backends
+from image_mlops_dev.emulator.sagemaker.invocations import InvocationRecords
+from image_mlops_dev.emulator.sagemaker.traffic import instance_count, traffic_steps
+from image_mlops_dev.emulator.sagemaker.updates import ROLLED_BACK_BY_ALARM, alarm_state
 
 log = logging.getLogger("image_mlops.emulator.endpoints")
-WsgiApp = Callable[..., Iterable[bytes]]
 
-OUTCOME_PREFIX = "/_emulator/outcomes/endpoint/"
+OUTCOME_PREFIX = f"{OUTCOME_PATH}endpoint/"
 INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations/?$")
 #: How long a model server may take to load before the fleet counts as failed.
 START_TIMEOUT_SECONDS = 120.0
@@ -76,30 +79,6 @@ INVOKE_WAIT_SECONDS = 60.0
 RESTART_REASON = "The local emulator stopped while this endpoint was updating; update rolled back."
 #: How often a baking update reads its rollback alarms.
 BAKE_POLL_SECONDS = 0.25
-
-
-def instance_count(variants: list[dict[str, Any]]) -> int:
-    """The instances of a configuration's fleet (all its variants)."""
-    return sum(int(v.get("InitialInstanceCount", 1)) for v in variants) or 1
-
-
-def size_share(size: dict[str, Any], instances: int) -> float:
-    """A ``CanarySize`` / ``LinearStepSize`` as a share of the fleet's capacity."""
-    if size.get("Type") == "INSTANCE_COUNT":
-        return min(1.0, float(size["Value"]) / instances)
-    return min(1.0, float(size["Value"]) / 100.0)
-
-
-def traffic_steps(routing: dict[str, Any], instances: int) -> list[float]:
-    """The shares of traffic on the new fleet after each shift (the last is 1.0)."""
-    kind = routing.get("Type", "ALL_AT_ONCE")
-    if kind == "CANARY":
-        return [size_share(routing["CanarySize"], instances), 1.0]
-    if kind == "LINEAR":
-        step = size_share(routing["LinearStepSize"], instances)
-        count = math.ceil(round(1.0 / step, 6))
-        return [min(1.0, step * number) for number in range(1, count + 1)]
-    return [1.0]
 
 
 def is_endpoint_invoke(environ: dict[str, Any]) -> bool:
@@ -115,18 +94,14 @@ def is_endpoint_invoke(environ: dict[str, Any]) -> bool:
 
 
 def _sagemaker_backend_of(endpoint_name: str) -> tuple[Any, Any]:
-    from image_mlops_dev.stack.emulator_jobs import _sagemaker_backends
-
-    for backend in _sagemaker_backends():
+    for backend in sagemaker_backends():
         if endpoint_name in backend.endpoints:
             return backend, backend.endpoints[endpoint_name]
     return None, None
 
 
 def _rolled_back_at_once(endpoint: Any) -> bool:
-    """The update met a rollback alarm in ALARM (emulator_extensions decided at once)."""
-    from image_mlops_dev.stack.emulator_extensions import ROLLED_BACK_BY_ALARM
-
+    """The update met a rollback alarm in ALARM (the updates module decided at once)."""
     return (endpoint.failure_reason or "").startswith(ROLLED_BACK_BY_ALARM)
 
 
@@ -165,7 +140,7 @@ class ModelServer:
         (self.workdir / "spec.json").write_text(json.dumps(spec))
         with open(self.workdir / "container.log", "ab") as output:  # the child keeps it open
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "image_mlops_dev.stack.job_containers", "serving", "."],
+                [sys.executable, "-m", "image_mlops_dev.emulator.containers", "serving", "."],
                 cwd=self.workdir,
                 env=environment,
                 stdout=output,
@@ -256,20 +231,19 @@ class Fleet:
             server.stop()
 
 
-class EmulatorEndpoints:
+class SageMakerEndpoints:
     """The WSGI layer (see the module docstring)."""
 
-    def __init__(self, app: WsgiApp, *, jobs: Any, workdir: Path) -> None:
+    def __init__(self, app: WsgiApp, platform: Platform) -> None:
         self.app = app
-        #: the jobs layer: its replaying flag, container environment and journaled outcomes
-        self.jobs = jobs
-        self.workdir = workdir
+        self.platform = platform
+        self.workdir = platform.workdir
         self._fleets: dict[str, Fleet] = {}  # endpoint → the fleet serving it
         self._pending: dict[str, Fleet] = {}  # endpoint → the fleet an update is starting
         #: endpoint → the new fleet of an update and the share of traffic shifted to it
         self._shifting: dict[str, tuple[Fleet, float]] = {}
         self._lock = threading.Lock()
-        self.invocations = InvocationRecords(jobs.endpoint_url)
+        self.invocations = InvocationRecords(platform.endpoint_url)
 
     # --- WSGI ---------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -290,20 +264,11 @@ class EmulatorEndpoints:
 
     def _pass(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         """moto's answer, and whether it succeeded."""
-        captured: dict[str, str] = {}
-
-        def capture(status: str, headers: list, exc_info: Any = None) -> Any:
-            captured["status"] = status
-            return start_response(status, headers, exc_info)
-
-        chunks = list(self.app(environ, capture))
-        return chunks, int(captured.get("status", "500").split()[0]) < 400
+        return passing(self.app, environ, start_response)
 
     @staticmethod
     def _request(environ: dict[str, Any]) -> dict[str, Any]:
-        from image_mlops_dev.stack.emulator_jobs import request_body
-
-        return json.loads(request_body(environ) or b"{}")
+        return json.loads(buffered_body(environ) or b"{}")
 
     # --- control plane ------------------------------------------------------------------
     def _create(self, environ: dict[str, Any], start_response: Callable[..., Any]):
@@ -313,7 +278,7 @@ class EmulatorEndpoints:
             return chunks
         _backend, endpoint = _sagemaker_backend_of(name)
         endpoint.endpoint_status = "Creating"
-        if not self.jobs.replaying:
+        if not self.platform.replaying:
             config = endpoint.endpoint_config_name
             threading.Thread(target=self._settle_creation, args=(name, config), daemon=True).start()
         return chunks
@@ -333,7 +298,7 @@ class EmulatorEndpoints:
         # Blue/green: the old configuration serves until the new fleet is up.
         endpoint.endpoint_config_name, endpoint.production_variants = before
         endpoint.endpoint_status = "Updating"
-        if not self.jobs.replaying:
+        if not self.platform.replaying:
             deployment = request.get("DeploymentConfig") or {}
             threading.Thread(
                 target=self._settle_update, args=(name, before[0], wanted, deployment), daemon=True
@@ -381,7 +346,10 @@ class EmulatorEndpoints:
                 "Environment": dict(container.get("Environment") or {}),
             }
             try:
-                server.start(spec, self.jobs.container_environment(backend.region_name))
+                env = self.platform.container_environment(
+                    backend.region_name, self.credentials_for(model)
+                )
+                server.start(spec, env)
             except OSError as exc:
                 server.error = f"the model server could not start: {exc}"
         return Fleet(config_name, servers)
@@ -479,12 +447,10 @@ class EmulatorEndpoints:
         """Watch ``alarms`` for ``seconds``; None, or why the update must roll back."""
         from moto.cloudwatch.models import cloudwatch_backends
 
-        from image_mlops_dev.stack.emulator_extensions import ROLLED_BACK_BY_ALARM, _alarm_state
-
         cloudwatch = cloudwatch_backends[backend.account_id][backend.region_name]
         end = time.monotonic() + seconds
         while True:
-            firing = [a for a in alarms if _alarm_state(cloudwatch, a) == "ALARM"]
+            firing = [a for a in alarms if alarm_state(cloudwatch, a) == "ALARM"]
             if firing:
                 return f"{ROLLED_BACK_BY_ALARM} {', '.join(firing)} in ALARM during deployment"
             if time.monotonic() > deadline:
@@ -516,8 +482,17 @@ class EmulatorEndpoints:
         ]
         endpoint.pending_deployment_summary = summary
 
+    def credentials_for(self, model: Any) -> dict[str, str]:
+        """The credentials a model's container runs with."""
+        import os
+
+        return {
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+        }
+
     def _record(self, name: str, status: str, config: str, reason: str | None = None) -> None:
-        self.jobs.record_outcome("endpoint", name, status, reason, extra={"config": config})
+        self.platform.record_outcome("endpoint", name, status, reason, extra={"config": config})
 
     def _apply_outcome(self, name: str, environ: dict[str, Any], start_response):
         outcome = self._request(environ)
@@ -533,7 +508,7 @@ class EmulatorEndpoints:
         endpoint.endpoint_status = outcome["status"]
         endpoint.failure_reason = outcome.get("reason")
         endpoint.pending_deployment_summary = None
-        if not self.jobs.replaying:
+        if not self.platform.replaying:
             with self._lock:
                 self._shifting.pop(endpoint.endpoint_name, None)
                 pending = self._pending.pop(endpoint.endpoint_name, None)
@@ -614,9 +589,7 @@ class EmulatorEndpoints:
 
     # --- runtime ------------------------------------------------------------------------
     def _invoke(self, name: str, environ: dict[str, Any], start_response: Callable[..., Any]):
-        from image_mlops_dev.stack.emulator_jobs import request_body
-
-        body = request_body(environ)
+        body = buffered_body(environ)
         _backend, endpoint = _sagemaker_backend_of(name)
         if endpoint is None:
             return _error(

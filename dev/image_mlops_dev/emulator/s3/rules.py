@@ -35,8 +35,10 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 from xml.sax.saxutils import escape
 
+from image_mlops_dev.emulator.http.wsgi import call, path_bucket_and_key
+
 StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+WsgiApp = Callable[..., Iterable[bytes]]
 
 MAX_KEY_BYTES = 1024
 MAX_USER_METADATA_BYTES = 2048
@@ -99,11 +101,8 @@ def is_s3_request(environ: dict[str, Any]) -> bool:
     return not auth and "HTTP_X_AMZ_TARGET" not in environ and "Action" not in query
 
 
-def bucket_and_key(path_info: str) -> tuple[str, str]:
-    """Path-style ``/bucket/key`` of a WSGI ``PATH_INFO`` (the decoded path, as latin-1)."""
-    path = path_info.encode("latin-1").decode("utf-8", "replace")
-    bucket, _, key = path.lstrip("/").partition("/")
-    return bucket, key
+#: Path-style ``/bucket/key`` of a WSGI ``PATH_INFO`` (the decoded path, as latin-1).
+bucket_and_key = path_bucket_and_key
 
 
 def copy_source(header_value: str) -> tuple[str, str, str]:
@@ -207,17 +206,8 @@ class S3Rules:
                 "wsgi.input": io.BytesIO(b""),
             }
         )
-        captured: dict[str, Any] = {}
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            captured["status"] = int(status.split()[0])
-            captured["headers"] = {k.lower(): v for k, v in headers}
-
-        result = self.app(inner, start)
-        body = b"".join(result)
-        if hasattr(result, "close"):
-            result.close()
-        return captured.get("status", 500), captured.get("headers", {}), body
+        status, headers, body = call(self.app, inner)
+        return status, {k.lower(): v for k, v in headers}, body
 
     def _policy(self, environ: dict[str, Any], bucket: str) -> dict[str, Any] | None:
         with self._lock:
