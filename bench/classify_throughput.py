@@ -137,17 +137,14 @@ FIXED_TASKS = 6
 
 def set_latency(settings, s3_ms: float, invoke_ms: float) -> None:
     """The emulator's development option: added round-trip time (see emulator.AddedLatency)."""
-    import json
-    import urllib.request
+    from image_mlops_dev.stack.identities import emulator_call
 
-    from image_mlops_dev.emulator.http.signature import signed_request
-
-    request = signed_request(
-        f"{settings.emulator_url}/_emulator/latency",
-        data=json.dumps({"s3_ms": s3_ms, "invoke_ms": invoke_ms}).encode(),
+    emulator_call(
+        "/_emulator/latency",
         method="POST",
+        payload={"s3_ms": s3_ms, "invoke_ms": invoke_ms},
+        settings=settings,
     )
-    urllib.request.urlopen(request, timeout=10).read()
 
 
 def model_servers() -> list:
@@ -337,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         print("starting a private stack (PostgreSQL + AWS emulator) ...", flush=True)
         stack.start_postgres()
         stack.start_emulator()
-        stack.bootstrap_aws()
+        stack.deploy_aws_side()
         aws = SimpleNamespace(s3=aws_client("s3", settings), sagemaker=aws_client("sagemaker"))
 
         if args.artifact == "trained":

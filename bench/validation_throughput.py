@@ -139,7 +139,7 @@ def airflow_runs(images: list[bytes], n: int) -> None:
         print("\nstarting a private stack (PostgreSQL, emulator, Airflow DB) ...", flush=True)
         stack.start_postgres()
         stack.start_emulator()
-        stack.bootstrap_aws()
+        stack.deploy_aws_side()
         stack.migrate_airflow()
         from airflow.dag_processing.dagbag import DagBag
 

@@ -26,6 +26,7 @@ from classify_fixtures import deploy_production_model
 
 from image_mlops.airflow_api import AirflowClient
 from image_mlops.config import Settings
+from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID, ca_bundle
 from image_mlops_dev.stack.manager import isolated_environment
 from image_mlops_dev.stack.processes import free_port
 
@@ -62,9 +63,9 @@ class CeleryStack:
     up_output: str = field(repr=False)
 
     @property
-    def emulator_key(self) -> tuple[str, str]:
-        """The key this stack's emulator accepts (for its fault rules)."""
-        return self.env["AWS_ACCESS_KEY_ID"], self.env["AWS_SECRET_ACCESS_KEY"]
+    def emulator_key(self) -> tuple[str, str, Path]:
+        """This stack's bootstrap key and its emulator's CA (for its fault rules)."""
+        return (LOCAL_ACCESS_KEY_ID, self.env[BOOTSTRAP_SECRET], ca_bundle(self.settings))
 
     def run(self, action: str) -> str:
         return run_stack(action, self.env, self.workers)
@@ -112,16 +113,18 @@ def celery_stack(workers: int, settings: dict[str, str] | None = None) -> Iterat
         output = run_stack("up", env, workers)
         client = AirflowClient(f"http://127.0.0.1:{resolved.airflow_port}")
         client.wait_for_dags(list(DAGS), timeout=300)
+        # the test's own setup, with this stack's bootstrap key
         kwargs = {
             "endpoint_url": resolved.emulator_url,
             "region_name": resolved.region,
-            "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+            "verify": str(ca_bundle(resolved)),
+            "aws_access_key_id": LOCAL_ACCESS_KEY_ID,
+            "aws_secret_access_key": env[BOOTSTRAP_SECRET],
         }
         aws = SimpleNamespace(
             s3=boto3.client("s3", **kwargs), sagemaker=boto3.client("sagemaker", **kwargs)
         )
-        deploy_production_model(aws, resolved, version=1)
+        deploy_production_model(resolved, version=1, operator=aws)
         for dag_id in DAGS:
             client.set_paused(dag_id, False)
         # unpausing starts the latest scheduled run (catchup=False): it finds nothing to do

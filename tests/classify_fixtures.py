@@ -26,13 +26,26 @@ __all__ = [
 ]
 
 
+class _Operator:
+    """Clients with the stack's bootstrap key: these fixtures stand in for an operator (or the
+    deployment stage with rights no DAG has, such as replacing a registered version's file)."""
+
+    def __init__(self, settings) -> None:
+        from image_mlops_dev.stack.identities import admin_client
+
+        self.s3 = admin_client("s3", settings)
+        self.sagemaker = admin_client("sagemaker", settings)
+
+
 def deploy_production_model(
-    aws, settings, version: int, centroids=None, archive: Path | None = None
+    settings, version: int, centroids=None, archive: Path | None = None, operator=None
 ) -> dict:
     """Serve model package ``version`` in production.
 
     The artifact is ``archive`` when given, else a nearest-mean-colour model of ``centroids``.
+    ``operator``: clients with the stack's bootstrap key (default: this session's stack's).
     """
+    aws = operator or _Operator(settings)
     key = s3layout.model_artifact_key(settings.model_name, version)
     with tempfile.TemporaryDirectory() as tmp:
         if archive is None:
@@ -102,7 +115,8 @@ def wait_in_service(aws, endpoint: str, timeout: float = 120) -> dict:
         time.sleep(0.3)
 
 
-def remove_production_endpoint(aws, settings) -> None:
+def remove_production_endpoint(settings) -> None:
+    aws = _Operator(settings)
     endpoint = settings.endpoint_name("production")
     endpoints = {e["EndpointName"] for e in aws.sagemaker.list_endpoints()["Endpoints"]}
     if endpoint in endpoints:

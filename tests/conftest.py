@@ -8,12 +8,15 @@ several test sessions can run at once. The services start lazily, once per sessi
 * ``airflow_db``   — plus a migrated Airflow metadata database (for ``dag.test()``);
 * ``airflow_services`` — plus the running api-server, scheduler, dag-processor, triggerer.
 
-``aws`` gives boto3 clients on the emulator; ``clean_aws`` empties the buckets first.
+``aws`` gives boto3 clients on the emulator acting as the worker role (as Airflow's tasks
+do); ``admin`` clients with the stack's bootstrap key, for a test's own setup that no role of
+the template may do; ``clean_aws`` empties the buckets first.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import sys
@@ -26,9 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "dev"))
 
+from image_mlops_dev.stack.identities import (  # noqa: E402
+    BOOTSTRAP_SECRET,
+    LOCAL_ACCESS_KEY_ID,
+)
 from image_mlops_dev.stack.manager import (  # noqa: E402
     LocalStack,
     isolated_environment,
+    local_aws_connection,
     private_stack_environment,
 )
 from image_mlops_dev.stack.processes import free_port  # noqa: E402
@@ -43,7 +51,21 @@ for _key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswit
 from image_mlops.config import get_settings  # noqa: E402
 
 _stack = LocalStack(get_settings(), emulator_faults=True)  # the fault suite needs its rules
+# The tests act as Airflow does (the worker role, credentials from the environment): a key of
+# the shell's would take their place.
+for _key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+    os.environ.pop(_key, None)
 os.environ.update(_stack.airflow_environment(base={}))
+#: An AWS connection with the stack's bootstrap key, for tests whose own setup acts beyond the
+#: worker role (CloudWatch hooks in a namespace of their own, say); tasks never use it.
+ADMIN_CONN = "aws_test_admin"
+os.environ[f"AIRFLOW_CONN_{ADMIN_CONN.upper()}"] = json.dumps(
+    {
+        **local_aws_connection(_EMULATOR_PORT, _STATE / "emulator" / "tls" / "ca.pem"),
+        "login": LOCAL_ACCESS_KEY_ID,
+        "password": os.environ[BOOTSTRAP_SECRET],
+    }
+)
 # Unit tests and dag.test() run tasks in this process: no need for the examples' noise.
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 
@@ -54,10 +76,25 @@ def _teardown() -> None:
     try:
         _stack.down(say=lambda _m: None)
     finally:
-        shutil.rmtree(_STATE, ignore_errors=True)
+        # IMAGE_MLOPS_TEST_KEEP_STATE=1 keeps the stack's logs and journal to read after a failure
+        if os.environ.get("IMAGE_MLOPS_TEST_KEEP_STATE") != "1":
+            shutil.rmtree(_STATE, ignore_errors=True)
 
 
 atexit.register(_teardown)
+
+
+def bootstrap_client_arguments(env: dict[str, str]) -> dict[str, str]:
+    """boto3 client arguments for the emulator of the stack ``env`` describes (a private one
+    started by a test): its endpoint over TLS, its CA, and its bootstrap key."""
+    state = Path(env["IMAGE_MLOPS_STATE_DIR"])
+    return {
+        "endpoint_url": f"https://127.0.0.1:{env['IMAGE_MLOPS_EMULATOR_PORT']}",
+        "region_name": "us-east-1",
+        "verify": str(state / "emulator" / "tls" / "ca.pem"),
+        "aws_access_key_id": LOCAL_ACCESS_KEY_ID,
+        "aws_secret_access_key": env[BOOTSTRAP_SECRET],
+    }
 
 
 def private_stack_env(state: Path, pg: int, emulator: int, airflow: int) -> dict[str, str]:
@@ -77,7 +114,7 @@ def local_stack(stack: LocalStack) -> LocalStack:
     """Embedded PostgreSQL and the AWS emulator, with buckets and the model package group."""
     stack.start_postgres()
     stack.start_emulator()
-    stack.bootstrap_aws()
+    stack.deploy_aws_side()
     return stack
 
 
@@ -112,18 +149,22 @@ def settings(local_stack):
 
 
 class AwsClients:
-    """boto3 clients on the emulator, built through the same Airflow connection as tasks."""
+    """boto3 clients on the emulator, built through the same Airflow connection as tasks
+    (or, ``admin=True``, with the stack's bootstrap key)."""
 
-    def __init__(self) -> None:
+    def __init__(self, admin: bool = False) -> None:
         self._clients: dict[str, object] = {}
+        self._admin = admin
 
     def __getattr__(self, service: str):
         if service.startswith("_"):
             raise AttributeError(service)
         if service not in self._clients:
-            from image_mlops.aws import aws_client
-
-            self._clients[service] = aws_client(service.replace("_", "-"))
+            if self._admin:
+                from image_mlops_dev.stack.identities import admin_client as make
+            else:
+                from image_mlops.aws import aws_client as make
+            self._clients[service] = make(service.replace("_", "-"))
         return self._clients[service]
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
@@ -146,8 +187,55 @@ class AwsClients:
 
 @pytest.fixture(scope="session")
 def aws(local_stack) -> AwsClients:
-    """Clients on the emulator: ``aws.s3``, ``aws.sagemaker``, ``aws.cloudwatch``, ..."""
+    """Clients on the emulator acting as the worker role: ``aws.s3``, ``aws.sagemaker``, ..."""
     return AwsClients()
+
+
+@pytest.fixture(scope="session")
+def admin(local_stack) -> AwsClients:
+    """Clients with the stack's bootstrap key (a test's own setup beyond the worker role)."""
+    return AwsClients(admin=True)
+
+
+#: The role of the emulator's own tests' jobs, models and functions (the compute behind the
+#: APIs, not the template's permissions, is what those tests exercise): SageMaker and Lambda
+#: may assume it, and it may use every bucket, log group and metric.
+EMULATOR_TEST_ROLE = "image-mlops-emulator-tests"
+
+
+def create_emulator_test_role(iam) -> str:
+    """:data:`EMULATOR_TEST_ROLE` through ``iam`` (a client with the bootstrap key), once;
+    returns its ARN."""
+    try:
+        return iam.get_role(RoleName=EMULATOR_TEST_ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["sagemaker.amazonaws.com", "lambda.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName=EMULATOR_TEST_ROLE, AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+    everything = {"Effect": "Allow", "Action": ["s3:*", "logs:*", "cloudwatch:*"], "Resource": "*"}
+    iam.put_role_policy(
+        RoleName=EMULATOR_TEST_ROLE,
+        PolicyName="emulator-tests",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [everything]}),
+    )
+    return arn
+
+
+@pytest.fixture(scope="session")
+def emulator_test_role(admin) -> str:
+    """The ARN of :data:`EMULATOR_TEST_ROLE` on the session's emulator."""
+    return create_emulator_test_role(admin.iam)
 
 
 @pytest.fixture
@@ -234,20 +322,16 @@ def wait_for_alarm_evaluation(after=None, timeout: float = 20.0) -> None:
     """Wait until the emulator has evaluated the alarms on everything that arrived so far
     (and, with ``after``, in a round that started after it)."""
     import datetime as dt
-    import json
     import time
-    import urllib.request
 
-    from image_mlops_dev.emulator.http.signature import signed_request
+    from image_mlops_dev.stack.identities import emulator_call
 
-    url = f"{get_settings().emulator_url}/_emulator/alarms/evaluated"
     deadline = time.monotonic() + timeout
     while True:
-        with urllib.request.urlopen(signed_request(url), timeout=5) as response:
-            times = {
-                k: dt.datetime.fromisoformat(v) if v else None
-                for k, v in json.loads(response.read()).items()
-            }
+        times = {
+            k: dt.datetime.fromisoformat(v) if v else None
+            for k, v in emulator_call("/_emulator/alarms/evaluated").items()
+        }
         evaluated, notified = times["evaluated_at"], times["notified_at"]
         covered = evaluated and (notified is None or evaluated > notified)
         if covered and (after is None or evaluated > after):

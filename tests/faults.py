@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from image_mlops_dev.emulator.http.faults import PATH
-from image_mlops_dev.emulator.http.signature import signed_request
+from image_mlops_dev.stack.identities import emulator_call
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,24 +19,23 @@ def _call(
     emulator_url: str,
     method: str,
     payload: dict | None = None,
-    credentials: tuple[str, str] | None = None,
+    credentials: tuple[str, str, Path] | None = None,
 ) -> dict:
-    """A signed call (``credentials``: another stack's emulator key; default this session's)."""
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = signed_request(
-        f"{emulator_url}{PATH}", data=data, method=method, credentials=credentials
+    """A call with the bootstrap key (``credentials``: another stack's key and CA, as
+    ``(key, secret, ca.pem)``; default this session's)."""
+    key, ca = (credentials[:2], credentials[2]) if credentials else (None, None)
+    return emulator_call(
+        PATH, method=method, payload=payload, url=emulator_url, credentials=key, ca=ca
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
-def add(emulator_url: str, credentials: tuple[str, str] | None = None, **rule) -> dict:
+def add(emulator_url: str, credentials: tuple[str, str, Path] | None = None, **rule) -> dict:
     """Add a rule: ``action`` (hang|error|crash), ``method``, ``bucket``, ``key_prefix``,
     ``nth``, ``times``."""
     return _call(emulator_url, "POST", rule, credentials)
 
 
-def clear(emulator_url: str, credentials: tuple[str, str] | None = None) -> None:
+def clear(emulator_url: str, credentials: tuple[str, str, Path] | None = None) -> None:
     """Remove every rule; hung requests are released (and fail with 503 SlowDown)."""
     _call(emulator_url, "DELETE", credentials=credentials)
 
@@ -47,7 +44,7 @@ def wait_fired(
     emulator_url: str,
     timeout: float = 60,
     process=None,
-    credentials: tuple[str, str] | None = None,
+    credentials: tuple[str, str, Path] | None = None,
 ) -> dict:
     """Wait until a rule has fired (a request is hanging or failed); returns the rule."""
     deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID
 from image_mlops_dev.stack.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,10 +32,12 @@ def emulator_command(port: int, journal: Path) -> list[str]:
 
 
 def emulator_environment() -> dict[str, str]:
-    """The session's environment (its emulator key included), importable sources on the path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTO_")}
+    """The session's environment with its bootstrap key, importable sources on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOTO_", "AWS_CONTAINER_"))}
     paths = [str(ROOT / "plugins"), str(ROOT / "dev"), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["AWS_ACCESS_KEY_ID"] = LOCAL_ACCESS_KEY_ID
+    env["AWS_SECRET_ACCESS_KEY"] = os.environ[BOOTSTRAP_SECRET]
     return env
 
 
@@ -63,7 +66,7 @@ class PrivateEmulator:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"emulator died: {self.log.read_text()[-2000:]}"
             try:
-                with urllib.request.urlopen(f"{self.url}/_emulator/health", timeout=2):
+                with urllib.request.urlopen(f"{self.plain_url}/_emulator/health", timeout=2):
                     return
             except OSError:
                 time.sleep(0.3)
@@ -71,7 +74,16 @@ class PrivateEmulator:
 
     @property
     def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def plain_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> Path:
+        """Its CA (made on its first start, beside its journal)."""
+        return self.journal.parent / "tls" / "ca.pem"
 
     def crash(self) -> None:
         """SIGKILL: no clean shutdown, no chance to flush anything more."""
@@ -89,8 +101,9 @@ class PrivateEmulator:
             service,
             endpoint_url=self.url,
             region_name="us-east-1",
-            # the session's key, which this emulator (started with its environment) accepts
-            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+            verify=str(self.ca),
+            # the session's bootstrap key, which this emulator (started with it) knows
+            aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+            aws_secret_access_key=os.environ[BOOTSTRAP_SECRET],
             config=Config(retries={"max_attempts": 1}),
         )

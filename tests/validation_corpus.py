@@ -152,14 +152,18 @@ def corpus() -> dict[str, tuple[bytes, str | None]]:
 
 def put_raw_http(emulator_url: str, bucket: str, key: str, headers: dict[str, bytes], body: bytes):
     """A PUT the way a non-boto client sends it (botocore refuses non-ASCII metadata), signed
-    with the session's key over the header bytes as the server reads them (latin-1)."""
+    with the stack's bootstrap key over the header bytes as the server reads them (latin-1)."""
     import http.client
     import os
+    import ssl
     import urllib.parse
 
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
+
+    from image_mlops.config import get_settings
+    from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID, ca_bundle
 
     url = urllib.parse.urlsplit(emulator_url)
     path = f"/{bucket}/{urllib.parse.quote(key)}"
@@ -169,13 +173,15 @@ def put_raw_http(emulator_url: str, bucket: str, key: str, headers: dict[str, by
         data=body,
         headers={name: value.decode("latin-1") for name, value in headers.items()},
     )
-    credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    # the stack's bootstrap key: a test's own upload, over TLS (the buckets refuse plain HTTP)
+    credentials = Credentials(LOCAL_ACCESS_KEY_ID, os.environ[BOOTSTRAP_SECRET])
     S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
     signed = {
         name: value.encode("latin-1") if isinstance(value, str) else value
         for name, value in request.headers.items()
     }
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    context = ssl.create_default_context(cafile=str(ca_bundle(get_settings())))
+    conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=10, context=context)
     conn.putrequest("PUT", path)
     for name, value in {**signed, "Content-Length": str(len(body)).encode()}.items():
         conn.putheader(name, value)

@@ -7,14 +7,14 @@ the sources it must agree with, so there is one of each:
   their account, region, bucket and model names turned into the stack's parameters;
 * the models bucket's write-once statement is :func:`image_mlops.registry.models_bucket_policy`;
 * the validation state machine is ``include/statemachines/validate_images.asl.json``;
-* the dashboard is :func:`image_mlops.monitoring.dashboard.dashboard_body` (monitor_model
-  rewrites it with the classes it sees);
+* the dashboard is not in it: ``monitor_model`` owns it (it draws the classes it sees), so it
+  has one writer;
 * names (buckets, model package group, topic, state machine, SageMaker role) default to the
   settings' defaults.
 
-The template is checked by ``cfn-lint`` and ``checkov`` in the tests, and deployed to the
-local emulator's CloudFormation (without the resource types the emulator lacks:
-:data:`EMULATOR_LACKS`).
+The template is checked by ``cfn-lint`` and ``checkov`` in the tests, and it is what the
+local stack deploys to the emulator (``image-mlops stack deploy``, done by ``make up``): the
+same template, with the parameters a user would set.
 """
 
 from __future__ import annotations
@@ -33,12 +33,6 @@ DOC_ACCOUNT, DOC_REGION = "123456789012", "us-east-1"
 SAGEMAKER_ROLE = "image-mlops-sagemaker"
 WORKER_ROLE = "image-mlops-worker"
 VALIDATION_STATE_MACHINE = "image-mlops-validate-images"
-#: Resource types moto's CloudFormation cannot create (left out of the local deployment).
-EMULATOR_LACKS = (
-    "AWS::S3::BucketPolicy",
-    "AWS::SageMaker::ModelPackageGroup",
-    "AWS::SNS::Subscription",
-)
 
 BUCKETS = {  # logical id → (parameter, settings field, versioned, description)
     "RawBucket": ("RawBucketName", "raw_bucket", False, "uploads, quarantine, feedback"),
@@ -197,18 +191,31 @@ def _role(
     *,
     managed_policies: list[Any] | None = None,
     condition: str | None = None,
+    also_trusted: tuple[str, Any] | None = None,
 ) -> dict:
     """A role ``service`` assumes, with an inline policy of ``statements`` or the
-    ``managed_policies``; created only under ``condition`` when given."""
+    ``managed_policies``; created only under ``condition`` when given. ``also_trusted``:
+    (condition, AWS principals) that may assume it too when the condition holds."""
+    trust: Any = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    if also_trusted is not None:
+        when, principals = also_trusted
+        wider = {
+            **trust,
+            "Statement": [
+                *trust["Statement"],
+                {"Effect": "Allow", "Principal": {"AWS": principals}, "Action": "sts:AssumeRole"},
+            ],
+        }
+        trust = {"Fn::If": [when, wider, trust]}
     properties: dict[str, Any] = {
         "RoleName": name,
         "Description": description,
-        "AssumeRolePolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-            ],
-        },
+        "AssumeRolePolicyDocument": trust,
     }
     if statements:
         properties["Policies"] = [
@@ -229,8 +236,6 @@ def _bucket_arns(logical: str, objects: str = "*") -> list[Any]:
 
 def template(settings: Settings | None = None) -> dict[str, Any]:
     """The CloudFormation template (a dict; :func:`render` writes it as YAML)."""
-    from image_mlops.monitoring.dashboard import dashboard_body
-    from image_mlops.monitoring.metrics import dashboard_name
     from image_mlops.registry import models_bucket_policy
     from image_mlops_dev.packaging import LAMBDA_HANDLER
 
@@ -278,6 +283,12 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
             "Default": "airflow-env.amazonaws.com,airflow.amazonaws.com",
             "Description": "Services that assume the worker role (MWAA: the default; EC2 or "
             "EKS workers: ec2.amazonaws.com, or change the trust to your IRSA provider).",
+        },
+        "WorkerTrustedPrincipalArns": {
+            "Type": "CommaDelimitedList",
+            "Default": "",
+            "Description": "IAM roles or users that may assume the worker role (self-hosted "
+            "Airflow whose AWS connection names the worker role as role_arn); empty: none.",
         },
         "ValidationFunctionName": {
             "Type": "String",
@@ -336,6 +347,22 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
                 "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"],
                 "Resource": [*_bucket_arns("ValidatedBucket"), *_bucket_arns("ModelsBucket")],
             },
+            # Batch Transform reads the JSON lines a classify run writes under
+            # _work/classify/<run>/transform-in/ (it lists that prefix, then gets each object)
+            # and writes <object>.out under transform-out/: nothing else of the output bucket.
+            {
+                "Sid": "ReadTransformInput",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": {"Fn::Sub": "${OutputBucket.Arn}/_work/classify/*/transform-in/*"},
+            },
+            {
+                "Sid": "ListTransformInput",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+                "Condition": {"StringLike": {"s3:prefix": "_work/classify/*/transform-in/*"}},
+            },
             {
                 "Sid": "WriteJobOutputAndCaptures",
                 "Effect": "Allow",
@@ -343,7 +370,7 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
                 "Resource": [
                     {"Fn::Sub": "${ModelsBucket.Arn}/${ModelName}/_jobs/*"},
                     {"Fn::Sub": "${OutputBucket.Arn}/data-capture/*"},
-                    {"Fn::Sub": "${OutputBucket.Arn}/_work/*"},
+                    {"Fn::Sub": "${OutputBucket.Arn}/_work/classify/*/transform-out/*"},
                 ],
             },
             {
@@ -399,6 +426,7 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
         {"Ref": "WorkerRoleName"},
         "Airflow workers",
         managed_policies=policies,
+        also_trusted=("TrustWorkerPrincipals", {"Ref": "WorkerTrustedPrincipalArns"}),
     )
     resources["ValidationFunctionRole"] = _role(
         "lambda.amazonaws.com",
@@ -468,8 +496,11 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
             "Environment": {"Variables": {"VALIDATION_WORKERS": "4"}},
         },
     }
+    # Step Functions' service principal as its Developer Guide's trust policy names it
+    # ("states.amazonaws.com"; docs.aws.amazon.com/step-functions/latest/dg/procedure-create-
+    # iam-role.html, read 2026-12-06), the one the service assumes roles as
     resources["ValidationStateMachineRole"] = _role(
-        {"Fn::Sub": "states.${AWS::Region}.amazonaws.com"},
+        "states.amazonaws.com",
         [
             {
                 "Sid": "InvokeValidation",
@@ -511,18 +542,6 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
             "Endpoint": {"Ref": "NotificationEmail"},
         },
     }
-    body = json.dumps(dashboard_body(settings, [], []), sort_keys=True).replace(
-        f'"region": "{settings.region}"', '"region": "${AWS::Region}"'
-    )
-    resources["Dashboard"] = {
-        "Type": "AWS::CloudWatch::Dashboard",
-        "Properties": {
-            "DashboardName": {
-                "Fn::Sub": _replace_names(dashboard_name(settings.model_name), names)
-            },
-            "DashboardBody": {"Fn::Sub": _replace_names(body, names)},
-        },
-    }
     outputs = {
         "SageMakerRoleArn": {"Value": {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}},
         "WorkerRoleArn": {"Value": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
@@ -555,7 +574,7 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "image-mlops: buckets, model package group, roles, validation route, "
-        "notification topic and dashboard for the Airflow DAGs (generated by "
+        "notification topic for the Airflow DAGs (the dashboard is monitor_model's; generated by "
         "python -m image_mlops_dev.infra; edit the sources, not this file).",
         "Parameters": parameters,
         "Conditions": {
@@ -563,6 +582,11 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
                 "Fn::Not": [{"Fn::Equals": [{"Ref": "ValidationLambdaCodeKey"}, ""]}]
             },
             "SubscribeEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotificationEmail"}, ""]}]},
+            "TrustWorkerPrincipals": {
+                "Fn::Not": [
+                    {"Fn::Equals": [{"Fn::Join": ["", {"Ref": "WorkerTrustedPrincipalArns"}]}, ""]}
+                ]
+            },
             "LambdaCodeInModelsBucket": {"Fn::Equals": [{"Ref": "ValidationLambdaCodeBucket"}, ""]},
         },
         "Resources": resources,
@@ -574,7 +598,8 @@ def render(document: dict[str, Any]) -> str:
     import yaml
 
     class Dumper(yaml.SafeDumper):
-        pass
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # CloudFormation rejects YAML aliases (cfn-lint W1101)
 
     def text(dumper: yaml.SafeDumper, value: str) -> Any:
         style = "|" if "\n" in value else None
@@ -584,12 +609,6 @@ def render(document: dict[str, Any]) -> str:
     header = "# Generated by `python -m image_mlops_dev.infra` from docs/iam/, the settings and\n"
     header += "# include/statemachines/: edit those and regenerate (a test compares).\n"
     return header + yaml.dump(document, Dumper=Dumper, sort_keys=False, width=100)
-
-
-def without(document: dict[str, Any], types: tuple[str, ...] = EMULATOR_LACKS) -> dict[str, Any]:
-    """``document`` without the resources of ``types`` (and the outputs naming them)."""
-    resources = {k: v for k, v in document["Resources"].items() if v["Type"] not in types}
-    return {**document, "Resources": resources}
 
 
 def main(path: Path = TEMPLATE_PATH) -> None:

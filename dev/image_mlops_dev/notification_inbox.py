@@ -1,15 +1,18 @@
 """An SQS queue subscribed to the notification topic: how the local stack (and the demo's
 summary, and the tests) read what SNS was told. On AWS, subscribe e-mail, chat or a queue
-of your own to the topic instead."""
+of your own to the topic instead.
+
+The inbox is the local stack's, not the pipeline's: it is made and read with the stack's
+bootstrap key, the way a person would subscribe a queue of their own."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from image_mlops.aws import aws_client
 from image_mlops.config import Settings, get_settings
 from image_mlops.notifications import topic_arn
+from image_mlops_dev.stack.identities import admin_client
 
 
 def subscribe_queue(name: str, settings: Settings | None = None) -> str:
@@ -17,7 +20,7 @@ def subscribe_queue(name: str, settings: Settings | None = None) -> str:
     URL."""
     settings = settings or get_settings()
     topic = topic_arn(settings)
-    sqs, sns = aws_client("sqs", settings), aws_client("sns", settings)
+    sqs, sns = admin_client("sqs", settings), admin_client("sns", settings)
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -47,7 +50,7 @@ def subscribe_queue(name: str, settings: Settings | None = None) -> str:
 
 def unsubscribe_queue(url: str, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    sqs, sns = aws_client("sqs", settings), aws_client("sns", settings)
+    sqs, sns = admin_client("sqs", settings), admin_client("sns", settings)
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -63,7 +66,7 @@ def unsubscribe_queue(url: str, settings: Settings | None = None) -> None:
 def drain(url: str, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every notification waiting in the queue (received and deleted), oldest first:
     ``{"event", "subject", "message", "attributes", "sent_at"}``."""
-    sqs = aws_client("sqs", settings or get_settings())
+    sqs = admin_client("sqs", settings or get_settings())
     notes = []
     while True:
         batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])

@@ -67,26 +67,29 @@ def _log_stream() -> TextIO:
 def configure_logging(verbose: bool) -> None:
     """Where log lines go (see the module's docstring)."""
     if verbose:
-        logging.basicConfig(
-            level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-        )
-        return
-    stream = _log_stream()
-    to_file = logging.StreamHandler(stream)
-    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    to_stderr = logging.StreamHandler(sys.stderr)
-    to_stderr.setLevel(logging.WARNING)
-    to_stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        stream = sys.stderr
+        handlers = [logging.StreamHandler(stream)]
+        handlers[0].setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        level = logging.DEBUG
+    else:
+        stream = _log_stream()
+        to_file = logging.StreamHandler(stream)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        to_stderr = logging.StreamHandler(sys.stderr)
+        to_stderr.setLevel(logging.WARNING)
+        to_stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handlers = [to_file, to_stderr]
+        level = logging.INFO
 
     def install() -> None:
         root = logging.getLogger()
         for handler in root.handlers[:]:
             root.removeHandler(handler)
-        root.addHandler(to_file)
-        root.addHandler(to_stderr)
-        root.setLevel(logging.INFO)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
 
-    install()  # Airflow's first lines, while it is imported, go to the file too
+    install()  # Airflow's first lines, while it is imported, go there too
     # Airflow sets up logging when imported (its structlog loggers write to stdout), so ours
     # is put back after it; without colours, as the lines go to a file
     had_no_color = "NO_COLOR" in os.environ

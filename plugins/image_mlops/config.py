@@ -341,7 +341,8 @@ class Settings:
 
     @property
     def emulator_url(self) -> str:
-        return f"http://127.0.0.1:{self.emulator_port}"
+        """The local emulator's AWS endpoint (TLS, its certificate from the stack's own CA)."""
+        return f"https://127.0.0.1:{self.emulator_port}"
 
     @property
     def airflow_url(self) -> str:

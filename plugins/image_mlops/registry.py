@@ -20,6 +20,7 @@ import getpass
 import hashlib
 import json
 import logging
+import re
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,6 +145,61 @@ def find_by_training_run(training_run_id: str, settings: Settings) -> ModelPacka
     return None
 
 
+# CustomerMetadataProperties values: 1 to 256 characters of letters, numbers, separators and
+# ``_.:/=+-@`` (botocore's data/sagemaker/2017-07-24/service-2.json, shape
+# CustomerMetadataValue: min 1, max 256, pattern ``([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,256}``;
+# SageMaker answers ValidationException for anything else). JSON, commas and percent signs are
+# refused, so counts are written as ``source=n`` words, free text has its other punctuation
+# replaced, and an empty value is left out.
+METADATA_VALUE_MAX = 256
+_METADATA_PUNCTUATION = frozenset("_.:/=+-@")
+_METADATA_REPLACEMENTS = {",": " /", ";": " /", "%": " pct", "(": "- ", ")": "", "'": "", '"': ""}
+
+
+def _metadata_char_allowed(char: str) -> bool:
+    import unicodedata
+
+    return char in _METADATA_PUNCTUATION or unicodedata.category(char)[0] in "LNZ"
+
+
+def metadata_text(text: str) -> str:
+    """``text`` as a metadata value SageMaker accepts: the common punctuation spelled with
+    allowed characters, anything else allowed replaced by ``_``, cut at 256 characters."""
+    out = []
+    for char in text:
+        if _metadata_char_allowed(char):
+            out.append(char)
+        elif char in _METADATA_REPLACEMENTS:
+            out.append(_METADATA_REPLACEMENTS[char])
+        else:
+            out.append("_")
+    return re.sub(r" {2,}", " ", "".join(out)).strip()[:METADATA_VALUE_MAX]
+
+
+def metadata_values(metadata: dict[str, str]) -> dict[str, str]:
+    """``metadata`` as SageMaker accepts it: each value through :func:`metadata_text`, the
+    empty ones left out (a value has at least one character)."""
+    values = {key: metadata_text(value) for key, value in metadata.items()}
+    return {key: value for key, value in values.items() if value}
+
+
+def encode_counts(counts: dict[str, int]) -> str:
+    """``{"feedback": 3, "upload": 150}`` as the metadata value ``feedback=3 upload=150``."""
+    return " ".join(
+        f"{metadata_text(str(k)).replace(' ', '_')}={int(v)}" for k, v in sorted(counts.items())
+    )
+
+
+def decode_counts(value: str | None) -> dict[str, int]:
+    """The counts that :func:`encode_counts` wrote (``{}`` for an empty or missing value)."""
+    out = {}
+    for word in (value or "").split():
+        name, _, count = word.rpartition("=")
+        if name and count.isdigit():
+            out[name] = int(count)
+    return out
+
+
 RESERVATION_FILE = "_reservation.json"
 #: Version folders tried past the registry's latest before giving up (a safety bound).
 MAX_RESERVATION_TRIES = 100
@@ -158,9 +214,9 @@ def models_bucket_policy(settings: Settings) -> dict[str, Any]:
 
     A ``Deny`` of ``s3:PutObject`` without ``If-None-Match`` on ``<group>/<n>/*`` (S3's
     "enforce conditional writes" form; version folders start with a digit 1-9), so neither a
-    PutObject that would overwrite nor a CopyObject can change a registered artifact. Merged
-    into the bucket's policy by ``image-mlops stack bootstrap`` (the emulator honours it);
-    ``image-mlops stack models-bucket-policy`` prints it (both of the development install).
+    PutObject that would overwrite nor a CopyObject can change a registered artifact. In the
+    bucket's policy of ``infra/image-mlops.yaml`` (the emulator enforces it);
+    ``image-mlops stack models-bucket-policy`` prints it (development install).
     """
     bucket, group = settings.models_bucket, settings.model_name
     return {
@@ -339,8 +395,9 @@ def register_model_package(
     if artifact_version_id:
         metadata["artifact_version_id"] = artifact_version_id
     if reason:
-        metadata["reason"] = reason[:256]
-    metadata.update({k: v[:256] for k, v in (extra_metadata or {}).items()})
+        metadata["reason"] = reason
+    metadata.update(extra_metadata or {})
+    metadata = metadata_values(metadata)
     request = build_request(
         settings,
         version_prefix_uris=uris,

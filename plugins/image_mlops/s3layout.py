@@ -288,6 +288,8 @@ def monitoring_report_key(run_id: str) -> str:
 BASELINE_FILE = "baseline.json"
 DATASETS_SEGMENT = "datasets"
 CANDIDATES_SEGMENT = "candidates"
+#: what SageMaker writes (training output): the only folder of the models bucket its role may write
+JOBS_SEGMENT = "_jobs"
 
 
 def baseline_key(group: str, version: int | str) -> str:
@@ -302,3 +304,13 @@ def dataset_manifest_key(group: str, fingerprint: str) -> str:
 def candidate_prefix(group: str, run_id: str) -> str:
     """Where one training run writes its artifact before the gate: ``<group>/candidates/<run>/``."""
     return f"{group}/{CANDIDATES_SEGMENT}/{run_slug(run_id)}/"
+
+
+def job_output_prefix(group: str, run_id: str) -> str:
+    """Where one run's training jobs write (``<group>/_jobs/<run>/``, then ``<job>/output/``).
+
+    Apart from the candidates: the SageMaker execution role may write here and nowhere else in
+    the models bucket (the template's ``WriteJobOutputAndCaptures``); the worker copies the
+    artifact into the run's candidate folder.
+    """
+    return f"{group}/{JOBS_SEGMENT}/{run_slug(run_id)}/"

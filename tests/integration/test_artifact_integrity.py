@@ -54,7 +54,9 @@ def _fresh_endpoint(aws, name, config_name):
         time.sleep(0.3)
 
 
-def test_a_replaced_artifact_never_serves(dag_bag, clean_aws, settings, tmp_path, monkeypatch):
+def test_a_replaced_artifact_never_serves(
+    dag_bag, clean_aws, admin, settings, tmp_path, monkeypatch
+):
     monkeypatch.setenv("IMAGE_MLOPS_REQUIRE_PRODUCTION_APPROVAL", "false")
     aws = clean_aws
     records.ensure_predictions_table(settings)
@@ -72,10 +74,11 @@ def test_a_replaced_artifact_never_serves(dag_bag, clean_aws, settings, tmp_path
     evil = _evil_artifact(tmp_path / "evil.tar.gz", marker).read_bytes()
     bucket, key = integrity.split_s3_url(serving.model_data_url)
     aws.s3.put_object(Bucket=bucket, Key=key, Body=evil)
-    # a model server started now (a new instance, a restart) loads the approved version
-    fresh = _fresh_endpoint(aws, "integrity-fresh", serving.endpoint_config_name)
+    # a model server started now (a new instance, a restart) loads the approved version; an
+    # operator starts it, as no DAG names an endpoint outside the model's
+    fresh = _fresh_endpoint(admin, "integrity-fresh", serving.endpoint_config_name)
     assert fresh["EndpointStatus"] == "InService"
-    aws.sagemaker.delete_endpoint(EndpointName="integrity-fresh")
+    admin.sagemaker.delete_endpoint(EndpointName="integrity-fresh")
 
     put_incoming(aws, settings, "after-swap/red.jpg", colour_image((220, 30, 30), seed=3))
     classified = run_dag(dag_bag, "classify_images")
@@ -120,7 +123,7 @@ def test_without_its_version_a_replaced_artifact_is_refused_with_a_metric(
         Body=_evil_artifact(tmp_path / "evil.tar.gz", marker).read_bytes(),
     )
     # a model server refuses it: the endpoint fails with the reason, nothing is imported
-    model = "integrity-unversioned"
+    model = f"{settings.model_name}-integrity-unversioned"  # a name the worker role may create
     aws.sagemaker.create_model(
         ModelName=model,
         ExecutionRoleArn=settings.sagemaker_role_arn,
@@ -155,7 +158,7 @@ def test_without_its_version_a_replaced_artifact_is_refused_with_a_metric(
         integrity.ApprovedArtifact.from_environment(url, {})
 
 
-def test_registered_version_folders_are_write_once(aws, settings):
+def test_registered_version_folders_are_write_once(aws, admin, settings):
     key = s3layout.model_artifact_key(settings.model_name, 917)
     aws.s3.delete_object(Bucket=settings.models_bucket, Key=key)
     aws.s3.put_object(Bucket=settings.models_bucket, Key=key, Body=b"approved", IfNoneMatch="*")
@@ -173,7 +176,7 @@ def test_registered_version_folders_are_write_once(aws, settings):
             attempt()
         assert caught.value.response["Error"]["Code"] == "AccessDenied"
     assert aws.s3.get_object(Bucket=settings.models_bucket, Key=key)["Body"].read() == b"approved"
-    policy = json.loads(aws.s3.get_bucket_policy(Bucket=settings.models_bucket)["Policy"])
+    policy = json.loads(admin.s3.get_bucket_policy(Bucket=settings.models_bucket)["Policy"])
     assert registry.models_bucket_policy(settings)["Statement"][0] in policy["Statement"]
 
 

@@ -56,7 +56,7 @@ def put_scene(aws, settings) -> None:
 
 def test_no_production_model_classifies_nothing(dag_bag, clean_aws, empty_table):
     settings = empty_table
-    remove_production_endpoint(clean_aws, settings)
+    remove_production_endpoint(settings)
     put_incoming(clean_aws, settings, "red-0.jpg", colour_image(RED))
 
     assert run.find_model(settings) is None
@@ -86,7 +86,7 @@ SCENE_PLACEMENTS = [
 def test_classifies_into_class_folders_then_rerun_and_new_model(dag_bag, clean_aws, empty_table):
     settings = empty_table
     aws = clean_aws
-    deploy_production_model(aws, settings, version=1)
+    deploy_production_model(settings, version=1)
     put_scene(aws, settings)
 
     # --- first run: folders, uncertain, unreadable, manifest, rows ------------------------
@@ -147,7 +147,6 @@ def test_classifies_into_class_folders_then_rerun_and_new_model(dag_bag, clean_a
 
     # --- a new production model version: new rows, images follow the new placement -------
     deploy_production_model(
-        aws,
         settings,
         version=2,
         centroids={"crimson": RED, "green": GREEN, "blue": BLUE},
@@ -176,7 +175,7 @@ def test_images_of_one_basename_in_two_folders_both_keep_their_copy(
     both copied to predictions/red/1.jpg, and a later move deleted the survivor."""
     settings = empty_table
     aws = clean_aws
-    deploy_production_model(aws, settings, version=1)
+    deploy_production_model(settings, version=1)
     shop_a = colour_image(RED, seed=1)
     shop_b = colour_image(RED, seed=2)
     put_incoming(aws, settings, "shopA/1.jpg", shop_a)
@@ -191,7 +190,7 @@ def test_images_of_one_basename_in_two_folders_both_keep_their_copy(
 
     # a new model moves only shopA's image (shopB is re-placed on its own path)
     deploy_production_model(
-        aws, settings, version=2, centroids={"crimson": RED, "green": GREEN, "blue": BLUE}
+        settings, version=2, centroids={"crimson": RED, "green": GREEN, "blue": BLUE}
     )
     second = run_dag(dag_bag, "classify_images")
     assert second.state == "success", task_states(second)
@@ -210,7 +209,7 @@ def test_a_large_run_goes_through_one_batch_transform_job(
     settings = empty_table
     aws = clean_aws
     monkeypatch.setenv("IMAGE_MLOPS_BATCH_TRANSFORM_THRESHOLD", "3")
-    deploy_production_model(aws, settings, version=1)
+    deploy_production_model(settings, version=1)
     put_scene(aws, settings)
 
     dag_run = run_dag(dag_bag, "classify_images", conf={"batch_size": 3})
@@ -231,7 +230,7 @@ def test_a_large_run_goes_through_one_batch_transform_job(
 def test_a_small_run_skips_the_transform_job(dag_bag, clean_aws, empty_table):
     settings = empty_table
     aws = clean_aws
-    deploy_production_model(aws, settings, version=1)
+    deploy_production_model(settings, version=1)
     put_incoming(aws, settings, "red-0.jpg", colour_image(RED, seed=1))
     before = endpoint_invocations(settings.endpoint_name("production"))
     dag_run = run_dag(dag_bag, "classify_images")

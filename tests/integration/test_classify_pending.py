@@ -22,7 +22,7 @@ RED, GREEN = (220, 30, 30), (30, 200, 40)
 def scene(clean_aws, local_stack, settings):
     records.ensure_predictions_table(settings)
     records._execute(settings, "TRUNCATE predictions")
-    deploy_production_model(clean_aws, settings, version=1)
+    deploy_production_model(settings, version=1)
     return clean_aws, settings
 
 

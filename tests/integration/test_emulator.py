@@ -20,12 +20,26 @@ import botocore.exceptions
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.validate import validate_parameters
+from conftest import EMULATOR_TEST_ROLE, create_emulator_test_role
 from private_emulator import PrivateEmulator
 
 pytestmark = pytest.mark.stack
 
+
+@pytest.fixture(scope="session")
+def aws(admin):
+    """The emulator's own behaviour is under test here, not the template's permissions: the
+    stack's bootstrap key (the roles' refusals are test_emulator_enforcement.py's)."""
+    return admin
+
+
+@pytest.fixture(autouse=True)
+def _emulator_test_role(emulator_test_role):
+    """The jobs and models here run as ``ROLE`` (see conftest.EMULATOR_TEST_ROLE)."""
+
+
 ROOT = Path(__file__).resolve().parents[2]
-ROLE = "arn:aws:iam::123456789012:role/image-mlops-sagemaker"
+ROLE = f"arn:aws:iam::123456789012:role/{EMULATOR_TEST_ROLE}"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 
@@ -236,6 +250,7 @@ def test_update_endpoint_with_quiet_alarm_goes_through(aws):
 def private_emulator(tmp_path):
     emulator = PrivateEmulator(tmp_path / "journal.bin", tmp_path / "emulator.log")
     emulator.start()
+    create_emulator_test_role(emulator.client("iam"))  # the models' ROLE
     yield emulator
     emulator.stop()
 

@@ -15,7 +15,7 @@ import time
 
 import psutil
 import pytest
-from conftest import wait_endpoint_settled, wait_for_alarm_evaluation
+from conftest import create_emulator_test_role, wait_endpoint_settled, wait_for_alarm_evaluation
 
 from image_mlops.deployment import endpoints, flow
 from image_mlops.serving.sample_model import (
@@ -27,13 +27,20 @@ from image_mlops.serving.sample_model import (
 
 pytestmark = pytest.mark.stack
 
+
+@pytest.fixture(scope="session")
+def aws(admin):
+    """The emulator's own behaviour is under test here, not the template's permissions: the
+    stack's bootstrap key (the roles' refusals are test_emulator_enforcement.py's)."""
+    return admin
+
+
 ENDPOINT = "emulator-hosted-endpoint"
 
 
 @pytest.fixture(scope="module")
-def hosted(local_stack, tmp_path_factory):
+def hosted(local_stack, admin, tmp_path_factory):
     """An endpoint on the good sample model (configs and model made by the deployment)."""
-    from image_mlops.aws import aws_client
     from image_mlops.config import get_settings
 
     settings = get_settings()
@@ -43,7 +50,7 @@ def hosted(local_stack, tmp_path_factory):
     candidate = flow.require_approved(arn, settings)
     approved = flow.verified_artifact(candidate, "staging", settings)
     config = endpoints.ensure_endpoint_config(candidate, "staging", settings, approved)
-    sagemaker = aws_client("sagemaker", settings)
+    sagemaker = admin.sagemaker  # an endpoint of the test's own name
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=config)
     yield {"config": config, "candidate": candidate, "approved": approved}
     sagemaker.delete_endpoint(EndpointName=ENDPOINT)
@@ -184,6 +191,7 @@ def test_endpoints_come_back_after_down_and_up(tmp_path):
     emulator.start()
     try:
         s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
+        role = create_emulator_test_role(emulator.client("iam"))
         s3.create_bucket(Bucket="models")
         s3.put_bucket_versioning(Bucket="models", VersioningConfiguration={"Status": "Enabled"})
         body = write_artifact(tmp_path / "model.tar.gz").read_bytes()
@@ -193,7 +201,7 @@ def test_endpoints_come_back_after_down_and_up(tmp_path):
         )
         sagemaker.create_model(
             ModelName="restart-model",
-            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+            ExecutionRoleArn=role,
             PrimaryContainer={
                 "Image": "img",
                 "ModelDataUrl": approved.url,

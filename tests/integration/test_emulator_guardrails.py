@@ -33,6 +33,14 @@ from image_mlops.serving.sample_model import (
 
 pytestmark = pytest.mark.stack
 
+
+@pytest.fixture(scope="session")
+def aws(admin):
+    """The emulator's own behaviour is under test here, not the template's permissions: the
+    stack's bootstrap key (the roles' refusals are test_emulator_enforcement.py's)."""
+    return admin
+
+
 BLUE_JPEG = colour_image(PRIMARY_CENTROIDS["blue"], "JPEG", seed=5)
 BLUE_BATCH = json.dumps({"instances": [{"b64": base64.b64encode(BLUE_JPEG).decode()}]}).encode()
 

@@ -17,11 +17,25 @@ import uuid
 import zipfile
 
 import pytest
+from conftest import EMULATOR_TEST_ROLE, create_emulator_test_role
 from private_emulator import PrivateEmulator
 
 pytestmark = pytest.mark.stack
 
-ROLE = "arn:aws:iam::123456789012:role/image-mlops-sagemaker"
+
+@pytest.fixture(scope="session")
+def aws(admin):
+    """The emulator's own behaviour is under test here, not the template's permissions: the
+    stack's bootstrap key (the roles' refusals are test_emulator_enforcement.py's)."""
+    return admin
+
+
+@pytest.fixture(autouse=True)
+def _emulator_test_role(emulator_test_role):
+    """The jobs and models here run as ``ROLE`` (see conftest.EMULATOR_TEST_ROLE)."""
+
+
+ROLE = f"arn:aws:iam::123456789012:role/{EMULATOR_TEST_ROLE}"
 PROBE = """\
 import json, os, sys, time
 print("started", flush=True)
@@ -287,6 +301,7 @@ def test_jobs_survive_a_restart_as_finished_or_failed_never_in_progress(tmp_path
     emulator.start()
     try:
         s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
+        create_emulator_test_role(emulator.client("iam"))
         s3.create_bucket(Bucket="jobs")
         done = _probe_job(s3, "jobs", mode="report")
         sagemaker.create_training_job(**done)
@@ -429,19 +444,13 @@ def slow(event, context):
 
 
 @pytest.fixture(scope="module")
-def lambdas(local_stack):
-    from image_mlops.aws import aws_client
-
-    return aws_client("lambda")
+def lambdas(admin):
+    return getattr(admin, "lambda")
 
 
 @pytest.fixture(scope="module")
-def functions(aws, lambdas):
-    iam = aws.iam
-    role = iam.create_role(
-        RoleName=f"lambda-test-{uuid.uuid4().hex[:6]}",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-    )["Role"]["Arn"]
+def functions(lambdas, emulator_test_role):
+    role = emulator_test_role
     names = {}
     for handler, timeout in (("echo", 30), ("fail", 30), ("slow", 1)):
         name = f"test-{handler}-{uuid.uuid4().hex[:6]}"

@@ -21,6 +21,14 @@ from image_mlops_dev.emulator.s3.rules import rfc2047_value
 
 pytestmark = pytest.mark.stack
 
+
+@pytest.fixture(scope="session")
+def aws(admin):
+    """The emulator's own behaviour is under test here, not the template's permissions: the
+    stack's bootstrap key (the roles' refusals are test_emulator_enforcement.py's)."""
+    return admin
+
+
 BUCKET = "image-mlops-rules-test"
 
 

@@ -30,6 +30,7 @@ from validation_corpus import corpus, photo_jpeg
 
 from image_mlops import s3layout
 from image_mlops.validation import pipeline, validator
+from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID
 from image_mlops_dev.stack.processes import free_port
 
 pytestmark = pytest.mark.stack
@@ -210,8 +211,8 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
         "s3",
         endpoint_url=url,
         region_name="us-east-1",
-        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=os.environ[BOOTSTRAP_SECRET],
         config=Config(retries={"max_attempts": 1}),
     )
     for bucket in (settings.raw_bucket, settings.validated_bucket):
@@ -224,6 +225,10 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
     # the task fails fast once S3 is gone (one attempt per request, no back-off)
     env = {
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        # this private emulator has no roles: the task signs with its bootstrap key, which
+        # the SDK's chain takes before the session's container credentials
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": os.environ[BOOTSTRAP_SECRET],
         "AWS_MAX_ATTEMPTS": "1",
         "AWS_RETRY_MODE": "standard",
     }
@@ -327,7 +332,7 @@ def test_sigkill_of_classification_between_copy_and_record(
     aws = clean_aws
     records.ensure_predictions_table(settings)
     records._execute(settings, "TRUNCATE predictions")
-    deploy_production_model(aws, settings, version=1)
+    deploy_production_model(settings, version=1)
     images = {}
     for i in range(12):
         name = f"shop{i % 3}/item-{i // 3}.jpg"  # basenames repeat across folders

@@ -1,10 +1,10 @@
-"""infra/image-mlops.yaml deployed to the emulator's CloudFormation.
+"""infra/image-mlops.yaml deployed to the emulator's CloudFormation, whole, as a second
+stack of its own names, by the deploying user (the bootstrap key).
 
-The resource types moto's CloudFormation lacks (``infra.EMULATOR_LACKS``: bucket policies,
-the model package group, the e-mail subscription) are left out of this deployment; what is
-deployed is checked as AWS would have it: buckets encrypted, versioned where the template says,
-public access blocked, lifecycle rules; the roles and their policies; the Lambda and the state
-machine of the validation route; the topic; the dashboard; the stack's outputs.
+What is deployed is checked as AWS would have it: buckets encrypted, versioned where the
+template says, public access blocked, lifecycle rules, their policies; the roles and their
+policies; the model package group; the Lambda and the state machine of the validation route;
+the topic; no dashboard (``monitor_model`` owns it); the stack's outputs.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
-def deploy(aws):
+def deploy(admin):
     """``deploy(**parameters)``: the template (less what the emulator lacks) as a stack of
     its own names; every stack and bucket it made is deleted after the test."""
     made = []
+    aws = admin
 
     def deploy(**extra: str) -> dict:
         tag = uuid.uuid4().hex[:8]
@@ -44,7 +45,7 @@ def deploy(aws):
         made.append((stack, names))
         aws.cloudformation.create_stack(
             StackName=stack,
-            TemplateBody=infra.render(infra.without(infra.template())),
+            TemplateBody=infra.TEMPLATE_PATH.read_text(),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in names.items()],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
@@ -66,7 +67,8 @@ def deploy(aws):
             aws.s3.delete_bucket(Bucket=bucket)
 
 
-def test_the_stack_deploys_what_the_dags_need(aws, deploy):
+def test_the_stack_deploys_what_the_dags_need(admin, deploy):
+    aws = admin
     deployed = deploy()
     names, stack = deployed["names"], deployed["stack"]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
@@ -111,16 +113,23 @@ def test_the_stack_deploys_what_the_dags_need(aws, deploy):
     attributes = aws.sns.get_topic_attributes(TopicArn=outputs["NotificationTopicArn"])
     assert attributes["Attributes"]["KmsMasterKeyId"] == "alias/aws/sns"
     assert f"IMAGE_MLOPS_MODELS_BUCKET={names['ModelsBucketName']}" in outputs["Settings"]
+    # one owner of the dashboard: monitor_model writes it, the stack does not
     dashboards = aws.cloudwatch.list_dashboards()["DashboardEntries"]
-    assert f"image-mlops-{names['ModelName']}" in {d["DashboardName"] for d in dashboards}
+    assert f"image-mlops-{names['ModelName']}" not in {d["DashboardName"] for d in dashboards}
+    group = aws.sagemaker.describe_model_package_group(ModelPackageGroupName=names["ModelName"])
+    assert group["ModelPackageGroupStatus"] == "Completed"
+    policy = json.loads(aws.s3.get_bucket_policy(Bucket=names["ModelsBucketName"])["Policy"])
+    sids = {statement.get("Sid") for statement in policy["Statement"]}
+    assert "RegisteredModelVersionsAreWriteOnce" in sids
     assert "ValidationStateMachineArn" not in outputs  # no Lambda code uploaded yet
 
 
-def test_with_the_lambda_code_uploaded_the_stack_has_the_validation_route(aws, deploy, settings):
+def test_with_the_lambda_code_uploaded_the_stack_has_the_validation_route(admin, deploy, settings):
     """The validation route's Lambda and state machine, from a zip uploaded before (in the
     emulator, a stack update does not create resources it adds: the zip is given at creation)."""
-    from image_mlops.aws import aws_client
     from image_mlops_dev.packaging import validation_lambda_zip
+
+    aws = admin
 
     key = f"lambda/validate_images-{uuid.uuid4().hex[:8]}.zip"
     aws.s3.put_object(Bucket=settings.models_bucket, Key=key, Body=validation_lambda_zip())
@@ -135,7 +144,7 @@ def test_with_the_lambda_code_uploaded_the_stack_has_the_validation_route(aws, d
         stateMachineArn=deployed["outputs"]["ValidationStateMachineArn"]
     )
     name = deployed["names"]["ValidationFunctionName"]
-    function = aws_client("lambda").get_function(FunctionName=name)["Configuration"]
+    function = getattr(aws, "lambda").get_function(FunctionName=name)["Configuration"]
     assert function["Handler"] == "validate_lambda.handler" and function["Timeout"] == 900
     assert function["FunctionArn"] in machine["definition"]
     assert "${ValidateFunctionArn}" not in machine["definition"]

@@ -9,9 +9,12 @@ import pytest
 pytestmark = pytest.mark.stack
 
 
-def test_buckets_and_model_package_group_exist(aws, settings):
-    buckets = {b["Name"] for b in aws.s3.list_buckets()["Buckets"]}
+def test_buckets_and_model_package_group_exist(aws, admin, settings):
+    # listing every bucket is the deployer's business (s3:ListAllMyBuckets), not the worker's
+    buckets = {b["Name"] for b in admin.s3.list_buckets()["Buckets"]}
     assert set(settings.buckets) <= buckets
+    for bucket in settings.buckets:
+        aws.s3.head_bucket(Bucket=bucket)  # the worker reaches each of them
     group = aws.sagemaker.describe_model_package_group(ModelPackageGroupName=settings.model_name)
     assert group["ModelPackageGroupName"] == settings.model_name
 
@@ -22,7 +25,9 @@ def test_s3_round_trip_with_unicode_key(aws, settings):
     assert aws.s3.get_object(Bucket=settings.raw_bucket, Key=key)["Body"].read() == b"\xff\xd8bytes"
 
 
-def test_cloudwatch_metrics_round_trip(aws, settings):
+def test_cloudwatch_metrics_round_trip(admin, settings):
+    # a probe of the emulator in a namespace of its own (the worker publishes only to ours)
+    aws = admin
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     aws.cloudwatch.put_metric_data(
         Namespace="StackTest",

@@ -1,4 +1,8 @@
-"""The CloudWatch hook, sensors and triggers against the emulator."""
+"""The CloudWatch hook, sensors and triggers against the emulator.
+
+Each test writes metrics and alarms of a namespace of its own, which the worker role may not
+(its policy names the stack's namespace and alarms): they connect with the bootstrap key
+(``ADMIN_CONN``); what the worker may do is test_monitoring_scenario's and the DAG tests'."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from conftest import wait_for_alarm_states
+from conftest import ADMIN_CONN, wait_for_alarm_states
 
 from image_mlops.cloudwatch.conditions import ALARM, INSUFFICIENT_DATA, OK, alarm_states
 from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
@@ -26,7 +30,7 @@ def ns(local_stack):
 
 @pytest.fixture
 def hook(local_stack):
-    return CloudWatchMetricsHook(aws_conn_id="aws_default", region_name="us-east-1")
+    return CloudWatchMetricsHook(aws_conn_id=ADMIN_CONN, region_name="us-east-1")
 
 
 def _put(hook, ns, name, values, *, minutes_ago=1):
@@ -145,7 +149,7 @@ def test_alarm_sensor_poke_and_trigger(hook, ns):
             require_all=False,
             poke_interval=0.2,
             deadline=deadline,
-            aws_conn_id="aws_default",
+            aws_conn_id=ADMIN_CONN,
             region_name="us-east-1",
         )
 
@@ -210,7 +214,7 @@ def test_metric_sensor_with_metric_and_expression(hook, ns):
         condition=sensor.condition(),
         poke_interval=0.2,
         deadline=time.time() + 10,
-        aws_conn_id="aws_default",
+        aws_conn_id=ADMIN_CONN,
         region_name="us-east-1",
     )
 
@@ -249,7 +253,7 @@ def test_deferrable_alarm_sensor_defers_and_soft_fails_on_timeout(hook, ns):
 def test_validation_error_rate_from_validation_results(hook, settings, ns):
     import dataclasses
 
-    settings = dataclasses.replace(settings, cloudwatch_namespace=ns)
+    settings = dataclasses.replace(settings, cloudwatch_namespace=ns, aws_conn_id=ADMIN_CONN)
     from image_mlops.monitoring.publish import validation_error_rate
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)

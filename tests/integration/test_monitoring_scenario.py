@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 
 import pytest
-from conftest import ROOT, delete_labelled, run_dag, wait_for_alarm_evaluation
+from conftest import ADMIN_CONN, ROOT, delete_labelled, run_dag, wait_for_alarm_evaluation
 
 from image_mlops.cloudwatch.conditions import ALARM, alarm_states
 from image_mlops.monitoring import metrics as m
@@ -51,6 +52,9 @@ def world(local_stack, airflow_db):
     patch = pytest.MonkeyPatch()
     # metrics of other tests in the same session must not move these alarms
     patch.setenv("IMAGE_MLOPS_CLOUDWATCH_NAMESPACE", f"ScenarioTest{uuid.uuid4().hex[:6]}")
+    # which the worker role may not write to (its policy names the stack's namespace): these
+    # runs connect with the bootstrap key; the worker's own monitoring runs are the e2e test's
+    patch.setenv("AIRFLOW_CONN_AWS_DEFAULT", os.environ[f"AIRFLOW_CONN_{ADMIN_CONN.upper()}"])
     # input drift from these predictions' statistics, not from what other tests' invocations
     # of the production endpoint captured (that path: test_emulator_guardrails)
     patch.setenv("IMAGE_MLOPS_DATA_CAPTURE_PERCENT", "0")

@@ -256,7 +256,7 @@ def test_no_secret_in_the_workers_logs_the_brokers_files_or_the_database(stack):
         for name in (
             "IMAGE_MLOPS_REDIS_PASSWORD",
             "IMAGE_MLOPS_PG_PASSWORD",
-            "AWS_SECRET_ACCESS_KEY",
+            "IMAGE_MLOPS_LOCAL_AWS_SECRET",
         )
     }
     secrets.update(json.loads(secrets_file.read_text()))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from conftest import bootstrap_client_arguments
 
 from image_mlops_dev.stack.processes import free_port
 
@@ -102,13 +103,7 @@ def test_a_crashed_component_is_reported_and_restarted(private_stack):
 
 def test_state_survives_down_and_up_and_down_leaves_no_process(private_stack):
     state, env = private_stack
-    emulator_port = int(env["IMAGE_MLOPS_EMULATOR_PORT"])
-    kwargs = {
-        "endpoint_url": f"http://127.0.0.1:{emulator_port}",
-        "region_name": "us-east-1",
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-    }
+    kwargs = bootstrap_client_arguments(env)
     s3 = boto3.client("s3", **kwargs)
     s3.put_object(Bucket="image-mlops-raw", Key="incoming/kept é.jpg", Body=b"kept bytes")
     cloudwatch = boto3.client("cloudwatch", **kwargs)
@@ -136,8 +131,8 @@ def test_state_survives_down_and_up_and_down_leaves_no_process(private_stack):
     assert not list((state / "run").glob("*.pid"))
 
     _cli(env, "up", "--no-airflow")
-    bootstrap = _cli(env, "bootstrap")  # idempotent: everything exists already
-    assert "model package group product-image-classifier ready" in bootstrap.stdout
+    deployed = _cli(env, "deploy")  # idempotent: the stack is there, nothing changed
+    assert "CloudFormation stack image-mlops deployed to the local emulator" in deployed.stdout
     body = s3.get_object(Bucket="image-mlops-raw", Key="incoming/kept é.jpg")["Body"].read()
     assert body == b"kept bytes"
     alarms = cloudwatch.describe_alarms(AlarmNames=["lifecycle-alarm"])["MetricAlarms"]

@@ -31,7 +31,7 @@ def test_create_training_job_request(aws, settings):
         job_name=name,
         channels={"train": "s3://b/x/train.manifest", "validation": "s3://b/x/v.manifest"},
         source_uri=upload_source(settings),
-        output_prefix="g/candidates/r/jobs/",
+        output_prefix="g/_jobs/r/",
         hyperparameters={"seed": 0, "C": 0.01},
     )
     model = aws.sagemaker.meta.service_model

@@ -148,7 +148,7 @@ def test_an_unreadable_production_artifact_skips_the_comparison_with_a_note(
 
     aws = clean_aws
     _upload_labeled(aws, settings, demo_dir)
-    deploy_production_model(aws, settings, version=97)
+    deploy_production_model(settings, version=97)
     # the production artifact disappears (deleted by hand, lifecycle rule, ...)
     aws.s3.delete_object(
         Bucket=settings.models_bucket, Key=f"{settings.model_name}/97/model.tar.gz"
@@ -156,7 +156,7 @@ def test_an_unreadable_production_artifact_skips_the_comparison_with_a_note(
     try:
         run = run_dag(dag_bag, "train_and_register", conf={"reason": "prod artifact gone"})
     finally:
-        remove_production_endpoint(aws, settings)
+        remove_production_endpoint(settings)
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
     evaluated = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")
     assert evaluated["production_accuracy"] is None

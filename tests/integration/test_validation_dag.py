@@ -8,7 +8,7 @@ import json
 from urllib.parse import unquote
 
 import pytest
-from conftest import run_dag
+from conftest import ADMIN_CONN, run_dag
 from validation_corpus import corpus
 
 pytestmark = pytest.mark.stack
@@ -34,7 +34,7 @@ def _raw_images(aws, settings):
     return [k for k in aws.keys(settings.raw_bucket) if k.startswith(("labeled/", "incoming/"))]
 
 
-def test_corpus_ends_where_it_should(clean_aws, settings, dag_bag):
+def test_corpus_ends_where_it_should(clean_aws, admin, settings, dag_bag):
     aws = clean_aws
     cases = _put_corpus(aws, settings, {"product-id": "p-42"})
     # unsafe keys: climbing out of the area, and a labelled image without a class folder
@@ -105,7 +105,7 @@ def test_corpus_ends_where_it_should(clean_aws, settings, dag_bag):
     for task_id in ("emit_labeled", "emit_incoming"):
         assert run.get_task_instance(task_id).state == "success"
     now = dt.datetime.now(dt.UTC)
-    stats = aws.cloudwatch.get_metric_statistics(
+    stats = admin.cloudwatch.get_metric_statistics(  # the test reads; the worker only writes
         Namespace=settings.cloudwatch_namespace,
         MetricName="ValidationResults",
         Dimensions=[
@@ -299,7 +299,9 @@ def test_task_instances_grow_with_batches_not_images(clean_aws, settings, dag_ba
     assert summary["validated"] == 12 and summary["batches"] == 3
 
 
-def test_state_machine_input_starts_an_execution_on_the_emulator(clean_aws, settings):
+def test_state_machine_input_starts_an_execution_on_the_emulator(admin, settings):
+    """A machine of the test's own (the stack's deploying user's), started with the input the
+    DAG builds."""
     from pathlib import Path
 
     from image_mlops.validation import pipeline
@@ -307,18 +309,18 @@ def test_state_machine_input_starts_an_execution_on_the_emulator(clean_aws, sett
     root = Path(__file__).resolve().parents[2]
     definition = (root / "include/statemachines/validate_images.asl.json").read_text()
     arn = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:validate"
-    machine = clean_aws.stepfunctions.create_state_machine(
+    machine = admin.stepfunctions.create_state_machine(
         name="validate-images-input-test",
         definition=definition.replace("${ValidateFunctionArn}", arn),
-        roleArn=f"arn:aws:iam::{settings.account_id}:role/sfn",
+        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-validate-states",
     )["stateMachineArn"]
     sfn_input = pipeline.state_machine_input("r1", ["_runs/r1/batch-0001.json"], settings)
-    execution = clean_aws.stepfunctions.start_execution(
+    execution = admin.stepfunctions.start_execution(
         stateMachineArn=machine, input=json.dumps(sfn_input)
     )["executionArn"]
-    described = clean_aws.stepfunctions.describe_execution(executionArn=execution)
+    described = admin.stepfunctions.describe_execution(executionArn=execution)
     assert json.loads(described["input"])["batches"][0]["manifest_key"].endswith("0001.json")
-    clean_aws.stepfunctions.delete_state_machine(stateMachineArn=machine)
+    admin.stepfunctions.delete_state_machine(stateMachineArn=machine)
 
 
 def test_a_retried_finalize_publishes_its_counts_once(clean_aws, settings):
@@ -329,7 +331,10 @@ def test_a_retried_finalize_publishes_its_counts_once(clean_aws, settings):
     from image_mlops.monitoring.publish import metrics_hook
     from image_mlops.validation import pipeline
 
-    settings = dataclasses.replace(settings, cloudwatch_namespace=f"Once{uuid.uuid4().hex[:8]}")
+    # a namespace of its own, which the worker may not write to: the bootstrap key's connection
+    settings = dataclasses.replace(
+        settings, cloudwatch_namespace=f"Once{uuid.uuid4().hex[:8]}", aws_conn_id=ADMIN_CONN
+    )
     cases = _put_corpus(clean_aws, settings)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     manifests = pipeline.plan_run("manual__finalize-twice", settings)

@@ -63,20 +63,23 @@ def test_handler_validates_a_manifest_like_the_dag(clean_aws, settings, lambda_m
     assert reasons == {k: r for k, (_, r) in cases.items() if r}
 
 
-def test_state_machine_deploys_on_the_emulator(aws, settings):
+def test_state_machine_deploys_on_the_emulator(admin, settings):
+    aws = admin  # a machine of the test's own: the stack's deploying user creates it
     definition = (ROOT / "include/statemachines/validate_images.asl.json").read_text()
     arn = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:image-mlops-validate"
     created = aws.stepfunctions.create_state_machine(
         name="image-mlops-validate-images-test",
         definition=definition.replace("${ValidateFunctionArn}", arn),
-        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-stepfunctions",
+        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-validate-states",
     )
     described = aws.stepfunctions.describe_state_machine(stateMachineArn=created["stateMachineArn"])
     assert arn in described["definition"]
     aws.stepfunctions.delete_state_machine(stateMachineArn=created["stateMachineArn"])
 
 
-def test_dag_with_the_stepfunctions_engine(clean_aws, settings, dag_bag, local_stack, monkeypatch):
+def test_dag_with_the_stepfunctions_engine(
+    clean_aws, admin, settings, dag_bag, local_stack, monkeypatch
+):
     """IMAGE_MLOPS_VALIDATION_ENGINE=stepfunctions: the DAG starts the state machine deployed
     by the stack; Step Functions runs its Map, each item invoking the validation Lambda (this
     checkout's zip) on a real batch; the deferred task waits for the execution's end."""
@@ -85,7 +88,7 @@ def test_dag_with_the_stepfunctions_engine(clean_aws, settings, dag_bag, local_s
     from image_mlops import s3layout
 
     aws = clean_aws
-    machine = local_stack.deploy_validation_route()
+    machine = local_stack.deploy_aws_side()["ValidationStateMachineArn"]  # the stack's
     monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_ENGINE", "stepfunctions")
     monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("IMAGE_MLOPS_VALIDATION_BATCH_SIZE", "4")
@@ -99,7 +102,8 @@ def test_dag_with_the_stepfunctions_engine(clean_aws, settings, dag_bag, local_s
     request = run.get_task_instance("stepfunctions.state_machine_request").xcom_pull(
         task_ids="stepfunctions.state_machine_request"
     )
-    executions = aws.stepfunctions.list_executions(stateMachineArn=machine)["executions"]
+    # the test reads the executions back (the DAG itself only starts and describes its own)
+    executions = admin.stepfunctions.list_executions(stateMachineArn=machine)["executions"]
     execution = next(e for e in executions if e["name"] == request["name"])
     described = aws.stepfunctions.describe_execution(executionArn=execution["executionArn"])
     assert described["status"] == "SUCCEEDED"
@@ -117,34 +121,34 @@ def test_dag_with_the_stepfunctions_engine(clean_aws, settings, dag_bag, local_s
     assert len(body["Body"].read().splitlines()) == summary["quarantined"]
 
 
-def test_a_failing_lambda_fails_the_execution(clean_aws, settings, local_stack):
+def test_a_failing_lambda_fails_the_execution(clean_aws, admin, settings, local_stack):
     """A batch the Lambda cannot read (its manifest is gone): the Lambda's error reaches the
     state machine, which ends in its ValidationFailed state."""
     from image_mlops.validation import pipeline
 
-    machine = local_stack.deploy_validation_route()
+    machine = local_stack.deploy_aws_side()["ValidationStateMachineArn"]  # the stack's
     sfn_input = pipeline.state_machine_input("gone", ["_runs/gone/batch-0001.json"], settings)
-    definition = json.loads(
-        clean_aws.stepfunctions.describe_state_machine(stateMachineArn=machine)["definition"]
-    )
+    described = admin.stepfunctions.describe_state_machine(stateMachineArn=machine)
+    definition = json.loads(described["definition"])
     # no retries: the failure path, not the back-off, is what this test is about
     definition["States"]["ValidateBatches"]["ItemProcessor"]["States"]["ValidateBatch"].pop("Retry")
-    quick = clean_aws.stepfunctions.create_state_machine(
+    # a machine of the test's own (the deploying user's), with the stack's machine's role
+    quick = admin.stepfunctions.create_state_machine(
         name=f"validate-no-retry-{settings.pg_port}",
         definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-stepfunctions",
+        roleArn=described["roleArn"],
     )["stateMachineArn"]
-    execution = clean_aws.stepfunctions.start_execution(
+    execution = admin.stepfunctions.start_execution(
         stateMachineArn=quick, name="gone-1", input=json.dumps(sfn_input)
     )["executionArn"]
     import time
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        described = clean_aws.stepfunctions.describe_execution(executionArn=execution)
+        described = admin.stepfunctions.describe_execution(executionArn=execution)
         if described["status"] != "RUNNING":
             break
         time.sleep(0.5)
     assert described["status"] == "FAILED"
     assert described["error"] == "ValidationBatchFailed"
-    clean_aws.stepfunctions.delete_state_machine(stateMachineArn=quick)
+    admin.stepfunctions.delete_state_machine(stateMachineArn=quick)

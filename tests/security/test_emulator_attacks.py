@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import ssl
 import stat
 import subprocess
 import time
@@ -24,9 +25,18 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from private_emulator import PrivateEmulator, emulator_command, emulator_environment
 
+from image_mlops.config import get_settings
+from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID, ca_bundle
 from image_mlops_dev.stack.processes import free_port
 
 pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="session")
+def aws(admin):
+    """The artifacts attacked here are placed and read back with the stack's bootstrap key:
+    the attacks are a stranger's, the keys of the template's roles are not at stake."""
+    return admin
 
 
 def _client(settings, service: str, key: str | None = None, secret: str | None = None, **config):
@@ -34,15 +44,18 @@ def _client(settings, service: str, key: str | None = None, secret: str | None =
         service,
         endpoint_url=settings.emulator_url,
         region_name=settings.region,
-        aws_access_key_id=key or os.environ["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=secret or os.environ["AWS_SECRET_ACCESS_KEY"],
+        verify=str(ca_bundle(settings)),
+        aws_access_key_id=key or LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=secret or os.environ[BOOTSTRAP_SECRET],
         config=Config(retries={"max_attempts": 1}, **config),
     )
 
 
 def _send(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:
+    """Send over TLS, trusting the stack's CA (an attacker on this machine could too)."""
+    context = ssl.create_default_context(cafile=str(ca_bundle(get_settings())))
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -138,7 +151,7 @@ def test_a_signed_request_with_a_swapped_body_is_refused(aws, settings, artifact
         data=original,
         headers={"X-Amz-Content-SHA256": hashlib.sha256(original).hexdigest()},
     )
-    credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    credentials = Credentials(LOCAL_ACCESS_KEY_ID, os.environ[BOOTSTRAP_SECRET])
     SigV4Auth(credentials, "s3", settings.region).add_auth(request)
     # (urllib's default form content type would make moto read the body as a form)
     headers = {**dict(request.headers.items()), "Content-Type": "application/octet-stream"}
@@ -192,7 +205,7 @@ def test_the_journal_keeps_no_credentials_and_only_its_owner_reads_it(aws, setti
     journal = stack.journal.read_bytes()
     assert key.encode() in journal
     assert b"HTTP_AUTHORIZATION" not in journal and b"AWS4-HMAC-SHA256 Credential" not in journal
-    assert os.environ["AWS_SECRET_ACCESS_KEY"].encode() not in journal
+    assert os.environ[BOOTSTRAP_SECRET].encode() not in journal
     assert stat.S_IMODE(stack.journal.stat().st_mode) == 0o600
 
 

@@ -91,6 +91,10 @@ def test_transform_job_request_is_valid_for_botocore():
     validate_parameters(request, shape)  # raises ParamValidationError when invalid
     name = request["TransformJobName"]
     assert len(name) <= 63 and name.replace("-", "").isalnum()
+    # the worker may create only transform-job/<model>-* (infra/image-mlops.yaml)
+    assert name.startswith(f"{settings.model_name}-classify-v{MODEL['package_version']}-")
+    long_name = transform.transform_job_name(run_id, MODEL["package_version"], "m" * 60)
+    assert len(long_name) == 63 and long_name[-13:] == name[-13:]  # the digest survives
     assert (
         name == transform.build_transform_job_request(MODEL, run_id, settings)["TransformJobName"]
     )

@@ -181,7 +181,8 @@ def test_connections_point_at_the_compose_services(model):
     env = model["services"]["airflow-scheduler"]["environment"]
     aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
     assert aws["conn_type"] == "aws"
-    assert aws["extra"]["endpoint_url"] == "http://moto:5055"
+    # over TLS: the template's buckets refuse plain HTTP (aws:SecureTransport)
+    assert aws["extra"]["endpoint_url"] == "https://moto:5055"
     assert env["AIRFLOW_CONN_PRODUCT_CATALOG_DB"].endswith("@postgres:5432/product_catalog")
     assert env["AIRFLOW_CONN_IMAGE_MLOPS_DB"].endswith("@postgres:5432/image_mlops")
 
@@ -232,10 +233,24 @@ def test_postgres_creates_the_three_databases(model):
     assert any(v["target"] == "/var/lib/postgresql/data" for v in postgres["volumes"])
 
 
-def test_bootstrap_creates_buckets_and_model_package_group(model):
+def test_bootstrap_deploys_the_template_to_the_emulator(model):
+    """``stack deploy`` reaches the emulator on 127.0.0.1 (the name its certificate carries)
+    by sharing its network, trusts the CA from the emulator's volume where the settings look
+    for it, and signs with the bootstrap key the emulator was started with."""
     bootstrap = model["services"]["aws-bootstrap"]
-    assert bootstrap["entrypoint"] == ["image-mlops", "stack", "bootstrap"]
+    moto = model["services"]["moto"]
+    assert bootstrap["entrypoint"] == ["image-mlops", "stack", "deploy"]
     assert bootstrap["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert bootstrap["network_mode"] == "service:moto"
+    env = bootstrap["environment"]
+    assert env["IMAGE_MLOPS_LOCAL_AWS_SECRET"] == moto["environment"]["AWS_SECRET_ACCESS_KEY"]
+    assert env["IMAGE_MLOPS_EMULATOR_PORT"] == "5055"
+    argv = moto["entrypoint"] + moto["command"]
+    emulator_state = Path(argv[argv.index("--journal") + 1]).parent  # tls/ is beside it
+    source = {v["target"]: v["source"] for v in moto["volumes"]}[str(emulator_state)]
+    mounted = {v["target"]: v for v in bootstrap["volumes"]}
+    ca_folder = f"{env['IMAGE_MLOPS_STATE_DIR']}/emulator"  # identities.ca_bundle
+    assert mounted[ca_folder]["source"] == source and mounted[ca_folder]["read_only"]
 
 
 def test_secrets_come_from_the_optional_secrets_file(tmp_path):

@@ -133,7 +133,7 @@ def test_urls_follow_the_ports():
     settings = Settings.from_env(
         {"IMAGE_MLOPS_EMULATOR_PORT": "6001", "IMAGE_MLOPS_AIRFLOW_PORT": "9090"}
     )
-    assert settings.emulator_url == "http://127.0.0.1:6001"
+    assert settings.emulator_url == "https://127.0.0.1:6001"
     assert settings.airflow_url == "http://localhost:9090"
 
 

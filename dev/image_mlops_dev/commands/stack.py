@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_topology_arguments(up)
     actions.add_parser("down", help="stop what `up` started (recorded PIDs only)")
     actions.add_parser(
-        "bootstrap",
-        help="create the buckets and the model package group on the target (idempotent)",
+        "deploy",
+        help="deploy infra/image-mlops.yaml (CloudFormation) to the local emulator with the "
+        "stack's bootstrap key: create, or update what changed (make up does it)",
     )
     actions.add_parser(
         "models-bucket-policy",
@@ -75,13 +76,17 @@ def run(args: argparse.Namespace) -> int:
             stack.up(airflow=not args.no_airflow)
         elif args.action == "down":
             stack.down()
-        elif args.action == "bootstrap":
-            stack.bootstrap_aws()
-            settings = stack.settings
-            print(
-                f"buckets {', '.join(settings.buckets)} and model package group "
-                f"{settings.model_name} ready ({settings.target})"
-            )
+        elif args.action == "deploy":
+            if not stack.settings.is_local:
+                raise CommandError(
+                    "`stack deploy` deploys to the local emulator; on AWS deploy "
+                    "infra/image-mlops.yaml with CloudFormation (docs/aws.md)",
+                    exit_code=2,
+                )
+            outputs = stack.deploy_aws_side()
+            print(f"CloudFormation stack {stack.stack_name} deployed to the local emulator:")
+            for key in sorted(outputs):
+                print(f"  {key}: {outputs[key]}")
         elif args.action == "models-bucket-policy":
             import json
 
@@ -99,12 +104,13 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "env":
             import shlex
 
+            from image_mlops_dev.stack.identities import ca_bundle
+
+            # boto3 and the AWS CLI too: the emulator, its CA, and the worker role's
+            # credentials (from the environment, as Airflow gets them)
             env = stack.airflow_environment(base={})
-            # boto3 and the AWS CLI too: the emulator and the key it accepts
-            emulator = stack.emulator_environment()
             env["AWS_ENDPOINT_URL"] = stack.settings.emulator_url
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-                env[key] = emulator[key]
+            env["AWS_CA_BUNDLE"] = str(ca_bundle(stack.settings))
             for key in sorted(env):
                 print(f"export {key}={shlex.quote(env[key])}")
     except StackError as exc:

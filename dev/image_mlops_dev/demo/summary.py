@@ -9,6 +9,7 @@ from typing import Any
 from image_mlops import s3layout
 from image_mlops.aws import aws_client
 from image_mlops.config import Settings
+from image_mlops.registry import decode_counts
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -59,9 +60,12 @@ def collect_summary(settings: Settings) -> dict:
                 "status": described.get("ModelApprovalStatus"),
                 "accuracy": metadata.get("accuracy"),
                 "macro_f1": metadata.get("macro_f1"),
-                "reason": metadata.get("training_reason", ""),
-                "labels_by_source": json.loads(metadata.get("labels_by_source") or "{}"),
-                "new_labels": json.loads(metadata.get("new_labels") or "{}"),
+                "reason": metadata.get("reason", ""),
+                "labels_by_source": decode_counts(metadata.get("labels_by_source")),
+                "new_labels": {
+                    "total": int(metadata.get("new_labels") or 0),
+                    "by_source": decode_counts(metadata.get("new_labels_by_source")),
+                },
                 "recent_since": metadata.get("recent_since"),
                 "recent_accuracy": metadata.get("recent_accuracy"),
                 "recent_n": metadata.get("recent_n"),
@@ -114,11 +118,14 @@ def _notifications(settings: Settings) -> list[dict]:
     """What the notification topic was told (the local stack's inbox queue, drained)."""
     from image_mlops.notifications import topic_arn
     from image_mlops_dev.notification_inbox import drain
+    from image_mlops_dev.stack.identities import admin_client
     from image_mlops_dev.stack.manager import NOTIFICATION_INBOX
 
     if topic_arn(settings) is None:
         return []
-    sqs = aws_client("sqs", settings)
+    # the inbox is the local stack's own (its setup made it), not the pipeline's: no role of
+    # the template reads it
+    sqs = admin_client("sqs", settings)
     try:
         url = sqs.get_queue_url(QueueName=NOTIFICATION_INBOX)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:

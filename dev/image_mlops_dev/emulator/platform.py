@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,44 @@ class Platform:
     replaying: bool = False
     #: The CA bundle containers trust for the emulator's TLS (None: plain HTTP).
     ca_bundle: Path | None = None
+    #: ``assume(role ARN, service principal, session name)``: the environment variables of a
+    #: session of the role for that service (the trust policy decides); PermissionError.
+    assume: Callable[[str, str, str], dict[str, str]] | None = None
+    #: ``as_service(service principal)``: boto3 client arguments of the emulator acting as
+    #: that AWS service on its own behalf.
+    as_service: Callable[[str], dict[str, str]] | None = None
+
+    def role_environment(self, role_arn: str, service: str, session: str) -> dict[str, str]:
+        """A role session's credentials as a container's environment variables."""
+        if self.assume is None:
+            raise RuntimeError("the emulator's credentials are not assembled yet")
+        return self.assume(role_arn, service, session)
+
+    def client(
+        self, service: str, region: str, *, as_service: str | None = None, role: Any = None
+    ) -> Any:
+        """A boto3 client on the emulator, acting as an AWS service (``as_service``) or
+        with a role session's credentials (``role``: ``(role ARN, service, session)``)."""
+        import boto3
+
+        if as_service is not None:
+            if self.as_service is None:
+                raise RuntimeError("the emulator's credentials are not assembled yet")
+            credentials = self.as_service(as_service)
+        else:
+            env = self.role_environment(*role)
+            credentials = {
+                "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+                "aws_session_token": env["AWS_SESSION_TOKEN"],
+            }
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=region,
+            verify=str(self.ca_bundle) if self.ca_bundle else None,
+            **credentials,
+        )
 
     def container_environment(
         self, region: str | None, credentials: dict[str, str] | None = None

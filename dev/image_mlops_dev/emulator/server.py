@@ -3,11 +3,17 @@
 This module imports every part and nothing imports it. It applies the service packages'
 patches of moto, stacks the WSGI layers (outermost first) and serves them:
 
-* health (``GET /_emulator/health``, unsigned, tells nothing about state);
-* the HTTP layer (:mod:`image_mlops_dev.emulator.http`): signature, fault injection (the
-  test stack's fault suite only), added latency (benchmarks), the journal;
-* the service layers: CloudWatch alarm evaluation, S3's rules, SageMaker endpoints,
-  Step Functions outcomes, Lambda invocations, SageMaker jobs;
+* TLS or plain HTTP per connection (:mod:`.http.tls`);
+* health (``GET /_emulator/health``, unsigned, tells nothing about state) and the container
+  credentials endpoint (unsigned, token-authorized: :mod:`.sts.service`);
+* the HTTP layer (:mod:`image_mlops_dev.emulator.http`): signature (who signed:
+  :mod:`.sts.credentials` resolves the key), fault injection (the test stack's fault suite
+  only), added latency (benchmarks), authorization (what IAM allows: :mod:`.iam.authorizer`),
+  validation (the request against the service's API model: :mod:`.http.validation`);
+* S3's per-key authorization of ``DeleteObjects``, above the journal so that it records the
+  keys really deleted; the journal;
+* the service layers: CloudWatch alarm evaluation, S3's rules, STS, SageMaker's role checks,
+  endpoints, Step Functions outcomes, Lambda invocations, SageMaker jobs;
 * moto's dispatcher.
 
 Run as ``python -m image_mlops_dev.emulator --port 5055 --journal .local/emulator/journal.bin``.
@@ -29,9 +35,11 @@ from typing import Any
 
 from image_mlops_dev.emulator.applicationautoscaling import targets as autoscaling_targets
 from image_mlops_dev.emulator.awslambda.invoke import LambdaInvocations, is_lambda_invoke
+from image_mlops_dev.emulator.cloudformation import added as cloudformation_added
 from image_mlops_dev.emulator.cloudformation import resources as cloudformation_resources
 from image_mlops_dev.emulator.cloudwatch import metric_data
 from image_mlops_dev.emulator.cloudwatch.alarms import AlarmEvaluation, AlarmEvaluator
+from image_mlops_dev.emulator.http.authorization import Authorization
 from image_mlops_dev.emulator.http.faults import FaultInjector
 from image_mlops_dev.emulator.http.journal import (
     Journal,
@@ -41,16 +49,29 @@ from image_mlops_dev.emulator.http.journal import (
     truncate_torn_tail,
 )
 from image_mlops_dev.emulator.http.latency import AddedLatency
-from image_mlops_dev.emulator.http.signature import Caller, RequireSignature
+from image_mlops_dev.emulator.http.operations import service_of
+from image_mlops_dev.emulator.http.signature import RequireSignature
+from image_mlops_dev.emulator.http.tls import TlsOrPlainServer, ensure_certificates, server_context
+from image_mlops_dev.emulator.http.validation import Validation
 from image_mlops_dev.emulator.http.wsgi import WsgiApp, json_response
+from image_mlops_dev.emulator.iam.authorizer import Authorizer
 from image_mlops_dev.emulator.platform import Platform
 from image_mlops_dev.emulator.s3 import bucket_policy, versions
 from image_mlops_dev.emulator.s3.compaction import compact
+from image_mlops_dev.emulator.s3.delete_objects import DeleteObjectsPerKey
 from image_mlops_dev.emulator.s3.rules import S3Rules
 from image_mlops_dev.emulator.sagemaker import updates as sagemaker_updates
 from image_mlops_dev.emulator.sagemaker.endpoints import SageMakerEndpoints, is_endpoint_invoke
 from image_mlops_dev.emulator.sagemaker.jobs import SageMakerJobs
+from image_mlops_dev.emulator.sagemaker.roles import ExecutionRoles
 from image_mlops_dev.emulator.stepfunctions import executions
+from image_mlops_dev.emulator.sts.credentials import CredentialStore
+from image_mlops_dev.emulator.sts.service import (
+    ContainerCredentials,
+    SecurityTokenService,
+    role_session,
+)
+from image_mlops_dev.emulator.sts.sessions import SERVICE_SECONDS
 
 log = logging.getLogger("image_mlops.emulator")
 
@@ -63,6 +84,7 @@ def apply_moto_patches() -> None:
     """Every service package's changes to moto (each fails loudly on another moto)."""
     autoscaling_targets.apply()
     cloudformation_resources.apply()
+    cloudformation_added.apply()
     metric_data.apply()
     bucket_policy.apply()
     sagemaker_updates.apply()
@@ -96,6 +118,10 @@ def _dispatcher() -> WsgiApp:
     return CachingDispatcher(create_backend_app)
 
 
+#: The emulator's account (moto's default account).
+ACCOUNT = "123456789012"
+
+
 @dataclass
 class Emulator:
     """The assembled emulator: its outermost journaled app and the parts that run threads."""
@@ -112,17 +138,21 @@ class Emulator:
         self.endpoints.stop_all()
 
 
-def _emulator_key_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
-    }
+def _is_sts(environ: dict[str, Any]) -> bool:
+    found = service_of(environ)
+    return found is not None and found[0] == "sts"
 
 
 def build_app(
-    journal_path: Path | None, *, port: int = 0, work_dir: Path | None = None
+    journal_path: Path | None,
+    store: CredentialStore,
+    *,
+    port: int = 0,
+    work_dir: Path | None = None,
+    ca_bundle: Path | None = None,
 ) -> Emulator:
-    """moto's dispatcher with our layers, replayed from and journaling to ``journal_path``.
+    """moto's dispatcher with our layers below authentication, replayed from and journaling
+    to ``journal_path``.
 
     ``port`` is where the server will listen (jobs and executions call the emulator back
     there); ``work_dir`` holds the jobs' work folders (default: beside the journal).
@@ -131,18 +161,27 @@ def build_app(
     # on for any non-empty value of this variable, so remove it rather than set it "False".
     os.environ.pop("MOTO_ENABLE_RECORDING", None)
     apply_moto_patches()
+    store.create_bootstrap_user()
     if work_dir is None:
         work_dir = (
             journal_path.parent / "jobs"
             if journal_path is not None
             else Path(tempfile.mkdtemp(prefix="emulator-jobs-"))
         )
-    platform = Platform(workdir=work_dir, endpoint_url=f"http://127.0.0.1:{port}")
-    executions.enable_executions(platform, port, _emulator_key_credentials)
+    scheme = "https" if ca_bundle is not None else "http"
+    platform = Platform(
+        workdir=work_dir, endpoint_url=f"{scheme}://127.0.0.1:{port}", ca_bundle=ca_bundle
+    )
+    platform.assume = lambda role, service, session: role_session(
+        store, role, service, session, SERVICE_SECONDS
+    ).environment()
+    platform.as_service = store.service_key
+    executions.enable_executions(platform)
     jobs = SageMakerJobs(_dispatcher(), platform)
     endpoints = SageMakerEndpoints(
         executions.ExecutionOutcomes(LambdaInvocations(jobs, platform)), platform
     )
+    services = ExecutionRoles(endpoints, platform)
     if journal_path is not None and journal_path.exists():
         before, after = compact(journal_path)
         if after < before:
@@ -150,7 +189,7 @@ def build_app(
         started = time.monotonic()
         platform.replaying = True  # replayed jobs and executions do not run again
         try:
-            count = replay(endpoints, journal_path, restorers=[versions.restore_from_journal])
+            count = replay(services, journal_path, restorers=[versions.restore_from_journal])
         finally:
             platform.replaying = False
         log.info(
@@ -162,13 +201,15 @@ def build_app(
     if journal_path is not None:
         truncate_torn_tail(journal_path)
     journal = Journal(journal_path) if journal_path is not None else None
-    alarms = AlarmEvaluator(f"http://127.0.0.1:{port}")
-    app = JournalingApp(
-        AlarmEvaluation(S3Rules(endpoints), alarms),
+    alarms = AlarmEvaluator(platform)
+    app: WsgiApp = JournalingApp(
+        AlarmEvaluation(S3Rules(SecurityTokenService(services, store)), alarms),
         journal,
-        exempt=(is_lambda_invoke, is_endpoint_invoke),
+        exempt=(is_lambda_invoke, is_endpoint_invoke, _is_sts),
     )
     platform.internal.outer = app
+    authorizer = Authorizer(ACCOUNT)
+    app = DeleteObjectsPerKey(app, authorizer.may_delete)
     ended = jobs.end_ghosts() + executions.end_ghosts(platform)
     if ended:
         log.warning("%d job(s)/execution(s) were running when the emulator stopped: failed", ended)
@@ -193,14 +234,6 @@ class Health:
         return self.app(environ, start_response)
 
 
-def _static_resolver(credentials: dict[str, str]) -> Callable[[str, str | None], Caller | None]:
-    def resolve(key: str, token: str | None) -> Caller | None:
-        secret = credentials.get(key)
-        return Caller(key, secret, None) if secret else None
-
-    return resolve
-
-
 def serve(
     host: str,
     port: int,
@@ -209,28 +242,38 @@ def serve(
     *,
     s3_latency_ms: float = 0.0,
     invoke_latency_ms: float = 0.0,
+    tls_dir: Path | None = None,
 ) -> None:
-    from werkzeug.serving import make_server
-
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not (key and secret):
         sys.exit(
-            "the emulator accepts only requests signed with the stack's key: set "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (make up passes the AWS connection's)"
+            "the emulator needs the stack's bootstrap key: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (make up passes it from .env)"
         )
-    emulator = build_app(journal_path, port=port)
-    app: WsgiApp = AddedLatency(
-        emulator.app,
-        s3_ms=s3_latency_ms,
-        invoke_ms=invoke_latency_ms,
-        is_invocation=is_endpoint_invoke,
+    if tls_dir is None:
+        tls_dir = (
+            journal_path.parent / "tls"
+            if journal_path is not None
+            else Path(tempfile.mkdtemp(prefix="emulator-tls-"))
+        )
+    ca, certificate, private_key = ensure_certificates(tls_dir)
+    store = CredentialStore(key, secret, ACCOUNT)
+    emulator = build_app(journal_path, store, port=port, ca_bundle=ca)
+    app: WsgiApp = Authorization(
+        Validation(emulator.app),
+        Authorizer(ACCOUNT),
+        may_administer=store.is_bootstrap,
+        unenforced=emulator.app,
+    )
+    app = AddedLatency(
+        app, s3_ms=s3_latency_ms, invoke_ms=invoke_latency_ms, is_invocation=is_endpoint_invoke
     )
     if faults:
         app = FaultInjector(app)
         log.warning("fault injection is on (%s): for the fault suite only", "/_emulator/faults")
-    app = Health(RequireSignature(app, _static_resolver({key: secret})))
+    app = Health(ContainerCredentials(RequireSignature(app, store.resolve), store))
     # werkzeug's threaded server speaks HTTP/1.1 with keep-alive: clients reuse connections
-    server = make_server(host, port, app, threaded=True)
+    server = TlsOrPlainServer(host, port, app, server_context(certificate, private_key))
     emulator.alarms.start()
 
     def stop(signum: int, _frame: Any) -> None:
@@ -239,7 +282,7 @@ def serve(
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
-    log.info("local AWS emulator listening on http://%s:%d", host, port)
+    log.info("local AWS emulator listening on https://%s:%d (and plain http)", host, port)
     server.serve_forever()
 
 
@@ -250,6 +293,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--journal", type=Path, help="journal file (omit: no persistence)")
     parser.add_argument(
         "--faults", action="store_true", help="accept fault rules (the test suite's fault tests)"
+    )
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="folder of the local CA and the server certificate (made on first use; "
+        "default: tls/ beside the journal)",
     )
     parser.add_argument(
         "--s3-latency-ms",
@@ -276,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
             faults=args.faults,
             s3_latency_ms=args.s3_latency_ms,
             invoke_latency_ms=args.invoke_latency_ms,
+            tls_dir=args.tls_dir,
         )
     except JournalDamaged as exc:
         sys.exit(str(exc))

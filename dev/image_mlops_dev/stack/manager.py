@@ -25,6 +25,16 @@ from pathlib import Path
 
 from image_mlops.config import PROJECT_ROOT, Settings
 from image_mlops_dev.stack import scale_out
+from image_mlops_dev.stack.identities import (
+    LOCAL_ACCESS_KEY_ID,
+    STATIC_CREDENTIALS,
+    admin_client,
+    bootstrap_secret,
+    ca_bundle,
+    emulator_plain_url,
+    tls_dir,
+    worker_credentials_environment,
+)
 from image_mlops_dev.stack.postgres import EmbeddedPostgres, PostgresError
 from image_mlops_dev.stack.processes import (
     ManagedProcess,
@@ -37,14 +47,11 @@ from image_mlops_dev.stack.processes import (
 AIRFLOW_DATABASE = "airflow"
 CATALOG_DATABASE = "product_catalog"
 MLOPS_DATABASE = "image_mlops"
-#: The Step Functions validation route on the emulator (deploy_validation_route).
-VALIDATION_FUNCTION = "image-mlops-validate"
-VALIDATION_STATE_MACHINE = "image-mlops-validate-images"
+#: The CloudFormation stack the local stack deploys (infra/image-mlops.yaml).
+STACK_NAME = "image-mlops"
 #: The local stack's queue subscribed to the notification topic (the demo summary reads it).
 NOTIFICATION_INBOX = "image-mlops-notifications-inbox"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-#: The access key id of the emulator's one accepted key (its secret is generated per install).
-LOCAL_ACCESS_KEY_ID = "image-mlops-local"
 #: Generated into ``.env`` on first use (``NAME=`` with no value in ``.env.example``).
 GENERATED_SECRETS = (
     "IMAGE_MLOPS_PG_PASSWORD",
@@ -77,22 +84,17 @@ def private_stack_environment(
     state: Path, pg_port: int, emulator_port: int, airflow_port: int
 ) -> dict[str, str]:
     """Settings and connections of a stack of its own: its state folder, its ports, and
-    freshly generated secrets (the database password, the emulator's key).
+    freshly generated secrets (the database password, the emulator's bootstrap key).
 
     The test session, the stacks its end-to-end tests start as subprocesses and the benchmarks
-    all use it, so none of them touches the developer's ``make up`` stack. The emulator's key
-    is also given as ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, for boto3 clients made
-    directly, outside the connection.
+    all use it, so none of them touches the developer's ``make up`` stack. The AWS connection
+    carries no key: Airflow's processes act as the worker role (:mod:`.identities`).
     """
-    access_key, secret_key = LOCAL_ACCESS_KEY_ID, secrets.token_urlsafe(24)
     pg_password = secrets.token_urlsafe(24)
     redis_port = free_port()
-    aws_connection = {
-        "conn_type": "aws",
-        "login": access_key,
-        "password": secret_key,
-        "extra": {"region_name": "us-east-1", "endpoint_url": f"http://127.0.0.1:{emulator_port}"},
-    }
+    while redis_port in (pg_port, emulator_port, airflow_port):
+        # the given ports are free but not yet bound: the system may hand one out again
+        redis_port = free_port()
     database = f"postgres://postgres:{pg_password}@127.0.0.1:{pg_port}"
     return {
         "IMAGE_MLOPS_TARGET": "local",
@@ -106,12 +108,26 @@ def private_stack_environment(
         "IMAGE_MLOPS_REDIS_PASSWORD": secrets.token_urlsafe(24),
         "IMAGE_MLOPS_EMULATOR_PORT": str(emulator_port),
         "IMAGE_MLOPS_AIRFLOW_PORT": str(airflow_port),
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_connection),
+        "IMAGE_MLOPS_LOCAL_AWS_SECRET": secrets.token_urlsafe(24),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            local_aws_connection(emulator_port, state / "emulator" / "tls" / "ca.pem")
+        ),
         "AIRFLOW_CONN_PRODUCT_CATALOG_DB": f"{database}/{CATALOG_DATABASE}",
         "AIRFLOW_CONN_IMAGE_MLOPS_DB": f"{database}/{MLOPS_DATABASE}",
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
         "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def local_aws_connection(emulator_port: int, ca: Path) -> dict:
+    """The AWS connection of a local stack: the emulator's endpoint and CA, no key (the
+    credentials come from the environment, as on MWAA)."""
+    return {
+        "conn_type": "aws",
+        "extra": {
+            "region_name": "us-east-1",
+            "endpoint_url": f"https://127.0.0.1:{emulator_port}",
+            "verify": str(ca),
+        },
     }
 
 
@@ -123,7 +139,9 @@ def isolated_environment(
     env = {
         k: v
         for k, v in base.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_")) and k != "AIRFLOW_HOME"
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "IMAGE_MLOPS_", "AWS_CONTAINER_"))
+        and k != "AIRFLOW_HOME"
+        and k not in STATIC_CREDENTIALS
     }
     env.update(private_stack_environment(state, pg_port, emulator_port, airflow_port))
     return env
@@ -162,8 +180,18 @@ def load_env_file(root: Path = PROJECT_ROOT, environ: dict | None = None) -> Pat
     for key, value in ordered:
         if key in environ or value is None:
             continue
+        if "${" in value:
+            _derive_local_variables(environ)
         environ[key] = _VARIABLE.sub(lambda m: environ.get(m.group(1), ""), value)
     return env_file
+
+
+def _derive_local_variables(environ: dict) -> None:
+    """Values ``.env`` may refer to that follow from the others: the emulator's CA file
+    (``IMAGE_MLOPS_EMULATOR_CA``, in the state folder)."""
+    if "IMAGE_MLOPS_EMULATOR_CA" not in environ:
+        settings = Settings.from_env(environ)
+        environ["IMAGE_MLOPS_EMULATOR_CA"] = str(ca_bundle(settings))
 
 
 def _generate_secrets(env_file: Path) -> None:
@@ -211,6 +239,8 @@ class LocalStack:
     #: the running stack has, else the settings ``IMAGE_MLOPS_STACK_EXECUTOR`` / ``_WORKERS``.
     executor: str | None = None
     workers: int | None = None
+    #: The CloudFormation stack of the AWS side.
+    stack_name: str = STACK_NAME
 
     # -- parts ---------------------------------------------------------------------------------
     @property
@@ -287,6 +317,8 @@ class LocalStack:
                 str(self.settings.emulator_port),
                 "--journal",
                 str(self.journal),
+                "--tls-dir",
+                str(tls_dir(self.settings)),
                 *(["--faults"] if self.emulator_faults else []),
             ],
             run_dir=self.run_dir,
@@ -377,6 +409,12 @@ class LocalStack:
         for name, value in WORKER_THREAD_LIMITS.items():
             env.setdefault(name, value)  # a user's own value wins
         env.update(self._secrets())
+        if self.settings.is_local:
+            # Airflow acts as the worker role, as on MWAA: no key of its own, the role's
+            # credentials from the environment's container credentials endpoint
+            for name in STATIC_CREDENTIALS:
+                env.pop(name, None)
+            env.update(worker_credentials_environment(self.settings))
         env.update(
             {
                 "AIRFLOW_HOME": str(self.airflow_home),
@@ -458,21 +496,16 @@ class LocalStack:
             raise StackError(str(exc)) from exc
 
     def emulator_environment(self) -> dict[str, str]:
-        """The emulator's environment: it accepts only requests signed with the AWS
-        connection's key, and hands that key on to the jobs and servers it starts."""
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        credentials = AwsBaseHook(
-            aws_conn_id=self.settings.aws_conn_id, client_type="s3"
-        ).get_credentials(region_name=self.settings.region)
-        if not (credentials.access_key and credentials.secret_key):
-            raise StackError(
-                f"the AWS connection {self.settings.aws_conn_id!r} has no key: the local "
-                "emulator accepts only signed requests (see .env.example)"
-            )
-        env = os.environ.copy()
-        env["AWS_ACCESS_KEY_ID"] = credentials.access_key
-        env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
+        """The emulator's environment: the stack's bootstrap key, the one long-term key it
+        knows (everyone else signs with role sessions it issues)."""
+        try:
+            secret = bootstrap_secret()
+        except RuntimeError as exc:
+            raise StackError(str(exc)) from exc
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_CONTAINER_")}
+        env["AWS_ACCESS_KEY_ID"] = LOCAL_ACCESS_KEY_ID
+        env["AWS_SECRET_ACCESS_KEY"] = secret
+        env.pop("AWS_SESSION_TOKEN", None)
         return env
 
     def start_emulator(self) -> None:
@@ -483,135 +516,101 @@ class LocalStack:
     def emulator_ready(self) -> bool:
         try:
             with urllib.request.urlopen(
-                f"{self.settings.emulator_url}/_emulator/health", timeout=2
+                f"{emulator_plain_url(self.settings)}/_emulator/health", timeout=2
             ):
                 return True
         except (urllib.error.URLError, OSError):
             return False
 
-    def bootstrap_aws(self) -> None:
-        """Buckets and the model package group (idempotent; real AWS: docs/aws.md)."""
-        from image_mlops.aws import aws_client
+    def template_parameters(self, code_bucket: str, code_key: str) -> dict[str, str]:
+        """The template's parameters for these settings, as a user sets them on AWS."""
+        settings = self.settings
+        return {
+            "ModelName": settings.model_name,
+            "RawBucketName": settings.raw_bucket,
+            "ValidatedBucketName": settings.validated_bucket,
+            "ModelsBucketName": settings.models_bucket,
+            "OutputBucketName": settings.output_bucket,
+            "MetricsNamespace": settings.cloudwatch_namespace,
+            "SageMakerRoleName": settings.sagemaker_role_arn.rsplit("/", 1)[-1],
+            "NotificationTopicName": (
+                settings.notification_topic.rsplit(":", 1)[-1] or "image-mlops-notifications"
+            ),
+            "ValidationLambdaCodeBucket": code_bucket,
+            "ValidationLambdaCodeKey": code_key,
+        }
 
-        s3 = aws_client("s3", self.settings)
-        existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
-        for bucket in self.settings.buckets:
-            if bucket not in existing:
-                extra = {}
-                if self.settings.region != "us-east-1":  # S3's one region without a constraint
-                    extra["CreateBucketConfiguration"] = {
-                        "LocationConstraint": self.settings.region
-                    }
-                s3.create_bucket(Bucket=bucket, **extra)
-        self.protect_models_bucket(s3)
-        sagemaker = aws_client("sagemaker", self.settings)
-        groups = sagemaker.list_model_package_groups(NameContains=self.settings.model_name)
-        names = {g["ModelPackageGroupName"] for g in groups.get("ModelPackageGroupSummaryList", [])}
-        if self.settings.model_name not in names:
-            sagemaker.create_model_package_group(
-                ModelPackageGroupName=self.settings.model_name,
-                ModelPackageGroupDescription="Product-image classifier (image-mlops)",
+    @property
+    def artifacts_bucket(self) -> str:
+        """Where the stack's setup uploads what the template deploys (the Lambda's zip), as
+        ``aws cloudformation package`` does on AWS."""
+        return f"{self.stack_name}-artifacts-{self.settings.account_id}"
+
+    def deploy_aws_side(self) -> dict[str, str]:
+        """Deploy ``infra/image-mlops.yaml`` to the emulator with the bootstrap key, as a user
+        deploys it to AWS (create, or update when the template, the Lambda's code or the
+        parameters changed); then the local notification inbox. Returns the outputs."""
+        import hashlib
+
+        from botocore.exceptions import ClientError
+
+        from image_mlops_dev import infra
+        from image_mlops_dev.packaging import validation_lambda_zip
+
+        s3 = admin_client("s3", self.settings)
+        try:
+            s3.head_bucket(Bucket=self.artifacts_bucket)
+        except ClientError:
+            s3.create_bucket(Bucket=self.artifacts_bucket)
+        code = validation_lambda_zip()
+        key = f"lambda/validate_images-{hashlib.sha256(code).hexdigest()[:16]}.zip"
+        s3.put_object(Bucket=self.artifacts_bucket, Key=key, Body=code)
+        body = infra.TEMPLATE_PATH.read_text()
+        parameters = [
+            {"ParameterKey": k, "ParameterValue": v}
+            for k, v in self.template_parameters(self.artifacts_bucket, key).items()
+        ]
+        cloudformation = admin_client("cloudformation", self.settings)
+        try:
+            stack = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        except ClientError:
+            stack = None
+        if stack is None or stack["StackStatus"].startswith("DELETE"):
+            cloudformation.create_stack(
+                StackName=self.stack_name,
+                TemplateBody=body,
+                Parameters=parameters,
+                Capabilities=["CAPABILITY_NAMED_IAM"],
             )
-        self.deploy_validation_route()
+        else:
+            deployed = cloudformation.get_template(StackName=self.stack_name)["TemplateBody"]
+            given = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+            wanted = {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
+            if deployed != body or any(given.get(k) != v for k, v in wanted.items()):
+                cloudformation.update_stack(
+                    StackName=self.stack_name,
+                    TemplateBody=body,
+                    Parameters=parameters,
+                    Capabilities=["CAPABILITY_NAMED_IAM"],
+                )
+        stack = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_COMPLETE") or "ROLLBACK" in stack["StackStatus"]:
+            raise StackError(
+                f"the CloudFormation stack {self.stack_name} is {stack['StackStatus']}: "
+                f"{stack.get('StackStatusReason', '')}"
+            )
         self.ensure_notification_inbox()
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def ensure_notification_inbox(self) -> str | None:
-        """The notification topic, and the local inbox queue subscribed to it (the demo
-        summary reads it); idempotent. Returns the queue URL (None: notifications off)."""
+        """The local inbox queue subscribed to the notification topic (the demo summary reads
+        it); idempotent. Returns the queue URL (None: notifications off)."""
         from image_mlops.notifications import topic_arn
         from image_mlops_dev.notification_inbox import subscribe_queue
 
-        topic = topic_arn(self.settings)
-        if topic is None:
+        if topic_arn(self.settings) is None:
             return None
-        from image_mlops.aws import aws_client
-
-        aws_client("sns", self.settings).create_topic(Name=topic.rsplit(":", 1)[1])
         return subscribe_queue(NOTIFICATION_INBOX, self.settings)
-
-    def deploy_validation_route(self) -> str:
-        """The Step Functions validation route on the emulator: the Lambda (this checkout's
-        code) and the state machine calling it. Idempotent; returns the state machine ARN
-        (``IMAGE_MLOPS_VALIDATION_STATE_MACHINE_ARN`` with the ``stepfunctions`` engine)."""
-        from image_mlops.aws import aws_client
-        from image_mlops_dev.packaging import LAMBDA_HANDLER, validation_lambda_zip
-
-        account, region = self.settings.account_id, self.settings.region
-        iam = aws_client("iam", self.settings)
-        roles = {}
-        for role, service in (
-            ("image-mlops-validate", "lambda.amazonaws.com"),
-            ("image-mlops-stepfunctions", "states.amazonaws.com"),
-        ):
-            trust = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": service},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-            try:
-                roles[role] = iam.get_role(RoleName=role)["Role"]["Arn"]
-            except iam.exceptions.NoSuchEntityException:
-                roles[role] = iam.create_role(
-                    RoleName=role, AssumeRolePolicyDocument=json.dumps(trust)
-                )["Role"]["Arn"]
-        lambdas = aws_client("lambda", self.settings)
-        code = validation_lambda_zip()
-        try:
-            function_arn = lambdas.get_function(FunctionName=VALIDATION_FUNCTION)["Configuration"][
-                "FunctionArn"
-            ]
-            lambdas.update_function_code(FunctionName=VALIDATION_FUNCTION, ZipFile=code)
-        except lambdas.exceptions.ResourceNotFoundException:
-            function_arn = lambdas.create_function(
-                FunctionName=VALIDATION_FUNCTION,
-                Runtime="python3.12",
-                Handler=LAMBDA_HANDLER,
-                Role=roles["image-mlops-validate"],
-                Code={"ZipFile": code},
-                Timeout=900,
-                MemorySize=2048,
-                Environment={"Variables": {"VALIDATION_WORKERS": "4"}},
-            )["FunctionArn"]
-        definition = (PROJECT_ROOT / "include/statemachines/validate_images.asl.json").read_text()
-        definition = definition.replace("${ValidateFunctionArn}", function_arn)
-        sfn = aws_client("stepfunctions", self.settings)
-        arn = f"arn:aws:states:{region}:{account}:stateMachine:{VALIDATION_STATE_MACHINE}"
-        try:
-            sfn.describe_state_machine(stateMachineArn=arn)
-            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
-        except sfn.exceptions.StateMachineDoesNotExist:
-            arn = sfn.create_state_machine(
-                name=VALIDATION_STATE_MACHINE,
-                definition=definition,
-                roleArn=roles["image-mlops-stepfunctions"],
-            )["stateMachineArn"]
-        return arn
-
-    def protect_models_bucket(self, s3) -> None:
-        """Versioning on, and the write-once policy of registered versions merged into the
-        bucket's policy (its other statements are kept)."""
-        from botocore.exceptions import ClientError
-
-        from image_mlops.registry import models_bucket_policy
-
-        bucket = self.settings.models_bucket
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        ours = models_bucket_policy(self.settings)
-        sids = {statement["Sid"] for statement in ours["Statement"]}
-        try:
-            policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchBucketPolicy":
-                raise
-            policy = {"Version": ours["Version"], "Statement": []}
-        kept = [s for s in policy.get("Statement", []) if s.get("Sid") not in sids]
-        policy["Statement"] = kept + ours["Statement"]
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
     def migrate_airflow(self) -> None:
         env = self.airflow_environment()
@@ -683,7 +682,8 @@ class LocalStack:
         self.start_postgres()
         say(f"AWS emulator    {self.settings.emulator_url}")
         self.start_emulator()
-        self.bootstrap_aws()
+        say(f"AWS side        CloudFormation stack {self.stack_name} (infra/image-mlops.yaml)")
+        self.deploy_aws_side()
         if airflow:
             say("Airflow         migrating the metadata database ...")
             self.migrate_airflow()

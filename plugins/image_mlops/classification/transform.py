@@ -39,11 +39,16 @@ def choose_route(image_count: int, settings: Settings | None = None) -> str:
     return RUNTIME
 
 
-def transform_job_name(run_id: str, model_version: int) -> str:
-    """Deterministic per run and model version (a retried task finds its own job again)."""
+def transform_job_name(run_id: str, model_version: int, model_name: str) -> str:
+    """Deterministic per run and model version (a retried task finds its own job again).
+
+    It starts with the model's name: the worker role may create only
+    ``transform-job/<model>-*`` (infra/image-mlops.yaml); the digest always survives the
+    63-character limit, so two runs never share a name."""
     digest = hashlib.sha256(f"{run_id}|{model_version}".encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9-]+", "-", s3layout.run_slug(run_id))[:30].strip("-")
-    return f"classify-v{int(model_version)}-{slug}-{digest}"[:63].rstrip("-")
+    stem = f"{model_name}-classify-v{int(model_version)}-{slug}"
+    return f"{stem[: 63 - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def build_transform_job_request(
@@ -53,7 +58,9 @@ def build_transform_job_request(
     settings = settings or get_settings()
     work = s3layout.classify_work_prefix(run_id)
     return {
-        "TransformJobName": transform_job_name(run_id, model["package_version"]),
+        "TransformJobName": transform_job_name(
+            run_id, model["package_version"], settings.model_name
+        ),
         "ModelName": model["model_name"],
         "MaxConcurrentTransforms": 4,
         "MaxPayloadInMB": MAX_PAYLOAD_MB,

@@ -199,13 +199,12 @@ def training_request(
     settings: Settings, manifest: dict, *, hyperparameters: dict, run_id: str, try_number: int
 ) -> dict[str, Any]:
     """Upload the job's inputs and return its request (for ``SageMakerTrainingOperator``)."""
-    prefix = s3layout.candidate_prefix(settings.model_name, run_id)
     config = training_job_config(
         settings,
         job_name=training_job_name(settings.model_name, run_id, try_number),
         channels=upload_channel_manifests(settings, manifest),
         source_uri=upload_source(settings),
-        output_prefix=prefix + "jobs/",
+        output_prefix=s3layout.job_output_prefix(settings.model_name, run_id),
         hyperparameters=hyperparameters,
     )
     log.info(

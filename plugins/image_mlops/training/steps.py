@@ -260,13 +260,16 @@ def register(
 
 
 def lineage_metadata(snap: dict, evaluated: dict) -> dict[str, str]:
-    """Registry metadata for where the data came from and how the recent window went."""
-    import json
+    """Registry metadata for where the data came from and how the recent window went (counts
+    in :func:`registry.encode_counts`'s form: SageMaker refuses JSON in metadata values)."""
+    from image_mlops.registry import encode_counts
 
     lineage = snap.get("lineage", {})
-    out = {"labels_by_source": json.dumps(lineage.get("by_source", {}), separators=(",", ":"))}
+    out = {"labels_by_source": encode_counts(lineage.get("by_source", {}))}
     if "new_since_previous" in lineage:
-        out["new_labels"] = json.dumps(lineage["new_since_previous"], separators=(",", ":"))
+        new = lineage["new_since_previous"]
+        out["new_labels"] = str(int(new.get("total", 0)))
+        out["new_labels_by_source"] = encode_counts(new.get("by_source", {}))
     recent = evaluated.get("recent") or {}
     if recent.get("since"):
         out["recent_since"] = recent["since"]

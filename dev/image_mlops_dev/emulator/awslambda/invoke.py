@@ -95,6 +95,7 @@ class LambdaInvocations:
         spec = {
             "FunctionName": function.function_name,
             "FunctionArn": function.function_arn,
+            "Role": function.role,
             "Handler": function.handler,
             "Timeout": function.timeout,
             "MemorySize": function.memory_size,
@@ -140,7 +141,15 @@ class LambdaInvocations:
         return target
 
     def _run_invocation(self, workdir: Path, spec: dict[str, Any], region: str) -> dict[str, Any]:
-        env = self.platform.container_environment(region, self.credentials_for(spec))
+        try:
+            env = self.platform.container_environment(region, self.credentials_for(spec))
+        except PermissionError as exc:
+            return {
+                "status": "error",
+                "payload": json.dumps(
+                    {"errorMessage": str(exc), "errorType": "Runtime.InvalidRole"}
+                ),
+            }
         process = self.platform.start_container("lambda", workdir, spec, env)
         process.wait()
         try:
@@ -159,10 +168,8 @@ class LambdaInvocations:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def credentials_for(self, spec: dict[str, Any]) -> dict[str, str]:
-        """The credentials the function's code runs with."""
-        import os
-
-        return {
-            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
-        }
+        """The credentials the function's code runs with: its execution role's, in the
+        environment variables the Lambda runtime sets."""
+        return self.platform.role_environment(
+            spec["Role"], "lambda.amazonaws.com", spec["FunctionName"]
+        )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from typing import Any
 
 from image_mlops.cloudwatch.conditions import INSUFFICIENT_DATA, evaluate, period_values
 from image_mlops_dev.emulator.http.wsgi import request_action
+from image_mlops_dev.emulator.platform import Platform
 
 log = logging.getLogger("image_mlops.emulator.alarms")
 WsgiApp = Callable[..., Iterable[bytes]]
@@ -105,8 +105,8 @@ def evaluate_alarm(cloudwatch: Any, alarm: dict, now: dt.datetime | None = None)
 class AlarmEvaluator:
     """The evaluator thread (see the module docstring)."""
 
-    def __init__(self, endpoint_url: str) -> None:
-        self.endpoint_url = endpoint_url
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         #: start of the last completed round, and the last arrival that wakes one
@@ -137,16 +137,8 @@ class AlarmEvaluator:
                 self.evaluated_at = started
 
     def _client(self, region: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            "cloudwatch",
-            endpoint_url=self.endpoint_url,
-            region_name=region,
-            # the emulator's own key (it accepts only signed requests)
-            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-        )
+        # CloudWatch evaluates its alarms itself: the emulator acts as the service
+        return self.platform.client("cloudwatch", region, as_service="cloudwatch.amazonaws.com")
 
     def evaluate_all(self, now: dt.datetime | None = None) -> int:
         """Evaluate every metric alarm; returns how many changed state."""

@@ -283,12 +283,11 @@ def signed_request(
     credentials: tuple[str, str] | None = None,
 ) -> Any:
     """A ``urllib`` request to one of the emulator's own paths (``/_emulator/...``), signed
-    with ``credentials`` (default: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``)."""
-    import os
+    with ``credentials`` (the stack's bootstrap key: only it may use those paths)."""
     import urllib.request
 
     if credentials is None:
-        credentials = (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+        raise ValueError("the emulator's own paths need the stack's bootstrap key")
     request = AWSRequest(method=method, url=url, data=data or b"")
     SigV4Auth(Credentials(*credentials), "emulator", "us-east-1").add_auth(request)
     return urllib.request.Request(

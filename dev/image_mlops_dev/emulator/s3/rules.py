@@ -13,11 +13,10 @@ tested against that behaviour (``tests/integration/test_emulator_s3_rules.py``):
   bytes back (which botocore then refuses to send on in a copy).
 * **Conditional copy** — ``x-amz-copy-source-if-match``: ``412 PreconditionFailed`` when the
   source's ETag differs (moto ignores the header).
-* **Conditional writes enforced by a bucket policy** — a ``Deny`` statement for
-  ``s3:PutObject`` with the condition ``{"Null": {"s3:if-none-match": "true"}}`` (the form of
-  AWS's "Enforce conditional writes" examples) refuses, on the keys it covers, a PutObject
-  without ``If-None-Match`` and every CopyObject: ``403 AccessDenied``. Statements with any
-  other condition are not evaluated here (moto evaluates no bucket policy at all).
+
+A bucket policy, the conditional-writes form included (``Deny s3:PutObject`` when
+``s3:if-none-match`` is absent), is the authorization layer's
+(:mod:`image_mlops_dev.emulator.iam.authorizer`).
 
 Refused requests never reach moto, so the journal never records them.
 """
@@ -27,9 +26,7 @@ from __future__ import annotations
 import base64
 import email.header
 import io
-import json
 import re
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
@@ -145,43 +142,11 @@ def user_metadata_bytes(environ: dict[str, Any]) -> int:
     return total
 
 
-def _pattern(resource: str) -> re.Pattern[str]:
-    """An ARN pattern of a policy (``*`` and ``?`` wildcards only) as a regex."""
-    return re.compile(
-        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource) + r"\Z"
-    )
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _statement_denies_unconditional_put(statement: dict[str, Any], arn: str) -> bool:
-    """A statement of the enforce-conditional-writes form that covers ``arn``."""
-    if statement.get("Effect") != "Deny":
-        return False
-    principal = statement.get("Principal")
-    if principal != "*" and not (isinstance(principal, dict) and principal.get("AWS") == "*"):
-        return False
-    actions = [a.lower() for a in _listed(statement.get("Action", []))]
-    if not any(a in ("s3:putobject", "s3:*", "*") for a in actions):
-        return False
-    if statement.get("Condition") != {"Null": {"s3:if-none-match": "true"}}:
-        return False
-    if "Resource" in statement:
-        return any(_pattern(r).match(arn) for r in _listed(statement["Resource"]))
-    if "NotResource" in statement:
-        return not any(_pattern(r).match(arn) for r in _listed(statement["NotResource"]))
-    return False
-
-
 class S3Rules:
     """The middleware (see the module docstring)."""
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
-        self._policies: dict[str, dict[str, Any] | None] = {}
-        self._lock = threading.Lock()
 
     # --- helpers: requests of our own to the wrapped app (the same state) -----------------
     def _internal(self, environ: dict[str, Any], method: str, path: str, query: str = ""):
@@ -209,21 +174,6 @@ class S3Rules:
         status, headers, body = call(self.app, inner)
         return status, {k.lower(): v for k, v in headers}, body
 
-    def _policy(self, environ: dict[str, Any], bucket: str) -> dict[str, Any] | None:
-        with self._lock:
-            if bucket in self._policies:
-                return self._policies[bucket]
-        status, _headers, body = self._internal(environ, "GET", f"/{bucket}", "policy")
-        policy = None
-        if status == 200:
-            try:
-                policy = json.loads(body)
-            except ValueError:
-                policy = None
-        with self._lock:
-            self._policies[bucket] = policy
-        return policy
-
     # --- the rules ------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         if not is_s3_request(environ):
@@ -231,9 +181,6 @@ class S3Rules:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         bucket, key = bucket_and_key(environ.get("PATH_INFO", ""))
-        if bucket and not key and "policy" in query and method in ("PUT", "DELETE"):
-            with self._lock:
-                self._policies.pop(bucket, None)
         if bucket and key:
             refused = self._refusal(environ, start_response, method, query, bucket, key)
             if refused is not None:
@@ -245,7 +192,6 @@ class S3Rules:
     def _refusal(self, environ, start_response, method, query, bucket: str, key: str):
         put_object = method == "PUT" and not (_PUT_SUBRESOURCES & query.keys())
         create_upload = method == "POST" and "uploads" in query
-        complete_upload = method == "POST" and "uploadId" in query
         copy = put_object and "HTTP_X_AMZ_COPY_SOURCE" in environ
         if put_object or create_upload:
             size = len(key.encode())
@@ -270,13 +216,6 @@ class S3Rules:
                         Size=metadata,
                         MaxSizeAllowed=MAX_USER_METADATA_BYTES,
                     )
-        if put_object or complete_upload:
-            policy = self._policy(environ, bucket)
-            if policy and (copy or "HTTP_IF_NONE_MATCH" not in environ):
-                arn = f"arn:aws:s3:::{bucket}/{key}"
-                statements = _listed(policy.get("Statement", []))
-                if any(_statement_denies_unconditional_put(s, arn) for s in statements):
-                    return _error(start_response, "403 Forbidden", "AccessDenied", "Access Denied")
         if copy and "HTTP_X_AMZ_COPY_SOURCE_IF_MATCH" in environ:
             return self._check_copy_source(environ, start_response)
         return None

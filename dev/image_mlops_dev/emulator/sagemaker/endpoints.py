@@ -243,7 +243,7 @@ class SageMakerEndpoints:
         #: endpoint → the new fleet of an update and the share of traffic shifted to it
         self._shifting: dict[str, tuple[Fleet, float]] = {}
         self._lock = threading.Lock()
-        self.invocations = InvocationRecords(platform.endpoint_url)
+        self.invocations = InvocationRecords(platform)
 
     # --- WSGI ---------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -350,6 +350,8 @@ class SageMakerEndpoints:
                     backend.region_name, self.credentials_for(model)
                 )
                 server.start(spec, env)
+            except PermissionError as exc:
+                server.error = f"the model's execution role cannot be assumed: {exc}"
             except OSError as exc:
                 server.error = f"the model server could not start: {exc}"
         return Fleet(config_name, servers)
@@ -483,13 +485,10 @@ class SageMakerEndpoints:
         endpoint.pending_deployment_summary = summary
 
     def credentials_for(self, model: Any) -> dict[str, str]:
-        """The credentials a model's container runs with."""
-        import os
-
-        return {
-            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
-        }
+        """The credentials a model's container runs with: its execution role's."""
+        return self.platform.role_environment(
+            model.execution_role_arn, "sagemaker.amazonaws.com", "SageMaker"
+        )
 
     def _record(self, name: str, status: str, config: str, reason: str | None = None) -> None:
         self.platform.record_outcome("endpoint", name, status, reason, extra={"config": config})
@@ -576,8 +575,15 @@ class SageMakerEndpoints:
         """Report an invocation for the endpoint's metrics and, when enabled, data capture."""
         config = backend.endpoint_configs.get(fleet.config_name)
         body, headers = request
+        from moto.sagemaker.exceptions import ValidationError
+
+        try:  # data capture writes as the model's execution role
+            role = backend.describe_model(server.variant.get("ModelName", "")).execution_role_arn
+        except ValidationError:  # the model was deleted since the endpoint started
+            role = ""
         self.invocations.record(
             region=backend.region_name,
+            role=role or "",
             endpoint=name,
             variant=server.name,
             status=status,

@@ -23,18 +23,20 @@ import base64
 import datetime as dt
 import json
 import logging
-import os
 import random
 import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from image_mlops_dev.emulator.platform import Platform
+
 log = logging.getLogger("image_mlops.emulator.invocations")
 
 #: SageMaker publishes endpoint metrics every minute; locally every few seconds.
 FLUSH_SECONDS = 5.0
 NAMESPACE = "AWS/SageMaker"
+SAGEMAKER = "sagemaker.amazonaws.com"
 
 
 @dataclass
@@ -81,12 +83,12 @@ def capture_record(
 class InvocationRecords:
     """Collects invocations and flushes their metrics and captures (see the module docstring)."""
 
-    def __init__(self, endpoint_url: str) -> None:
-        self.endpoint_url = endpoint_url
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
         self._lock = threading.Lock()
         self._metrics: dict[tuple[str, str, str], _VariantMetrics] = {}
-        #: (region, bucket, prefix, endpoint, variant) → capture records
-        self._captures: dict[tuple[str, str, str, str, str], list[dict]] = {}
+        #: (region, role, bucket, prefix, endpoint, variant) → capture records
+        self._captures: dict[tuple[str, str, str, str, str, str], list[dict]] = {}
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -99,6 +101,7 @@ class InvocationRecords:
         self,
         *,
         region: str,
+        role: str,
         endpoint: str,
         variant: str,
         status: int,
@@ -119,7 +122,7 @@ class InvocationRecords:
             if target is not None:
                 bucket, prefix = target
                 record = capture_record(*request, *response, dt.datetime.now(dt.UTC))
-                key = (region, bucket, prefix, endpoint, variant)
+                key = (region, role, bucket, prefix, endpoint, variant)
                 self._captures.setdefault(key, []).append(record)
         self.start()
 
@@ -138,29 +141,25 @@ class InvocationRecords:
             captures, self._captures = self._captures, {}
         now = dt.datetime.now(dt.UTC)
         for (region, endpoint, variant), values in metrics.items():
-            self._client("cloudwatch", region).put_metric_data(
+            # SageMaker publishes its endpoint metrics itself
+            cloudwatch = self.platform.client("cloudwatch", region, as_service=SAGEMAKER)
+            cloudwatch.put_metric_data(
                 Namespace=NAMESPACE, MetricData=metric_data(endpoint, variant, values, now)
             )
-        for (region, bucket, prefix, endpoint, variant), records in captures.items():
+        for (region, role, bucket, prefix, endpoint, variant), records in captures.items():
             body = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-            self._client("s3", region).put_object(
-                Bucket=bucket,
-                Key=capture_key(prefix, endpoint, variant, now),
-                Body=body.encode(),
-                ContentType="application/jsonlines",
-            )
-
-    def _client(self, service: str, region: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=region,
-            # the emulator's own key, as SageMaker writes with its service role
-            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-        )
+            # captured data is written with the endpoint's execution role (its policy must
+            # allow s3:PutObject on the destination)
+            try:
+                s3 = self.platform.client("s3", region, role=(role, SAGEMAKER, "SageMaker"))
+                s3.put_object(
+                    Bucket=bucket,
+                    Key=capture_key(prefix, endpoint, variant, now),
+                    Body=body.encode(),
+                    ContentType="application/jsonlines",
+                )
+            except Exception:  # one endpoint's capture failing loses only its own records
+                log.exception("data capture of %s/%s to s3://%s failed", endpoint, variant, bucket)
 
 
 def capture_target(capture: dict[str, Any] | None, status: int) -> tuple[str, str] | None:

@@ -38,6 +38,8 @@ from image_mlops_dev.emulator.sagemaker.backends import (
 )
 
 log = logging.getLogger("image_mlops.emulator.jobs")
+#: The service principal SageMaker assumes execution roles as.
+SAGEMAKER = "sagemaker.amazonaws.com"
 
 GHOST_REASON = (
     "The local emulator stopped while this {what} was running (make down, or a crash); "
@@ -160,16 +162,14 @@ class SageMakerJobs:
             container = (model.primary_container or (model.containers or [{}])[0]) if model else {}
             spec["ModelDataUrl"] = container.get("ModelDataUrl", "")
             spec["ModelEnvironment"] = container.get("Environment") or {}
+            # a transform job runs as its model's execution role
+            spec["RoleArn"] = getattr(model, "execution_role_arn", "") if model else ""
         return spec
 
     def credentials_for(self, spec: dict[str, Any]) -> dict[str, str]:
-        """The credentials a job's container runs with."""
-        import os
-
-        return {
-            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
-        }
+        """The credentials a job's container runs with: its execution role's, as SageMaker
+        hands them to the container."""
+        return self.platform.role_environment(spec.get("RoleArn", ""), SAGEMAKER, "SageMaker")
 
     def _run(self, kind: str, name: str, spec: dict[str, Any]) -> None:
         arn = spec.get("TrainingJobArn") or spec.get("TransformJobArn")
@@ -178,6 +178,9 @@ class SageMakerJobs:
         try:
             env = self.platform.container_environment(region, self.credentials_for(spec))
             process = self.platform.start_container(kind, workdir, spec, env)
+        except PermissionError as exc:
+            self.platform.record_outcome(kind, name, "Failed", f"ClientError: {exc}")
+            return
         except OSError as exc:
             self.platform.record_outcome(kind, name, "Failed", f"InternalServerError: {exc}")
             return

@@ -1,8 +1,9 @@
 """Step Functions executions run (moto's own ASL interpreter), and their end is journaled.
 
-moto's interpreter calls Lambda (and other services) at ``localhost:$MOTO_PORT``, signed with a
-fixed key; here it calls the emulator's port, signed with the credentials the composition
-root gives. An execution's end is an outcome request
+moto's interpreter calls Lambda at ``localhost:$MOTO_PORT``, signed with a fixed key; here a
+Lambda task calls the emulator (over TLS), signed with a session of the state machine's role,
+as Step Functions acts (the role's trust policy must allow ``states.amazonaws.com``, and its
+policy ``lambda:InvokeFunction``). An execution's end is an outcome request
 (``POST /_emulator/outcomes/execution/<arn>``), journaled, so replay restores it; a replayed
 start does not run again, and after replay an execution with no recorded end is ``ABORTED``.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +24,9 @@ GHOST_REASON = (
     "The local emulator stopped while this execution was running (make down, or a crash); "
     "its result was lost. Start it again."
 )
+#: The service principal Step Functions assumes a state machine's role as.
+STATES = "states.amazonaws.com"
 _platform: Platform | None = None
-#: ``client_credentials()``: the keyword arguments of the interpreter's boto3 clients.
-_client_credentials: Callable[[], dict[str, str]] | None = None
 
 
 def _running_executions() -> list[str]:
@@ -67,17 +67,12 @@ def _apply_execution_outcome(arn: str, outcome: dict[str, Any], when: dt.datetim
     return True
 
 
-class _Boto3WithOurCredentials:
-    """``boto3`` for moto's state machine interpreter: its clients sign with the credentials
-    the composition root gives instead of moto's fixed key."""
-
-    @staticmethod
-    def client(*args: Any, **kwargs: Any) -> Any:
-        import boto3
-
-        if _client_credentials is not None:
-            kwargs.update(_client_credentials())
-        return boto3.client(*args, **kwargs)
+def _boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's ``boto_client_for``: a client acting as the state machine's role."""
+    if _platform is None:
+        raise RuntimeError("Step Functions executions are not enabled")
+    role = getattr(state_credentials, "role_arn", "")
+    return _platform.client(service, region, role=(role, STATES, "StepFunctions"))
 
 
 class ExecutionOutcomes:
@@ -113,20 +108,19 @@ def end_ghosts(platform: Platform) -> int:
     return count
 
 
-def enable_executions(
-    platform: Platform, port: int, client_credentials: Callable[[], dict[str, str]]
-) -> None:
+def enable_executions(platform: Platform) -> None:
     """Step Functions executions run, and their end is journaled (see the module docstring)."""
-    global _platform, _client_credentials
+    global _platform
     from moto.core.config import default_user_config
     from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.utils import boto_client
     from moto.stepfunctions.parser.backend import execution as parser_execution
 
-    _platform, _client_credentials = platform, client_credentials
+    _platform = platform
     default_user_config["stepfunctions"]["execute_state_machine"] = True
-    os.environ["MOTO_PORT"] = str(port)
-    patch(boto_client, "boto3", _Boto3WithOurCredentials())
+    patch(boto_client, "boto_client_for", _boto_client_for)
+    patch(lambda_eval_utils, "boto_client_for", _boto_client_for)
     original_start = original(parser_execution.Execution, "start")
     original_terminated = original(parser_execution.BaseExecutionWorkerCommunication, "terminated")
 
