@@ -219,3 +219,33 @@ def test_a_model_package_with_a_metadata_value_aws_rejects_is_refused(aws, setti
         f"Member must satisfy regular expression pattern: {_metadata_value_pattern()}"
     )
     assert versions() == before  # nothing was registered
+
+
+def test_a_worker_cannot_turn_the_emulators_own_knobs(settings):
+    """``/_emulator/latency`` and ``/_emulator/faults`` answer before authorisation: only the
+    stack's bootstrap key may use them (before, any signed caller could slow or break it)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    from image_mlops_dev.stack.identities import ca_bundle
+
+    worker = botocore.session.get_session().get_credentials().get_frozen_credentials()
+    context = ssl.create_default_context(cafile=str(ca_bundle(settings)))
+    for path in ("/_emulator/latency", "/_emulator/faults"):
+        request = AWSRequest(
+            method="POST", url=f"{settings.emulator_url}{path}", data=b'{"s3_ms": 5000}'
+        )
+        SigV4Auth(worker, "s3", settings.region).add_auth(request)
+        prepared = urllib.request.Request(
+            request.url, data=request.body, method="POST", headers=dict(request.headers.items())
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(prepared, timeout=10, context=context)
+        assert refused.value.code == 403
+        body = json.loads(refused.value.read())
+        assert body["__type"] == "AccessDeniedException"
+        assert body["message"].startswith(f"{WORKER_SESSION}")

@@ -39,7 +39,7 @@ from image_mlops_dev.emulator.cloudformation import added as cloudformation_adde
 from image_mlops_dev.emulator.cloudformation import resources as cloudformation_resources
 from image_mlops_dev.emulator.cloudwatch import metric_data
 from image_mlops_dev.emulator.cloudwatch.alarms import AlarmEvaluation, AlarmEvaluator
-from image_mlops_dev.emulator.http.authorization import Authorization
+from image_mlops_dev.emulator.http.authorization import Authorization, EmulatorPaths
 from image_mlops_dev.emulator.http.faults import FaultInjector
 from image_mlops_dev.emulator.http.journal import (
     Journal,
@@ -271,6 +271,8 @@ def serve(
     if faults:
         app = FaultInjector(app)
         log.warning("fault injection is on (%s): for the fault suite only", "/_emulator/faults")
+    # the latency and fault knobs answer outside authorisation: the bootstrap key's only
+    app = EmulatorPaths(app, may_administer=store.is_bootstrap)
     app = Health(ContainerCredentials(RequireSignature(app, store.resolve), store))
     # werkzeug's threaded server speaks HTTP/1.1 with keep-alive: clients reuse connections
     server = TlsOrPlainServer(host, port, app, server_context(certificate, private_key))

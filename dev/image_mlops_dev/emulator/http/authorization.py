@@ -103,5 +103,31 @@ class Authorization:
         return [body]
 
 
+class EmulatorPaths:
+    """The emulator's own paths (``/_emulator/...``: faults, latency, outcomes, enforcement)
+    for the stack's bootstrap principal only, checked before any layer that serves one. (The
+    health probe and the container credentials endpoint answer before the signature check.)"""
+
+    def __init__(self, app: WsgiApp, *, may_administer: Callable[[Any], bool]) -> None:
+        self.app = app
+        self.may_administer = may_administer
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
+        principal = environ.get(PRINCIPAL)
+        if environ.get("PATH_INFO", "").startswith(EMULATOR_PATHS) and not self.may_administer(
+            principal
+        ):
+            log.warning("refused %s to %s", environ.get("PATH_INFO"), _arn(principal))
+            return error_response(
+                start_response,
+                "json",
+                403,
+                "AccessDeniedException",
+                f"{_arn(principal)} may not use the emulator's own paths "
+                "(only the stack's bootstrap key may)",
+            )
+        return self.app(environ, start_response)
+
+
 def _arn(principal: Any) -> str:
     return getattr(principal, "arn", "an unknown caller")
