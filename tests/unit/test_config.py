@@ -166,3 +166,26 @@ def test_task_processes_get_one_blas_thread_unless_the_user_says_otherwise():
     assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
     mine = stack.airflow_environment(base={"OPENBLAS_NUM_THREADS": "4"})
     assert mine["OPENBLAS_NUM_THREADS"] == "4"
+
+
+def test_the_example_env_gives_a_keyless_tls_aws_connection(tmp_path):
+    """``make up``/``make demo`` take the AWS connection from .env (made from .env.example):
+    it carries no key (Airflow acts as the worker role) and trusts the stack's CA over TLS,
+    since the buckets refuse plain HTTP. Before, it signed with the stack's key over HTTP, so
+    `make demo` on a fresh clone was refused at its first upload."""
+    import json
+    import shutil
+
+    from image_mlops.config import PROJECT_ROOT
+    from image_mlops_dev.stack.manager import load_env_file
+
+    shutil.copyfile(PROJECT_ROOT / ".env.example", tmp_path / ".env.example")
+    environ = {"IMAGE_MLOPS_STATE_DIR": str(tmp_path / "state")}
+    load_env_file(tmp_path, environ)
+    connection = json.loads(environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    assert "login" not in connection and "password" not in connection
+    assert (
+        connection["extra"]["endpoint_url"]
+        == f"https://127.0.0.1:{environ['IMAGE_MLOPS_EMULATOR_PORT']}"
+    )
+    assert connection["extra"]["verify"] == str(tmp_path / "state" / "emulator" / "tls" / "ca.pem")

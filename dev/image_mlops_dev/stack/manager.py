@@ -475,6 +475,14 @@ class LocalStack:
         connections to the local database: say how to fix it, before tasks fail on it."""
         from urllib.parse import urlsplit
 
+        aws = os.environ.get("AIRFLOW_CONN_AWS_DEFAULT") or ""
+        if f"http://127.0.0.1:{self.settings.emulator_port}" in aws:
+            # a .env from before the emulator spoke TLS and Airflow acted as the worker role
+            raise StackError(
+                "AIRFLOW_CONN_AWS_DEFAULT in .env signs with the stack's key over plain HTTP, "
+                "which the buckets now refuse: copy that line from .env.example into .env (no "
+                "key, https and ${IMAGE_MLOPS_EMULATOR_CA}; docs/roles.md)"
+            )
         for name in ("AIRFLOW_CONN_PRODUCT_CATALOG_DB", "AIRFLOW_CONN_IMAGE_MLOPS_DB"):
             uri = urlsplit(os.environ.get(name) or "")
             if uri.port == self.settings.pg_port and not uri.password:
