@@ -262,7 +262,6 @@ def serve(
     app: WsgiApp = Authorization(
         Validation(emulator.app),
         Authorizer(ACCOUNT),
-        may_administer=store.is_bootstrap,
         unenforced=emulator.app,
     )
     app = AddedLatency(

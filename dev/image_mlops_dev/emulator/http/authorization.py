@@ -4,7 +4,8 @@ What is checked, and how, is the IAM package's (:mod:`image_mlops_dev.emulator.i
 composition root gives this layer an ``authorize(environ, principal, operation)`` that
 answers ``None`` (allowed) or a :class:`Refusal`; this layer reads the request's operation,
 asks, answers a refusal in the service's own protocol and logs it. Requests to the emulator's
-own paths (``/_emulator/...``) need the stack's bootstrap principal.
+own paths (``/_emulator/...``) need the stack's bootstrap principal (:class:`EmulatorPaths`,
+which the composition root puts in front of every layer that serves one).
 
 ``POST /_emulator/enforcement`` ``{"on": false}`` sends every request past authorisation and
 validation (to ``unenforced``) until ``{"on": true}``: for ``bench/emulator_request_cost.py``
@@ -46,28 +47,17 @@ class Authorization:
         app: WsgiApp,
         authorize: Authorize,
         *,
-        may_administer: Callable[[Any], bool],
         unenforced: WsgiApp | None = None,
     ) -> None:
         self.app = app
         self.authorize = authorize
-        self.may_administer = may_administer
         self.unenforced = unenforced
         self.enforcing = True
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         principal = environ.get(PRINCIPAL)
         if environ.get("PATH_INFO", "").startswith(EMULATOR_PATHS):
-            if not self.may_administer(principal):
-                log.warning("refused %s to %s", environ.get("PATH_INFO"), _arn(principal))
-                return error_response(
-                    start_response,
-                    "json",
-                    403,
-                    "AccessDeniedException",
-                    f"{_arn(principal)} may not use the emulator's own paths "
-                    "(only the stack's bootstrap key may)",
-                )
+            # who may use these paths is EmulatorPaths' to decide, before any layer serves one
             if environ["PATH_INFO"] == ENFORCEMENT_PATH and self.unenforced is not None:
                 return self._switch(environ, start_response)
             return self.app(environ, start_response)
