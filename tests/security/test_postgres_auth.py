@@ -109,9 +109,12 @@ def test_the_env_file_gets_generated_secrets_once_and_only_its_owner_reads_it(tm
     for name in GENERATED_SECRETS:
         assert len(first[name]) >= 24, name
     assert first["IMAGE_MLOPS_PG_PASSWORD"] != first["IMAGE_MLOPS_LOCAL_AWS_SECRET"]
-    # the connections carry them
+    # the database connection carries its password; the AWS connection carries no key at all
+    # (Airflow acts as the worker role, whose credentials the emulator hands out), only the CA
     assert f":{first['IMAGE_MLOPS_PG_PASSWORD']}@" in first["AIRFLOW_CONN_PRODUCT_CATALOG_DB"]
-    assert first["IMAGE_MLOPS_LOCAL_AWS_SECRET"] in first["AIRFLOW_CONN_AWS_DEFAULT"]
+    assert first["IMAGE_MLOPS_LOCAL_AWS_SECRET"] not in first["AIRFLOW_CONN_AWS_DEFAULT"]
+    assert "aws_secret_access_key" not in first["AIRFLOW_CONN_AWS_DEFAULT"]
+    assert "${" not in first["AIRFLOW_CONN_AWS_DEFAULT"]  # the CA path is expanded
     assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
     again: dict[str, str] = {}
     load_env_file(tmp_path, again)
