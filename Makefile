@@ -13,6 +13,9 @@ IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
 CLI := $(BIN)/image-mlops
 PYTEST_ARGS ?=
+# make test's parallel workers (pytest-xdist), each with a private stack of its own; most of
+# the suite waits (bakes, alarm periods, polls), so more workers than cores
+TEST_WORKERS ?= 4
 # The scale-out profile: make up EXECUTOR=celery WORKERS=2 (CeleryExecutor, Redis, 2 workers)
 TOPOLOGY := $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS))
 
@@ -74,7 +77,7 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 test: $(STAMP) $(IAC_STAMP)  ## ruff + pytest (its own private stack; nothing skipped silently)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 docs: $(STAMP)  ## build the documentation site into site/ (strict: a broken link fails)
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet && echo "site/index.html"

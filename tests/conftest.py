@@ -1,8 +1,10 @@
-"""Test harness: an isolated local stack for the whole test session.
+"""Test harness: an isolated local stack for the whole test session (under pytest-xdist, for
+each worker process: ``make test`` runs four).
 
 Before anything imports Airflow, this file points every setting at a private state folder
 and free ports, so tests never touch the developer's ``.local/`` stack (``make up``) and
-several test sessions can run at once. The services start lazily, once per session:
+several test sessions (or workers) can run at once. The services start lazily, once per
+session:
 
 * ``local_stack``  — embedded PostgreSQL + the AWS emulator, buckets and model package group;
 * ``airflow_db``   — plus a migrated Airflow metadata database (for ``dag.test()``);
@@ -11,6 +13,10 @@ several test sessions can run at once. The services start lazily, once per sessi
 ``aws`` gives boto3 clients on the emulator acting as the worker role (as Airflow's tasks
 do); ``admin`` clients with the stack's bootstrap key, for a test's own setup that no role of
 the template may do; ``clean_aws`` empties the buckets first.
+
+Modules share their worker's stack one after the other, so each leaves it as it found it
+(``module_leaves_the_stack_as_it_found_it``); their order is shuffled by a printed seed
+(``--module-order``, ``--module-order-seed``). See docs/tests.md, "Parallel and isolated".
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -109,12 +116,17 @@ def stack() -> LocalStack:
     return _stack
 
 
+_STACK_IN_USE: list[bool] = []  # [True] once local_stack started (a session fixture)
+_UNPAUSED: set[str] = set()  # DAGs the current module unpaused on the running Airflow
+
+
 @pytest.fixture(scope="session")
 def local_stack(stack: LocalStack) -> LocalStack:
     """Embedded PostgreSQL and the AWS emulator, with buckets and the model package group."""
     stack.start_postgres()
     stack.start_emulator()
     stack.deploy_aws_side()
+    _STACK_IN_USE.append(True)
     return stack
 
 
@@ -140,7 +152,65 @@ def airflow_client(dag_ids: list[str]):
     client.wait_for_dags(dag_ids, timeout=300)
     for dag_id in dag_ids:
         client.set_paused(dag_id, False)
+        _UNPAUSED.add(dag_id)
     return client
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_leaves_the_stack_as_it_found_it():
+    """Each module owns what it puts on the session's stack (one per pytest-xdist worker,
+    shared by the modules that worker runs): when it is done, the DAGs it unpaused are paused
+    again, its endpoints (and their autoscaling) are deleted, their pending data captures
+    written, and the buckets emptied, so no module reads what another left (the smoke test
+    samples ``labeled/``, a deployment reads the production endpoint). The registry's
+    packages, CloudWatch's data and the databases' rows stay: they are keyed by run, and AWS
+    keeps metric data whatever one deletes."""
+    yield
+    if _STACK_IN_USE:
+        _pause_unpaused_dags()
+        if _delete_endpoints():
+            # SageMaker writes captured data a while after the invocation (the emulator every
+            # few seconds): let the deleted endpoints' last round land before the emptying
+            from image_mlops_dev.emulator.sagemaker.invocations import FLUSH_SECONDS
+
+            time.sleep(FLUSH_SECONDS + 1)
+        AwsClients(admin=True).empty_buckets()
+
+
+def _pause_unpaused_dags() -> None:
+    if not _UNPAUSED:
+        return
+    from image_mlops.airflow_api import AirflowClient
+
+    client = AirflowClient(f"http://127.0.0.1:{get_settings().airflow_port}")
+    for dag_id in sorted(_UNPAUSED):
+        client.set_paused(dag_id, True)
+    _UNPAUSED.clear()
+
+
+def _delete_endpoints() -> bool:
+    """Deregister every scalable target, then delete every endpoint once it has settled
+    (bootstrap key: the emulator's own tests name endpoints outside the worker role's
+    ``<model>-*``); returns whether one of them captured data."""
+    from image_mlops.deployment import scaling
+    from image_mlops_dev.stack.identities import admin_client
+
+    sagemaker, autoscaling = admin_client("sagemaker"), admin_client("application-autoscaling")
+    for target in autoscaling.describe_scalable_targets(ServiceNamespace=scaling.NAMESPACE)[
+        "ScalableTargets"
+    ]:
+        autoscaling.deregister_scalable_target(
+            ServiceNamespace=scaling.NAMESPACE,
+            ResourceId=target["ResourceId"],
+            ScalableDimension=target["ScalableDimension"],
+        )
+    clients, capturing = AwsClients(admin=True), False
+    for page in sagemaker.get_paginator("list_endpoints").paginate():
+        for endpoint in page["Endpoints"]:
+            settled = wait_endpoint_settled(clients, endpoint["EndpointName"], timeout=300)
+            capturing |= bool(settled.get("DataCaptureConfig", {}).get("EnableCapture"))
+            sagemaker.delete_endpoint(EndpointName=endpoint["EndpointName"])
+    return capturing
 
 
 @pytest.fixture
@@ -298,9 +368,91 @@ def run_dag(dag_bag, dag_id: str, conf: dict | None = None, **kwargs):
                 session.get(DagModel, dag_id).is_paused = was_paused
 
 
+# -- Module order ---------------------------------------------------------------------------
+# Every module must pass after any other (each owns what it puts on the stack, see
+# ``module_leaves_the_stack_as_it_found_it``), so the order of modules is shuffled by a seed
+# that every run prints; tests keep their order within a module (some tell a story step by
+# step). Modules marked ``slow`` (minutes each) are shuffled among themselves and start first,
+# so that a parallel run does not end waiting for one of them.
+
+MODULE_ORDERS = ("random", "reverse", "alphabetical")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("image-mlops")
+    group.addoption(
+        "--module-order",
+        choices=MODULE_ORDERS,
+        default="random",
+        help="order of the test modules: shuffled by --module-order-seed (default), or the "
+        "collected order reversed, or alphabetical; tests keep their order within a module",
+    )
+    group.addoption(
+        "--module-order-seed",
+        type=int,
+        default=None,
+        help="seed of the random module order (default: a new one, printed in the header)",
+    )
+
+
+def _module_order_seed(config) -> int:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # a pytest-xdist worker: the controller's seed
+        return workerinput["module_order_seed"]
+    if config.option.module_order_seed is None:
+        import random
+
+        config.option.module_order_seed = random.SystemRandom().randrange(10**6)
+    return config.option.module_order_seed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: every worker collects in the controller's order (xdist requires it)."""
+    node.workerinput["module_order_seed"] = _module_order_seed(node.config)
+
+
+def pytest_report_header(config):
+    order = config.option.module_order
+    if order != "random":
+        return f"module order: {order}"
+    seed = _module_order_seed(config)
+    return f"module order: random, seed {seed} (again: --module-order-seed={seed})"
+
+
 def pytest_collection_modifyitems(config, items):
-    """The end-to-end story runs last: it leaves Airflow services and data behind."""
-    items.sort(key=lambda item: "/e2e/" in str(item.fspath))
+    import random
+
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(str(item.path), []).append(item)
+    paths = list(modules)
+    order = config.option.module_order
+    if order == "random":
+        random.Random(_module_order_seed(config)).shuffle(paths)
+        paths.sort(key=lambda path: not modules[path][0].get_closest_marker("slow"))
+    elif order == "reverse":
+        paths.reverse()
+    else:
+        paths.sort()
+    items[:] = [item for path in paths for item in modules[path]]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the time went: seconds by module (setup, call and teardown), slowest first."""
+    by_module: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) in ("setup", "call", "teardown"):
+                module = report.nodeid.split("::")[0]
+                by_module[module] = by_module.get(module, 0.0) + report.duration
+    if not by_module:
+        return
+    terminalreporter.write_sep("=", "seconds by module (slowest 25)")
+    for module, seconds in sorted(by_module.items(), key=lambda kv: -kv[1])[:25]:
+        terminalreporter.write_line(f"{seconds:8.1f}  {module}")
+    total = sum(by_module.values())
+    terminalreporter.write_line(f"{total:8.1f}  in all ({len(by_module)} modules)")
 
 
 def wait_for_alarm_states(hook, expected: dict[str, str], timeout: float = 20.0) -> dict:

@@ -25,7 +25,12 @@ from secret_scan import files_under, leaks
 
 from image_mlops_dev.stack.processes import free_port
 
-pytestmark = [pytest.mark.stack, pytest.mark.airflow_stack, pytest.mark.timeout(2400)]
+pytestmark = [
+    pytest.mark.stack,
+    pytest.mark.airflow_stack,
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "product-image-classifier"

@@ -8,7 +8,7 @@ from image_mlops.airflow_api import ApprovalAnswerer
 from image_mlops.deployment import history, packages, production_model
 from image_mlops.serving.sample_model import publish_sample_package, upload_sample_images
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 DAG_ID = "deploy_model"
 
 

@@ -27,7 +27,6 @@ pytestmark = pytest.mark.stack
 def test_serve_endpoint_over_http(settings, tmp_path):
     upload_sample_images(settings, per_class=2)
     arn = publish_sample_package(settings, "serve", status="Approved", workdir=tmp_path)
-    endpoints.wait_in_service(settings.endpoint_name("staging"), poll=0.3)  # earlier tests'
     flow.deploy("staging", arn, "t-serve")
     endpoints.wait_in_service(settings.endpoint_name("staging"), poll=0.3)  # the DAG's sensor
     port = free_port()

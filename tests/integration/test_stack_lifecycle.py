@@ -22,7 +22,7 @@ from conftest import bootstrap_client_arguments
 
 from image_mlops_dev.stack.processes import free_port
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "image_mlops.cli"]

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 from conftest import run_dag
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

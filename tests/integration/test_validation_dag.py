@@ -11,7 +11,7 @@ import pytest
 from conftest import ADMIN_CONN, run_dag
 from validation_corpus import corpus
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
 def _put_corpus(aws, settings, extra_metadata=None):

@@ -75,7 +75,7 @@ def test_workflow_runs_make_test_with_python_3_11(workflow):
 def test_make_test_is_the_one_command_everywhere():
     makefile = (ROOT / "Makefile").read_text()
     target = re.search(r"^test:.*?(?=^\S|\Z)", makefile, flags=re.MULTILINE | re.DOTALL).group(0)
-    assert "pytest $(PYTEST_ARGS)" in target
+    assert re.search(r"pytest -n \$\(TEST_WORKERS\) --dist loadfile .*\$\(PYTEST_ARGS\)", target)
     assert "ruff check" in target
     ci_run = (ROOT / ".ci" / "run").read_text()
     assert any(_runs_make_test(line) for line in ci_run.splitlines())
