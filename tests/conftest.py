@@ -160,11 +160,11 @@ def airflow_client(dag_ids: list[str]):
 def module_leaves_the_stack_as_it_found_it():
     """Each module owns what it puts on the session's stack (one per pytest-xdist worker,
     shared by the modules that worker runs): when it is done, the DAGs it unpaused are paused
-    again, its endpoints (and their autoscaling) are deleted, their pending data captures
-    written, and the buckets emptied, so no module reads what another left (the smoke test
-    samples ``labeled/``, a deployment reads the production endpoint). The registry's
-    packages, CloudWatch's data and the databases' rows stay: they are keyed by run, and AWS
-    keeps metric data whatever one deletes."""
+    again, its endpoints (and their autoscaling) are deleted, the data they captured is given
+    its round to land, and the buckets are emptied, so no module reads what another left
+    (the smoke test samples ``labeled/``, a deployment reads the production endpoint). The
+    registry's packages, CloudWatch's data and the databases' rows stay: they are keyed by
+    run, and AWS keeps metric data whatever one deletes."""
     yield
     if _STACK_IN_USE:
         _pause_unpaused_dags()
