@@ -21,7 +21,6 @@ Modules share their worker's stack one after the other, so each leaves it as it 
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
@@ -79,16 +78,17 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 TEST_OUTPUT = ROOT / "test-output"
 
 
-def _teardown() -> None:
+def pytest_sessionfinish(session) -> None:
+    """Stop this process's stack when its session ends. A hook, not ``atexit``: pytest-xdist
+    ends its workers without running ``atexit`` handlers, and a worker's session finishes
+    before it reports to the controller, which waits for that report (after it, a worker's
+    teardown may be cut short)."""
     try:
         _stack.down(say=lambda _m: None)
     finally:
         # IMAGE_MLOPS_TEST_KEEP_STATE=1 keeps the stack's logs and journal to read after a failure
         if os.environ.get("IMAGE_MLOPS_TEST_KEEP_STATE") != "1":
             shutil.rmtree(_STATE, ignore_errors=True)
-
-
-atexit.register(_teardown)
 
 
 def bootstrap_client_arguments(env: dict[str, str]) -> dict[str, str]:
