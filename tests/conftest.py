@@ -118,6 +118,7 @@ def stack() -> LocalStack:
 
 _STACK_IN_USE: list[bool] = []  # [True] once local_stack started (a session fixture)
 _UNPAUSED: set[str] = set()  # DAGs the current module unpaused on the running Airflow
+_LAST_AIRFLOW_SERVICES_MODULE = ""  # set by pytest_collection_modifyitems
 
 
 @pytest.fixture(scope="session")
@@ -137,9 +138,17 @@ def airflow_db(local_stack: LocalStack) -> LocalStack:
     return local_stack
 
 
+#: The modules that use the running Airflow (``airflow_services``) live in this folder, and one
+#: worker runs them all (:func:`pytest_xdist_make_scheduler`): an idle Airflow costs about 8
+#: CPU-seconds a minute (the dag-processor's parses, the scheduler's loop), so one running for
+#: the few minutes these modules take, rather than one per worker for the whole run.
+AIRFLOW_SERVICES_DIR = "tests/airflow_services/"
+
+
 @pytest.fixture(scope="session")
 def airflow_services(airflow_db: LocalStack) -> LocalStack:
-    """The running Airflow services (api-server, scheduler, dag-processor, triggerer)."""
+    """The running Airflow services (api-server, scheduler, dag-processor, triggerer), for the
+    modules of :data:`AIRFLOW_SERVICES_DIR`; stopped after the last of them."""
     airflow_db.start_airflow()
     return airflow_db
 
@@ -157,7 +166,7 @@ def airflow_client(dag_ids: list[str]):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def module_leaves_the_stack_as_it_found_it():
+def module_leaves_the_stack_as_it_found_it(request):
     """Each module owns what it puts on the session's stack (one per pytest-xdist worker,
     shared by the modules that worker runs): when it is done, the DAGs it unpaused are paused
     again, its endpoints (and their autoscaling) are deleted, the data they captured is given
@@ -168,6 +177,9 @@ def module_leaves_the_stack_as_it_found_it():
     yield
     if _STACK_IN_USE:
         _pause_unpaused_dags()
+        if request.node.nodeid == _LAST_AIRFLOW_SERVICES_MODULE:
+            # this worker got every module that uses the running Airflow, and none is left
+            _stack.stop_airflow(say=lambda _m: None)
         if _delete_endpoints():
             # SageMaker writes captured data a while after the invocation (the emulator every
             # few seconds): let the deleted endpoints' last round land before the emptying
@@ -420,22 +432,60 @@ def pytest_report_header(config):
     return f"module order: random, seed {seed} (again: --module-order-seed={seed})"
 
 
+def _uses_airflow_services(item) -> bool:
+    return item.nodeid.startswith(AIRFLOW_SERVICES_DIR)
+
+
+def _starts_first(item) -> bool:
+    """Minutes-long modules, and the running Airflow's (one unit of some minutes)."""
+    return bool(item.get_closest_marker("slow")) or _uses_airflow_services(item)
+
+
 def pytest_collection_modifyitems(config, items):
     import random
 
+    global _LAST_AIRFLOW_SERVICES_MODULE
     modules: dict[str, list] = {}
     for item in items:
+        if "airflow_services" in item.fixturenames and not _uses_airflow_services(item):
+            raise pytest.UsageError(
+                f"{item.nodeid} uses the running Airflow: move its module to "
+                f"{AIRFLOW_SERVICES_DIR} (one worker runs those modules, and stops Airflow "
+                "after the last of them)"
+            )
         modules.setdefault(str(item.path), []).append(item)
     paths = list(modules)
     order = config.option.module_order
     if order == "random":
         random.Random(_module_order_seed(config)).shuffle(paths)
-        paths.sort(key=lambda path: not modules[path][0].get_closest_marker("slow"))
+        paths.sort(key=lambda path: not _starts_first(modules[path][0]))
     elif order == "reverse":
         paths.reverse()
     else:
         paths.sort()
     items[:] = [item for path in paths for item in modules[path]]
+    shared = [item.nodeid.split("::")[0] for item in items if _uses_airflow_services(item)]
+    _LAST_AIRFLOW_SERVICES_MODULE = shared[-1] if shared else ""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's ``--dist loadfile`` with two changes: the modules of
+    :data:`AIRFLOW_SERVICES_DIR` are one unit of work (one worker, one running Airflow), and
+    the units go out in the collected order (the module order above) rather than sorted by
+    their number of tests."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModulesAndOneRunningAirflow(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(AIRFLOW_SERVICES_DIR):
+                return AIRFLOW_SERVICES_DIR
+            return super()._split_scope(nodeid)
+
+    config.option.loadscopereorder = False  # xdist's --no-loadscope-reorder
+    return ModulesAndOneRunningAirflow(config, log)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -704,7 +704,9 @@ class LocalStack:
         elapsed = time.monotonic() - started
         say(f"stack up in {elapsed:.0f} s; Airflow UI: {self.settings.airflow_url}")
 
-    def down(self, say: Callable[[str], None] = _say) -> None:
+    def stop_airflow(self, say: Callable[[str], None] = _say) -> None:
+        """Stop Airflow's services (and the Celery workers and Redis of the scale-out profile);
+        PostgreSQL and the emulator keep running."""
         for name in reversed(AIRFLOW_COMPONENTS):
             if self.airflow_component(name).stop():
                 say(f"stopped {name}")
@@ -715,6 +717,9 @@ class LocalStack:
         if self.redis_recorded() and self.redis().stop():
             say("stopped redis")
         self.topology_file.unlink(missing_ok=True)
+
+    def down(self, say: Callable[[str], None] = _say) -> None:
+        self.stop_airflow(say)
         if self.emulator().stop():
             say("stopped emulator")
         if self.postgres.stop():
