@@ -61,7 +61,7 @@ _stack = LocalStack(get_settings(), emulator_faults=True)  # the fault suite nee
 # the shell's would take their place.
 for _key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
     os.environ.pop(_key, None)
-os.environ.update(_stack.airflow_environment(base={}))
+os.environ.update(_stack.airflow_environment())  # the profile above wins (TESTS_TIMING)
 #: An AWS connection with the stack's bootstrap key, for tests whose own setup acts beyond the
 #: worker role (CloudWatch hooks in a namespace of their own, say); tasks never use it.
 ADMIN_CONN = "aws_test_admin"

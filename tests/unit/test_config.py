@@ -168,6 +168,19 @@ def test_task_processes_get_one_blas_thread_unless_the_user_says_otherwise():
     assert mine["OPENBLAS_NUM_THREADS"] == "4"
 
 
+def test_dag_files_are_reparsed_within_seconds_unless_the_environment_says_otherwise():
+    """The local stack re-parses DAG files every 15 s (someone editing DAGs sees the change);
+    the tests' timing profile parses every 10 minutes, and reaches their stacks."""
+    from image_mlops.config import get_settings
+    from image_mlops_dev.stack.manager import TESTS_TIMING, LocalStack
+
+    stack = LocalStack(get_settings())
+    interval = "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"
+    assert stack.airflow_environment(base={})[interval] == "15"
+    assert stack.airflow_environment(base=dict(TESTS_TIMING))[interval] == "600"
+    assert stack.airflow_environment()[interval] == "600"  # this session's stack
+
+
 def test_the_example_env_gives_a_keyless_tls_aws_connection(tmp_path):
     """``make up``/``make demo`` take the AWS connection from .env (made from .env.example):
     it carries no key (Airflow acts as the worker role) and trusts the stack's CA over TLS,

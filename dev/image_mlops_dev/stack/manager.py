@@ -59,7 +59,7 @@ GENERATED_SECRETS = (
     "IMAGE_MLOPS_REDIS_PASSWORD",
 )
 #: Airflow settings of the local stack: LocalExecutor with low parallelism (each worker
-#: process costs ~145 MB), examples off, new DAG files picked up within seconds.
+#: process costs ~145 MB), examples off.
 AIRFLOW_LOCAL_CONFIG = {
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__CORE__PARALLELISM": "4",
@@ -67,10 +67,15 @@ AIRFLOW_LOCAL_CONFIG = {
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
     "AIRFLOW__API__WORKERS": "1",
-    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
-    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
     "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+}
+
+#: New and changed DAG files picked up within seconds, for someone editing DAGs on the local
+#: stack; a value in the environment wins (the tests' profile, :data:`TESTS_TIMING`).
+DAG_PARSING = {
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "15",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
 }
 
 #: Task processes run one numpy computation each, several at a time: one BLAS thread per
@@ -78,6 +83,19 @@ AIRFLOW_LOCAL_CONFIG = {
 #: spin after each call, taking the cores the other tasks and the emulator need (measured:
 #: batch classification with two worker processes 308 → 353 images/s on 2 cores).
 WORKER_THREAD_LIMITS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+#: The timing profile of the private stacks (the tests', the end-to-end demo test's, the
+#: benchmarks'): the same states in the same order as with the demo's profile (`.env.example`)
+#: or production's defaults (:mod:`image_mlops.config`), sooner. docs/tests.md has the table.
+TESTS_TIMING = {
+    "IMAGE_MLOPS_JOB_POLL_SECONDS": "2",
+    # each traffic-shifting step bakes long enough for a 2 s poke to see it
+    "IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS": "5",
+    # a DAG file re-parsed every 10 minutes rather than every 15 s: no test changes one, the
+    # first parse comes at start, and an idle Airflow's parses were most of its CPU
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+}
 
 
 def private_stack_environment(
@@ -98,9 +116,7 @@ def private_stack_environment(
     database = f"postgres://postgres:{pg_password}@127.0.0.1:{pg_port}"
     return {
         "IMAGE_MLOPS_TARGET": "local",
-        "IMAGE_MLOPS_JOB_POLL_SECONDS": "2",
-        # each traffic-shifting step bakes long enough for a 2 s poke to see it
-        "IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS": "5",
+        **TESTS_TIMING,
         "IMAGE_MLOPS_STATE_DIR": str(state),
         "IMAGE_MLOPS_PG_PORT": str(pg_port),
         "IMAGE_MLOPS_PG_PASSWORD": pg_password,
@@ -406,7 +422,7 @@ class LocalStack:
             # into $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
             env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
             env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
-        for name, value in WORKER_THREAD_LIMITS.items():
+        for name, value in {**DAG_PARSING, **WORKER_THREAD_LIMITS}.items():
             env.setdefault(name, value)  # a user's own value wins
         env.update(self._secrets())
         if self.settings.is_local:
