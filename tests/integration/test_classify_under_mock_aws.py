@@ -20,7 +20,6 @@ from moto import mock_aws
 
 from image_mlops.classification import clients, run
 from image_mlops.config import get_settings
-from image_mlops.serving import runtime
 
 pytestmark = pytest.mark.stack
 
@@ -51,11 +50,8 @@ def plain_aws_connection(monkeypatch, local_stack):
     monkeypatch.setenv("IMAGE_MLOPS_TARGET", "aws")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
-    clients._client.cache_clear()
-    runtime._runtimes.clear()
+    # a client of its own: the process's clients are keyed by the connection and AWS_* above
     yield get_settings()
-    clients._client.cache_clear()
-    runtime._runtimes.clear()
 
 
 def test_a_batch_under_mock_aws_stays_in_the_process(plain_aws_connection, no_network):

@@ -138,6 +138,19 @@ def test_a_wrong_secret_or_another_key_is_refused(aws, settings, artifact):
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         other.list_endpoints()
     assert refused.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    # the query APIs answer in their own shape (<ErrorResponse><Error>), as AWS's do ("Common
+    # Errors" of the STS, IAM and SNS API references: InvalidClientTokenId, HTTP 403), so
+    # botocore reads the code; before, they answered in S3's and botocore read "Unknown"
+    for service, call in (
+        ("sts", "get_caller_identity"),
+        ("iam", "list_roles"),
+        ("sns", "list_topics"),
+    ):
+        stranger = _client(settings, service, key="AKIAOTHERKEY", secret="whatever")
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            getattr(stranger, call)()
+        assert refused.value.response["Error"]["Code"] == "InvalidClientTokenId", service
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert _body(aws, settings, artifact) == b"the approved artifact"
 
 

@@ -63,13 +63,7 @@ class EndpointRuntime:
         return predictions
 
 
-_runtimes: dict[tuple[str, str], EndpointRuntime] = {}
-
-
 def get_runtime(settings: Settings | None = None) -> EndpointRuntime:
-    """The runtime of the settings' AWS connection (one per process and connection)."""
-    settings = settings or get_settings()
-    key = (settings.aws_conn_id, settings.region)
-    if key not in _runtimes:
-        _runtimes[key] = EndpointRuntime(settings)
-    return _runtimes[key]
+    """The runtime of the settings' AWS connection (its client is the process's, from
+    :func:`image_mlops.aws.aws_client`)."""
+    return EndpointRuntime(settings or get_settings())

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -34,6 +33,8 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAu
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from image_mlops_dev.emulator.http.errors import error_response
+from image_mlops_dev.emulator.http.operations import operation_of
 from image_mlops_dev.emulator.http.wsgi import PRINCIPAL, buffered_body
 
 log = logging.getLogger("image_mlops.emulator")
@@ -224,25 +225,19 @@ def verify(environ: dict[str, Any], body: bytes, resolve: Resolver) -> Caller:
     return caller
 
 
-def _refusal(start_response: Callable[..., Any], refused: SignatureRefused, s3: bool):
-    if s3:
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{refused.code}</Code><Message>{refused.message}</Message></Error>"
-        ).encode()
-        content_type = "application/xml"
+def _refusal(start_response: Callable[..., Any], refused: SignatureRefused, environ: dict):
+    """The refusal in the request's wire protocol, as its service answers: S3's XML, a JSON
+    service's ``__type``, a query service's ``<ErrorResponse>`` (STS, IAM, SNS,
+    CloudFormation: botocore reads no code from any other shape)."""
+    if (_header(environ, "authorization") or "").find("/s3/aws4_request") >= 0:
+        protocol = "rest-xml"
+    elif _header(environ, "x-amz-target"):
+        protocol = "json"
     else:
-        body = json.dumps({"__type": refused.code, "message": refused.message}).encode()
-        content_type = "application/x-amz-json-1.1"
-    start_response(
-        refused.status,
-        [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("x-amzn-ErrorType", refused.code),
-        ],
-    )
-    return [body]
+        operation = operation_of(environ)
+        protocol = operation.protocol if operation is not None and operation.protocol else "query"
+    status = int(refused.status.split()[0])
+    return error_response(start_response, protocol, status, refused.code, refused.message)
 
 
 class RequireSignature:
@@ -265,8 +260,7 @@ class RequireSignature:
                 environ[PRINCIPAL] = verify(environ, body, self.resolve).principal
             except SignatureRefused as refused:
                 log.warning("refused %s %s: %s", method, environ.get("PATH_INFO", ""), refused.code)
-                s3 = (_header(environ, "authorization") or "").find("/s3/aws4_request") >= 0
-                return _refusal(start_response, refused, s3 or not _header(environ, "x-amz-target"))
+                return _refusal(start_response, refused, environ)
 
         def without_cors(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
             kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
