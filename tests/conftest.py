@@ -40,6 +40,7 @@ from image_mlops_dev.stack.identities import (  # noqa: E402
     LOCAL_ACCESS_KEY_ID,
 )
 from image_mlops_dev.stack.manager import (  # noqa: E402
+    AIRFLOW_DB_CACHE,
     LocalStack,
     isolated_environment,
     local_aws_connection,
@@ -48,6 +49,11 @@ from image_mlops_dev.stack.manager import (  # noqa: E402
 from image_mlops_dev.stack.processes import free_port  # noqa: E402
 
 _STATE = Path(tempfile.mkdtemp(prefix="image-mlops-test-"))
+# every stack of the run (each worker's, the ones tests start) loads the Airflow database the
+# first of them migrated; set here, in the controller, before pytest-xdist starts its workers
+_OWN_AIRFLOW_DB_CACHE = AIRFLOW_DB_CACHE not in os.environ
+if _OWN_AIRFLOW_DB_CACHE:
+    os.environ[AIRFLOW_DB_CACHE] = tempfile.mkdtemp(prefix="image-mlops-test-airflow-db-")
 _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT = free_port(), free_port(), free_port()
 # The test stack's own settings win over anything from .env or the shell.
 os.environ.update(private_stack_environment(_STATE, _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT))
@@ -89,6 +95,8 @@ def pytest_sessionfinish(session) -> None:
         # IMAGE_MLOPS_TEST_KEEP_STATE=1 keeps the stack's logs and journal to read after a failure
         if os.environ.get("IMAGE_MLOPS_TEST_KEEP_STATE") != "1":
             shutil.rmtree(_STATE, ignore_errors=True)
+        if _OWN_AIRFLOW_DB_CACHE and not hasattr(session.config, "workerinput"):
+            shutil.rmtree(os.environ[AIRFLOW_DB_CACHE], ignore_errors=True)  # all workers done
 
 
 def bootstrap_client_arguments(env: dict[str, str]) -> dict[str, str]:

@@ -47,3 +47,45 @@ def test_cloudwatch_metrics_round_trip(admin, settings):
 def test_postgres_databases_exist(local_stack):
     names = local_stack.postgres.psql("SELECT datname FROM pg_database").split()
     assert {"airflow", "product_catalog", "image_mlops"} <= set(names)
+
+
+def test_a_database_loaded_from_the_shared_dump_is_at_airflow_s_schema_head(airflow_db):
+    """The run's first stack migrated Airflow's database and left its dump; a fresh database
+    that loads it is what `airflow db migrate` makes, by Airflow's own check."""
+    import os
+    import subprocess
+    import sys
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from image_mlops_dev.stack.manager import AIRFLOW_DB_CACHE
+
+    dump = Path(os.environ[AIRFLOW_DB_CACHE]) / f"airflow-{version('apache-airflow')}.sql"
+    assert dump.exists()
+    pg = airflow_db.postgres
+    pg.psql('DROP DATABASE IF EXISTS "airflow_loaded"')
+    pg.psql('CREATE DATABASE "airflow_loaded"')
+    pg.load("airflow_loaded", dump)
+    env = airflow_db.airflow_environment()
+    airflow = str(Path(sys.executable).parent / "airflow")
+
+    def at_head(database: str) -> bool:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = pg.uri(database, "postgresql+psycopg2")
+        check = subprocess.run(
+            [airflow, "db", "check-migrations", "--migration-wait-timeout", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return check.returncode == 0
+
+    pg.psql('DROP DATABASE IF EXISTS "airflow_empty"')
+    pg.psql('CREATE DATABASE "airflow_empty"')
+    assert not at_head("airflow_empty")  # the check can fail
+    assert at_head("airflow")  # this stack's own, migrated or loaded
+    assert at_head("airflow_loaded")
+    tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+    assert int(pg.psql(tables, "airflow_loaded")) == int(pg.psql(tables, "airflow")) > 50
+    for database in ("airflow_loaded", "airflow_empty"):
+        pg.psql(f'DROP DATABASE "{database}"')

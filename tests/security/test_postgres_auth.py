@@ -53,10 +53,11 @@ def test_a_superuser_login_without_the_password_is_refused(local_stack, settings
 
 
 @pytest.fixture
-def data_dir():
+def data_dir(test_output):
     # inside the project, as the stack's own (PostgreSQL as root runs as its system user,
-    # which must be able to traverse the folder's parents)
-    folder = Path(tempfile.mkdtemp(prefix="pg-auth-", dir=ROOT / "test-output"))
+    # which must be able to traverse the folder's parents); test_output makes the folder,
+    # which a fresh clone lacks until a test asks for it
+    folder = Path(tempfile.mkdtemp(prefix="pg-auth-", dir=test_output))
     yield folder / "data"
     for password in list(_started):
         EmbeddedPostgres(folder / "data", _started[password], password=password).stop()

@@ -255,9 +255,20 @@ class EmbeddedPostgres:
 
     # -- databases -------------------------------------------------------------------------
     def psql(self, sql: str, database: str = "postgres") -> str:
+        return self._client("psql", database, "-tA", "-c", sql)
+
+    def dump(self, database: str, path: Path) -> None:
+        """``database``, schema and rows, as an SQL file (no owners, no grants)."""
+        self._client("pg_dump", database, "--no-owner", "--no-privileges", "-f", str(path))
+
+    def load(self, database: str, path: Path) -> None:
+        """Run the SQL file ``path`` (a :meth:`dump`) in ``database``."""
+        self._client("psql", database, "-q", "-f", str(path))
+
+    def _client(self, program: str, database: str, *args: str) -> str:
         proc = subprocess.run(
             [
-                str(_bin("psql")),
+                str(_bin(program)),
                 "-h",
                 self.host,
                 "-p",
@@ -266,11 +277,8 @@ class EmbeddedPostgres:
                 SUPERUSER,
                 "-d",
                 database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-tA",
-                "-c",
-                sql,
+                *(["-v", "ON_ERROR_STOP=1"] if program == "psql" else []),
+                *args,
             ],
             capture_output=True,
             text=True,
@@ -279,7 +287,7 @@ class EmbeddedPostgres:
         )
         if proc.returncode != 0:
             error = PasswordRefused if "password authentication failed" in proc.stderr else None
-            raise (error or PostgresError)(f"psql failed on {database}: {proc.stderr.strip()}")
+            raise (error or PostgresError)(f"{program} failed on {database}: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
     def ensure_database(self, name: str) -> bool:
