@@ -28,7 +28,7 @@ from image_mlops_dev.stack.processes import free_port
 pytestmark = [
     pytest.mark.stack,
     pytest.mark.airflow_stack,
-    pytest.mark.slow,
+    pytest.mark.slow(minutes=8),
     pytest.mark.timeout(2400),
 ]
 

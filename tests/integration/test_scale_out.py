@@ -32,7 +32,7 @@ from validation_corpus import photo_jpeg
 from image_mlops import s3layout
 from image_mlops_dev.stack.scale_out import answering_workers, broker_url
 
-pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.stack, pytest.mark.slow(minutes=5), pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
