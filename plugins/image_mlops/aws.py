@@ -32,14 +32,14 @@ def aws_client(
 ) -> Any:
     """A boto3 client for ``service`` built from the AWS connection, one per process.
 
-    Building one costs about 0.1 s of CPU (botocore parses its endpoint rules and the service's
-    model from JSON, and the provider's hook walks the call stack for its user agent), and a
-    new session fetches its credentials again. boto3 clients are thread-safe, so the process
-    keeps each one (as the provider's hooks keep theirs), keyed by everything it was built
-    from: the service, the connection's fields, the region, the pool size, the ``AWS_*``
-    environment (credentials, the container credentials endpoint) and the process id (a
-    forked child builds its own; it must not share the parent's sockets). A changed
-    connection or environment gets a new client.
+    Building one costs 130-200 ms of CPU (``bench/aws_client_cost.py``: botocore parses its
+    endpoint rules and the service's model from JSON, the provider's hook walks the call
+    stack for its user agent), and a new session fetches its credentials again. boto3
+    clients are thread-safe, so the process keeps each one (as the provider's hooks keep
+    theirs), keyed by everything it was built from: the service, the connection's fields,
+    the region, the pool size, the ``AWS_*`` environment (credentials, the container
+    credentials endpoint) and the process id (a forked child builds its own; it must not
+    share the parent's sockets). A changed connection or environment gets a new client.
 
     ``max_pool_connections``: for a client shared by that many threads (botocore keeps 10
     connections; more threads would open and discard a connection per request).
