@@ -181,7 +181,9 @@ def baseline(names: list[str], model: dict, settings) -> float:
         placement.place(
             s3,
             settings,
-            placement.Placement(image.key, image.output_key, source_etag=image.etag),
+            placement.Placement(
+                image.key, image.output_key, source_etag=image.etag, sha256=image.sha256
+            ),
         )
         row = classify._row(image, model, "bench-baseline", "2026-01-01T00:00:00+00:00")
         records.upsert_predictions([row], settings)

@@ -7,9 +7,9 @@ goes to production (`production_model`), or on demand.
 1. **find_production_model** — the model version on the production endpoint. None yet →
    the run stops here with a clear message and classifies nothing (tasks *skipped*).
 2. **plan_batches** — validated incoming images this model version has not classified
-   (by content: the listing's ETag + version, from the `predictions` table; no request per
-   image), written as batch manifests to S3 (`IMAGE_MLOPS_CLASSIFY_BATCH_SIZE` images each,
-   or the `batch_size` Param).
+   (the listing's key and ETag against the object versions it read, `prediction_sources`;
+   no request per image), written as batch manifests to S3
+   (`IMAGE_MLOPS_CLASSIFY_BATCH_SIZE` images each, or the `batch_size` Param).
 3. **choose_route** — the batches call the endpoint; runs larger than
    `IMAGE_MLOPS_BATCH_TRANSFORM_THRESHOLD` use one Batch Transform job instead:
    **transform_request** writes the batches as JSON-lines requests and checks the model's
@@ -19,7 +19,8 @@ goes to production (`production_model`), or on demand.
 4. **classify_batch** (one mapped task per batch) — read, input statistics, predict, copy to
    `s3://OUTPUT/predictions/<class>/<name>` or `predictions/_uncertain/<name>` (top
    confidence below `IMAGE_MLOPS_CONFIDENCE_THRESHOLD`), upsert rows in `predictions`.
-   Unreadable images are recorded with a reason.
+   Content is known by its sha256: bytes this model version classified under another key
+   are not classified again. Unreadable images are recorded with a reason.
 5. **write_run_manifest** — `predictions/_manifests/<run>.jsonl`; emits `predictions`.
 
 Idempotent: a rerun creates no duplicate file or row; a new model version adds rows and

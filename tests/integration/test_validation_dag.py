@@ -263,6 +263,88 @@ def test_overlapping_runs_leave_each_image_in_one_place(clean_aws, settings):
     assert sa["validated"] + sb["validated"] == len(validated)
 
 
+def test_copies_meet_in_one_batch_on_sse_kms_buckets(clean_aws, settings):
+    """The raw bucket encrypts with SSE-KMS, as the template says: two uploads of the same
+    bytes have two ETags, neither the MD5. Copies still meet in one batch (by size), where the
+    first key in sorted order wins, even with the batches run last first; every object ends
+    in exactly one place, and each validated copy is proved by its SHA-256 checksum."""
+    import base64
+    import dataclasses
+    import hashlib
+
+    from validation_corpus import photo_jpeg
+
+    from image_mlops.validation import pipeline
+
+    aws = clean_aws
+    settings = dataclasses.replace(settings, validation_batch_size=2)
+    original = photo_jpeg(1, size=96)
+    images = {"incoming/a.jpg": original, "incoming/z-copy.jpg": original}
+    images |= {f"incoming/m{i}.jpg": photo_jpeg(10 + i, size=100 + 8 * i) for i in range(4)}
+    assert len({len(data) for data in images.values()}) == 5  # only the copies share a size
+    etags = {}
+    for key, data in images.items():
+        put = aws.s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=data)
+        assert put["ServerSideEncryption"] == "aws:kms"
+        etags[key] = put["ETag"].strip('"')
+    assert etags["incoming/a.jpg"] != etags["incoming/z-copy.jpg"]
+    assert hashlib.md5(original).hexdigest() not in etags.values()
+
+    manifests = pipeline.plan_run("manual__kms", settings)
+    assert len(manifests) == 3
+    for key in reversed(manifests):
+        pipeline.validate_batch(key, settings)
+    summary = pipeline.finalize_run("manual__kms", manifests, settings)
+
+    assert (summary["listed"], summary["in"], summary["skipped"]) == (6, 6, 0)
+    assert (summary["validated"], summary["quarantined"]) == (5, 1)
+    assert _raw_images(aws, settings) == []
+    validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
+    assert validated == set(images) - {"incoming/z-copy.jpg"}
+    (reason,) = _reasons(aws, settings, "manual__kms")
+    assert (reason["key"], reason["reason"]) == ("incoming/z-copy.jpg", "duplicate")
+    assert "incoming/a.jpg" in reason["detail"]
+    for key in validated:
+        head = aws.s3.head_object(Bucket=settings.validated_bucket, Key=key, ChecksumMode="ENABLED")
+        digest = hashlib.sha256(images[key]).digest()
+        assert head["ChecksumSHA256"] == base64.b64encode(digest).decode()
+        assert head["Metadata"]["sha256"] == digest.hex()
+
+
+def test_a_copy_is_verified_by_its_bytes_when_its_checksum_is_of_parts(clean_aws, settings):
+    """A multipart object's ChecksumSHA256 is a checksum of its parts' checksums (``...-N``),
+    no SHA-256 of its bytes: verification hashes the bytes instead, and tells others apart."""
+    import hashlib
+
+    from image_mlops.validation import mover
+
+    s3, bucket, key = clean_aws.s3, settings.validated_bucket, "incoming/parts.bin"
+    parts = [b"a" * 5 * 1024 * 1024, b"b" * 100]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")
+    done = []
+    for number, body in enumerate(parts, start=1):
+        part = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload["UploadId"],
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+        )
+        done.append(
+            {"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": part["ChecksumSHA256"]}
+        )
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload["UploadId"], MultipartUpload={"Parts": done}
+    )
+    assert mover.head(s3, bucket, key)["ChecksumSHA256"].endswith("-2")
+    data = b"".join(parts)
+    mover.verify(s3, bucket, key, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    with pytest.raises(mover.MoveError):
+        other = hashlib.sha256(data + b"!").hexdigest()
+        mover.verify(s3, bucket, key, sha256=other, size=len(data))
+
+
 def test_dag_shape(dag_bag, settings):
     dag = dag_bag.get_dag("validate_images")
     assert dag.catchup is False

@@ -34,14 +34,21 @@ def test_validated_key(raw, expected):
         assert s3layout.validated_key(raw) == expected
 
 
-def test_batches_keep_sorted_order_and_group_identical_objects():
-    items = [{"key": f"incoming/{i:03d}.jpg", "etag": f'"{i}"', "size": 10} for i in range(10)]
-    items.append({"key": "incoming/999.jpg", "etag": '"0"', "size": 10})  # copy of 000
+def test_batches_keep_sorted_order_and_put_objects_of_one_size_together():
+    # the ETags say nothing of the bytes (SSE-KMS): copies are known by their size only
+    items = [{"key": f"incoming/{i:03d}.jpg", "etag": f'"{i}"', "size": 10 + i} for i in range(10)]
+    items.append({"key": "incoming/999.jpg", "etag": '"other"', "size": 10})  # copy of 000?
     planned = batches.plan_batches(items, 4)
-    assert sum(map(len, planned)) == 11
+    assert sorted(i["key"] for b in planned for i in b) == sorted(i["key"] for i in items)
     assert any({"incoming/000.jpg", "incoming/999.jpg"} <= {i["key"] for i in b} for b in planned)
+    assert all(len(b) <= 4 for b in planned)
     assert all(b == sorted(b, key=lambda i: i["key"]) for b in planned)
     assert len(batches.plan_batches(items, 200)) == 1
+    # more objects of one size than a batch holds: batches of at most the batch size
+    same = [{"key": f"incoming/s{i:03d}.png", "etag": f'"{i}"', "size": 7} for i in range(9)]
+    planned = batches.plan_batches(same, 4)
+    assert [len(b) for b in planned] == [4, 4, 1]
+    assert [i["key"] for b in planned for i in b] == sorted(i["key"] for i in same)
 
 
 def test_collisions_after_normalisation_keep_the_first_key():

@@ -56,7 +56,7 @@ from image_mlops_dev.emulator.http.validation import Validation
 from image_mlops_dev.emulator.http.wsgi import WsgiApp, json_response
 from image_mlops_dev.emulator.iam.authorizer import Authorizer
 from image_mlops_dev.emulator.platform import Platform
-from image_mlops_dev.emulator.s3 import bucket_policy, versions
+from image_mlops_dev.emulator.s3 import bucket_policy, checksums, etags, versions
 from image_mlops_dev.emulator.s3.compaction import compact
 from image_mlops_dev.emulator.s3.delete_objects import DeleteObjectsPerKey
 from image_mlops_dev.emulator.s3.rules import S3Rules
@@ -87,6 +87,8 @@ def apply_moto_patches() -> None:
     cloudformation_added.apply()
     metric_data.apply()
     bucket_policy.apply()
+    etags.apply()
+    checksums.apply()
     sagemaker_updates.apply()
 
 
@@ -189,7 +191,11 @@ def build_app(
         started = time.monotonic()
         platform.replaying = True  # replayed jobs and executions do not run again
         try:
-            count = replay(services, journal_path, restorers=[versions.restore_from_journal])
+            count = replay(
+                services,
+                journal_path,
+                restorers=[versions.restore_from_journal, etags.restore_from_journal],
+            )
         finally:
             platform.replaying = False
         log.info(
@@ -206,6 +212,7 @@ def build_app(
         AlarmEvaluation(S3Rules(SecurityTokenService(services, store)), alarms),
         journal,
         exempt=(is_lambda_invoke, is_endpoint_invoke, _is_sts),
+        recorders=(etags.record,),
     )
     platform.internal.outer = app
     authorizer = Authorizer(ACCOUNT)

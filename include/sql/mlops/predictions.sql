@@ -23,7 +23,21 @@ CREATE INDEX IF NOT EXISTS predictions_predicted_at_idx ON predictions (predicte
 CREATE INDEX IF NOT EXISTS predictions_model_version_idx ON predictions (model_version);
 CREATE INDEX IF NOT EXISTS predictions_run_id_idx ON predictions (run_id);
 
--- Added for HEAD-free planning: the S3 ETag of the image that was classified (its content
--- identity in the bucket listing). NULL on rows written before the column existed.
+-- The S3 ETag of the object version that was classified (it names that version of
+-- source_key; it is no digest of the bytes: S3's ETag of an SSE-KMS object is not their MD5).
+-- NULL on rows written before the column existed.
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS source_etag text NULL;
 CREATE INDEX IF NOT EXISTS predictions_version_etag_idx ON predictions (model_version, source_etag);
+
+-- The object versions each model version has read, with the content (sha256) each held: one
+-- row per model version and key, for the version read last. Planning matches the bucket
+-- listing's key and ETag here (the ETag of one object version, stable while that version
+-- exists) without a request per image, and finds its content's row in predictions.
+CREATE TABLE IF NOT EXISTS prediction_sources (
+    model_version integer     NOT NULL,
+    source_key    text        NOT NULL,
+    source_etag   text        NOT NULL,
+    image_sha256  text        NOT NULL,
+    read_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model_version, source_key)
+);

@@ -2,8 +2,11 @@
 
 Every image of the batch ends in exactly one result line (and, when its content hash is
 known, one predictions row): classified, uncertain, or an error with a reason from
-:data:`image_mlops.classification.records.ERROR_REASONS`. Re-running a batch rewrites the
-same keys and rows (idempotent).
+:data:`image_mlops.classification.records.ERROR_REASONS`. Content is known by the sha256 of
+the bytes read: a second key with the same bytes, in this batch or classified by this model
+version before, is not classified again (result line ``duplicate``, no row). Every object
+version read is recorded with its sha256 for planning (``prediction_sources``). Re-running a
+batch rewrites the same keys and rows (idempotent).
 
 The images go through in chunks of :data:`PIPELINE_CHUNK`. The S3 requests (boto3, one
 client per process) run on a thread pool of ``IMAGE_MLOPS_CLASSIFY_S3_THREADS`` (24): each
@@ -177,6 +180,7 @@ def classify_batch(
     unique: list[Image] = []
     duplicates: list[Image] = []
     seen: dict[str, str] = {}  # sha256 → key: a second copy of the same bytes is a duplicate
+    version = int(model["package_version"])
     copies: list[tuple[Image, Future[list[str]]]] = []
     chunks = batches.split(items, PIPELINE_CHUNK) if items else []
     with s3_executor(settings, len(items)) as pool, records.connect(settings) as conn:
@@ -190,16 +194,26 @@ def classify_batch(
             # the next chunk's reads are queued first: a pool runs them during the predict
             ready = downloads
             downloads = download(chunks[position + 1]) if position + 1 < len(chunks) else []
+            arrived = [future.result() for future in ready]
+            images.extend(arrived)
+            # content this model version classified under another key is not classified again
+            classified = records.classified_contents(
+                version, [i.sha256 for i in arrived if i.sha256 and i.data is not None], conn=conn
+            )
             fresh = []
-            for image in (future.result() for future in ready):
-                images.append(image)
+            for image in arrived:
+                earlier = classified.get(image.sha256 or "")
                 if image.sha256 and image.sha256 in seen and image.data is not None:
                     image.error, image.detail = "duplicate", f"same content as {seen[image.sha256]}"
-                    duplicates.append(image)
+                elif earlier is not None and earlier != image.key and image.data is not None:
+                    image.error = "duplicate"
+                    image.detail = f"same content as {earlier} (model version {version})"
+                else:
+                    if image.sha256:
+                        seen[image.sha256] = image.key
+                    fresh.append(image)
                     continue
-                if image.sha256:
-                    seen[image.sha256] = image.key
-                fresh.append(image)
+                duplicates.append(image)
             unique.extend(fresh)
             predict(fresh, predictor, settings.confidence_threshold)
             stale = records.previous_placements(
@@ -215,6 +229,7 @@ def classify_batch(
                     size=image.size,
                     stale_keys=stale.get(image.sha256 or "", set()),
                     source_etag=image.etag,
+                    sha256=image.sha256,
                 )
                 copies.append((image, pool.submit(placement.place, s3, settings, job)))
             image_data_done(fresh)
@@ -230,6 +245,9 @@ def classify_batch(
         now = dt.datetime.now(dt.UTC).isoformat()
         rows = [_row(image, model, run_id, now) for image in unique if image.sha256]
         records.upsert_predictions(rows, settings, conn)
+        # the object versions read, so that planning knows them (after their content's rows)
+        read = [{"key": i.key, "etag": i.etag, "sha256": i.sha256} for i in unique + duplicates]
+        records.record_sources(version, read, settings, conn)
     lines = [_line(image, model, now) for image in unique + duplicates]
     results_key = batches.write_results(run_id, index, lines, settings)
 

@@ -1,16 +1,18 @@
 """Which validated incoming images the production model version has not classified yet.
 
-Planning costs one LIST request per 1000 images (see
-:func:`list_incoming`), no request per image: the listing's ETag
-identifies an object's content (for a single-part upload it is the MD5 of the bytes), and
-every predictions row records the ``source_etag`` of the image it classified. An image is
-pending for model version *v* unless a row of *v* has its ETag (same content, under any key)
-and an error, if any, that is not retryable. Images of the same content are planned once.
+Planning costs one LIST request per 1000 images (see :func:`list_incoming`), no request per
+image. The listing gives each object's key and ETag, and the ETag names one version of that
+object: it is stable while the version exists and changes when the key is written again. It
+says nothing about the bytes (S3's ETag of an SSE-KMS object, as the template's buckets
+encrypt them, is not their MD5), so it is only ever compared with the ETag of the same key.
+Every batch records the object versions it read with the sha256 of their bytes
+(``prediction_sources``). An image is pending for model version *v* unless *v* read this
+version of it and has a row for its content (sha256) with no retryable error.
 
-Rows written before ``source_etag`` existed (NULL) are matched by ``source_key`` and
-confirmed by the sha256 of the validation metadata (one HEAD for each such image, once).
-The batch computes the sha256 from the bytes it downloads anyway; rows stay keyed by
-``(image_sha256, model_version)``.
+Content is matched by sha256 only, in the batch, from the bytes it downloads anyway: the
+same bytes under a second key are classified once (see :mod:`.classify`). Rows written before
+``prediction_sources`` existed are matched by ``source_key`` and confirmed by the sha256 of
+the validation metadata (one HEAD for each such image, once: the confirmation is recorded).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from image_mlops.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-#: Parallel HEAD requests when reading the validation metadata (rows from before source_etag).
+#: Parallel HEAD requests when reading the validation metadata (rows from before
+#: prediction_sources).
 HEAD_WORKERS = 8
 
 
@@ -69,27 +72,22 @@ def with_hashes(
 
 
 def pending_images(model_version: int, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Validated incoming images not yet classified by ``model_version`` (one per content)."""
+    """Validated incoming images whose current version ``model_version`` has not classified."""
     settings = settings or get_settings()
     s3 = aws_client("s3", settings)
     items = list_incoming(settings)
-    done_etags, legacy = records.classified_sources(model_version, items, settings)
-    to_confirm = [i for i in items if i["etag"] not in done_etags and i["key"] in legacy]
-    confirmed = {
-        item["key"]
+    done, legacy = records.classified_sources(model_version, items, settings)
+    to_confirm = [i for i in items if (i["key"], i["etag"]) not in done and i["key"] in legacy]
+    confirmed = [
+        item
         for item in with_hashes(to_confirm, settings, s3)
         if item["sha256"] and item["sha256"] == legacy[item["key"]]
-    }
-    pending, seen = [], set()
-    for item in items:
-        etag = item["etag"]
-        if etag in done_etags or etag in seen or item["key"] in confirmed:
-            continue
-        seen.add(etag)
-        pending.append(item)
+    ]
+    records.record_sources(model_version, confirmed, settings)
+    done |= {(item["key"], item["etag"]) for item in confirmed}
+    pending = [item for item in items if (item["key"], item["etag"]) not in done]
     log.info(
-        "%d validated incoming images, %d already classified by model version %s "
-        "(or same content as another), %d pending",
+        "%d validated incoming images, %d already classified by model version %s, %d pending",
         len(items),
         len(items) - len(pending),
         model_version,

@@ -8,14 +8,19 @@ earlier model placed the same image elsewhere, the image *moves*: copy to the ne
 verify the copy → delete the old key. Only keys of the image's own path are ever deleted:
 a placement never removes a key another image owns.
 
-The copy is conditional on the source ETag the batch read (``CopySourceIfMatch``), so the
-file placed is the content that was classified; the ETag in the copy's own response proves
-it (no HEAD), except for multipart sources (their ETag is not the content's MD5), which
-are verified by size with a HEAD before a stale placement is deleted.
+The copy is conditional on the ETag of the source version the batch read
+(``CopySourceIfMatch``: the same object, so its ETag names that version), and asks S3 for the
+copy's SHA-256 checksum (``ChecksumAlgorithm="SHA256"``): the checksum in the copy's own
+response, compared with the sha256 of the bytes that were classified, proves the file placed
+is that content (no HEAD). The ETags of the source and the copy are never compared: S3's ETag
+of an SSE-KMS object, as the template's buckets encrypt them, is no digest of its bytes.
+Without a full-object checksum to compare (no sha256 given, or a checksum of part checksums,
+``...-N``), a HEAD checks the copy's size before a stale placement is deleted.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from dataclasses import dataclass, field
@@ -59,6 +64,13 @@ class Placement:
     stale_keys: set[str] = field(default_factory=set)
     #: ETag of the source as the batch read it (unquoted); None: copy whatever is there.
     source_etag: str | None = None
+    #: sha256 (hex) of the bytes that were classified; the copy's checksum must be theirs.
+    sha256: str | None = None
+
+
+def b64_sha256(hex_digest: str) -> str:
+    """A sha256 (hex) in the form S3 gives ``ChecksumSHA256`` (base64 of the digest)."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
 def own_stale_keys(placement: Placement) -> list[str]:
@@ -89,22 +101,24 @@ def place(s3: Any, settings: Settings, placement: Placement) -> list[str]:
             Bucket=settings.output_bucket,
             Key=placement.target_key,
             CopySource={"Bucket": settings.validated_bucket, "Key": placement.source_key},
+            ChecksumAlgorithm="SHA256",
             **condition,
-        )["CopyObjectResult"]["ETag"].strip('"')
+        )["CopyObjectResult"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
             raise SourceChanged(f"{placement.source_key} changed after it was read") from exc
         raise
-    multipart = bool(placement.source_etag) and "-" in (placement.source_etag or "")
-    if placement.source_etag and not multipart and copied != placement.source_etag:
+    checksum = copied.get("ChecksumSHA256") or ""
+    verified = bool(placement.sha256) and bool(checksum) and "-" not in checksum
+    if verified and checksum != b64_sha256(placement.sha256 or ""):
         raise SourceChanged(
-            f"copy of {placement.source_key} has ETag {copied}, the content read had "
-            f"{placement.source_etag}: the source changed after it was read"
+            f"copy of {placement.source_key} has SHA-256 {checksum}, the content classified "
+            f"has {b64_sha256(placement.sha256 or '')}: the source changed after it was read"
         )
     stale = own_stale_keys(placement)
     if not stale:
         return []
-    if not placement.source_etag or multipart:
+    if not verified:
         head = s3.head_object(Bucket=settings.output_bucket, Key=placement.target_key)
         if placement.size is not None and head["ContentLength"] != placement.size:
             raise PlacementError(

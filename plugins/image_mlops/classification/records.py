@@ -2,7 +2,9 @@
 
 Keyed by ``(image_sha256, model_version)``: classifying the same image again with the same
 model updates its row; a new model version adds a row. Monitoring reads this table and may
-call :func:`ensure_predictions_table` itself. SQL lives in ``include/sql/mlops/``.
+call :func:`ensure_predictions_table` itself. Beside it, ``prediction_sources`` records the
+object versions (key, ETag) each model version read and the sha256 of their bytes, which is
+what planning matches the bucket listing against. SQL lives in ``include/sql/mlops/``.
 """
 
 from __future__ import annotations
@@ -94,13 +96,14 @@ def classified_sources(
     model_version: int,
     items: Iterable[dict[str, Any]],
     settings: Settings | None = None,
-) -> tuple[set[str], dict[str, str]]:
+) -> tuple[set[tuple[str, str]], dict[str, str]]:
     """What ``model_version`` has already classified (for good) among listed objects.
 
-    ``items`` are ``{key, etag}`` from the bucket listing. Returns ``(etags, legacy)``:
-    the ETags (content identities) with a row of this version, and ``{source_key: sha256}``
-    of this version's rows written before ``source_etag`` existed (the caller confirms those
-    by the validation metadata's sha256).
+    ``items`` are ``{key, etag}`` from the bucket listing. Returns ``(done, legacy)``: the
+    ``(key, etag)`` of the object versions this version read whose content has a row of it
+    (``prediction_sources``), and ``{source_key: sha256}`` of this version's rows for keys no
+    ``prediction_sources`` row covers (written before that table existed; the caller confirms
+    those by the validation metadata's sha256).
     """
     items = list(items)
     if not items:
@@ -110,14 +113,62 @@ def classified_sources(
         sql("predictions_done"),
         {
             "model_version": int(model_version),
-            "etags": json.dumps(sorted({i["etag"] for i in items if i.get("etag")})),
             "keys": json.dumps(sorted({i["key"] for i in items})),
             "retryable": json.dumps(list(RETRYABLE_REASONS)),
         },
     )
-    etags = {etag for etag, _key, _sha in rows if etag}
-    legacy = {key: sha for etag, key, sha in rows if not etag}
-    return etags, legacy
+    done = {(key, etag) for key, etag, sha in rows if sha is None}
+    legacy = {key: sha for key, _etag, sha in rows if sha is not None}
+    return done, legacy
+
+
+def record_sources(
+    model_version: int,
+    sources: Iterable[dict[str, Any]],
+    settings: Settings | None = None,
+    conn: Any = None,
+) -> int:
+    """Record the object versions ``model_version`` read: ``{key, etag, sha256}`` each (the
+    ETag of the version read, the sha256 of its bytes); returns how many."""
+    rows = {
+        source["key"]: {
+            "model_version": int(model_version),
+            "source_key": source["key"],
+            "source_etag": source["etag"].strip('"'),
+            "image_sha256": source["sha256"],
+        }
+        for source in sources
+        if source.get("etag") and source.get("sha256")
+    }
+    if not rows:
+        return 0
+    _execute(
+        settings,
+        sql("prediction_sources_upsert"),
+        {"rows": json.dumps([rows[key] for key in sorted(rows)])},
+        conn,
+    )
+    return len(rows)
+
+
+def classified_contents(
+    model_version: int, shas: Iterable[str], settings: Settings | None = None, conn: Any = None
+) -> dict[str, str]:
+    """``sha256 → source_key`` of the contents ``model_version`` has classified for good."""
+    shas = sorted(set(shas))
+    if not shas:
+        return {}
+    found = _execute(
+        settings,
+        sql("predictions_classified"),
+        {
+            "model_version": int(model_version),
+            "shas": json.dumps(shas),
+            "retryable": json.dumps(list(RETRYABLE_REASONS)),
+        },
+        conn,
+    )
+    return dict(found)
 
 
 def previous_placements(

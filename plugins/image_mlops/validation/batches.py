@@ -27,19 +27,27 @@ def list_raw_objects(s3: Any, bucket: str) -> list[dict]:
 
 
 def plan_batches(items: list[dict], batch_size: int) -> list[list[dict]]:
-    """Sorted batches of about ``batch_size``; objects with the same ETag and size (exact
-    copies, for single-part uploads) share a batch, so "first in sorted order wins" decides
-    duplicates deterministically."""
-    groups: dict[tuple, list[dict]] = {}
+    """Sorted batches of about ``batch_size``; objects of the same size share a batch, so that
+    exact copies meet in one batch, where "first in sorted order wins" decides duplicates
+    deterministically.
+
+    The listing tells nothing of an object's bytes but its size: its ETag is not their MD5
+    under SSE-KMS (the template's bucket encryption) or after a multipart upload, and is
+    never compared across objects. More objects of one size than ``batch_size`` are cut into
+    batches of their own; copies among them meet in the content index (exactly one wins).
+    """
+    groups: dict[int, list[dict]] = {}
     for item in sorted(items, key=lambda i: i["key"]):
-        groups.setdefault((item["etag"], item["size"]), []).append(item)
+        groups.setdefault(item["size"], []).append(item)
     batches: list[list[dict]] = []
     current: list[dict] = []
     for group in sorted(groups.values(), key=lambda g: g[0]["key"]):
-        if current and len(current) + len(group) > batch_size:
-            batches.append(current)
-            current = []
-        current.extend(group)
+        for start in range(0, len(group), batch_size):
+            part = group[start : start + batch_size]
+            if current and len(current) + len(part) > batch_size:
+                batches.append(current)
+                current = []
+            current.extend(part)
     if current:
         batches.append(current)
     return [sorted(batch, key=lambda i: i["key"]) for batch in batches]

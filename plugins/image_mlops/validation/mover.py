@@ -109,13 +109,15 @@ def verify(s3: Any, bucket: str, key: str, *, sha256: str, size: int) -> None:
     if meta["ContentLength"] != size:
         raise MoveError(f"s3://{bucket}/{key} has {meta['ContentLength']} bytes, expected {size}")
     checksum = meta.get("ChecksumSHA256")
-    if checksum is None:  # the store kept no checksum: hash the copy ourselves
+    if checksum is None or "-" in checksum:
+        # no checksum kept, or one of the parts' checksums (``...-N``, a multipart object),
+        # which is no digest of the bytes: hash the copy ourselves
         import hashlib
 
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         ok = hashlib.sha256(body).hexdigest() == sha256
     else:
-        ok = checksum.split("-")[0] == b64_sha256(sha256)
+        ok = checksum == b64_sha256(sha256)
     if not ok:
         raise MoveError(f"s3://{bucket}/{key} does not have sha256 {sha256}")
 

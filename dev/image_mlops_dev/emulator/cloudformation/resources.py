@@ -1,8 +1,11 @@
 """CloudFormation resources as AWS creates them, where moto left something out.
 
-* ``AWS::S3::Bucket``: moto applied only ``BucketEncryption`` and ``Tags``;
+* ``AWS::S3::Bucket``: moto applied only ``BucketEncryption`` (its first rule, without
+  ``BucketKeyEnabled``) and ``Tags``; the whole ``BucketEncryption`` rule (``GetBucketEncryption``
+  answers ``aws:kms`` with ``BucketKeyEnabled: true``, and objects written without an
+  encryption header are SSE-KMS with the bucket key, as ``infra/image-mlops.yaml`` asks),
   ``VersioningConfiguration``, ``PublicAccessBlockConfiguration``, ``OwnershipControls`` and
-  ``LifecycleConfiguration`` take effect too, as on AWS (``infra/image-mlops.yaml``);
+  ``LifecycleConfiguration`` take effect too, as on AWS;
 * a ``CommaDelimitedList`` parameter left at its default is a list (moto split only given ones);
 * ``AWS::IAM::Role``: its ``ManagedPolicyArns`` are attached (and detached when the stack
   deletes it);
@@ -33,6 +36,20 @@ def cfn_lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return api
 
 
+def cfn_encryption_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation ``ServerSideEncryptionRule`` as moto keeps a bucket's encryption (the
+    form of a parsed ``PutBucketEncryption`` body): the default and ``BucketKeyEnabled``."""
+    default = {
+        name: value
+        for name, value in (rule.get("ServerSideEncryptionByDefault") or {}).items()
+        if name in ("SSEAlgorithm", "KMSMasterKeyID")
+    }
+    api: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": default}
+    if "BucketKeyEnabled" in rule:
+        api["BucketKeyEnabled"] = str(rule["BucketKeyEnabled"]).lower()
+    return {"Rule": api}
+
+
 def _after_cloudformation_create(model: Any, then: Any) -> None:
     """``model``'s CloudFormation creation (moto's), followed by
     ``then(resource, properties, account_id, region_name)``: what moto left out of it."""
@@ -61,6 +78,11 @@ def _apply_cloudformation_buckets() -> None:
 
     def configure(bucket: Any, properties: dict, account_id: str, region_name: str) -> None:
         backend = s3_backends[account_id][get_partition(region_name)]
+        encryption = (properties.get("BucketEncryption") or {}).get(
+            "ServerSideEncryptionConfiguration"
+        )
+        if encryption:
+            backend.put_bucket_encryption(bucket.name, cfn_encryption_rule(encryption[0]))
         versioning = (properties.get("VersioningConfiguration") or {}).get("Status")
         if versioning:
             backend.put_bucket_versioning(bucket.name, versioning)

@@ -9,8 +9,9 @@ messages (SNS ``Publish``, SQS message actions) and the requests the composition
 
 A record carries no credentials: the signature and session token are taken out, the SigV4
 scope (date, region, service) that moto dispatches on is kept. What a request's response
-created that later requests name (a multipart upload id, an object version id) is kept with
-it, and replay gives it back through the callbacks the composition root registers.
+created that later requests name (a multipart upload id, an object version id, an ETag drawn
+at random) is kept with it, and replay gives it back through the callbacks the composition
+root registers (recorders and restorers).
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ _UPLOAD_ID_IN_QUERY = re.compile(r"(^|&)uploadId=([^&]*)")
 
 #: A request the journal leaves out although it is not a read (given by the composition root).
 Exemption = Callable[[dict[str, Any]], bool]
-#: ``restore(header, status)`` after a record's replay: give back what it created.
+#: ``restore(header)`` after a record's replay: give back what it created.
 Restorer = Callable[[dict[str, Any]], None]
+#: ``record(environ, response headers, response body chunks)``: what a service layer keeps
+#: in the record of a journaled request (fields its restorer gives back on replay).
+Recorder = Callable[[dict[str, Any], list[tuple[str, str]], list[bytes]], dict[str, Any]]
 
 
 def is_mutating(environ: dict[str, Any], body: bytes, exempt: Iterable[Exemption] = ()) -> bool:
@@ -235,11 +239,17 @@ class JournalingApp:
     """WSGI middleware: serialise mutating requests and journal the successful ones."""
 
     def __init__(
-        self, app: WsgiApp, journal: Journal | None, *, exempt: Iterable[Exemption] = ()
+        self,
+        app: WsgiApp,
+        journal: Journal | None,
+        *,
+        exempt: Iterable[Exemption] = (),
+        recorders: Iterable[Recorder] = (),
     ) -> None:
         self.app = app
         self.journal = journal
         self.exempt = tuple(exempt)
+        self.recorders = tuple(recorders)
         # One mutation at a time, so the journal's order is the order moto applied them in.
         self._lock = threading.Lock()
 
@@ -263,7 +273,10 @@ class JournalingApp:
                 result.close()
             if int(captured.get("status", "500").split()[0]) < 400:
                 replay_environ["wsgi.input"] = io.BytesIO(body)
-                created = _ids_created(environ, chunks, captured.get("headers", []))
+                headers = captured.get("headers", [])
+                created = _ids_created(environ, chunks, headers)
+                for recorder in self.recorders:
+                    created.update(recorder(environ, headers, chunks))
                 self.journal.append(replay_environ, body, created)
             return chunks
 
