@@ -13,7 +13,10 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+from conftest import SKLEARN_IMAGE
+
 from image_mlops import s3layout
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 from image_mlops.serving.integrity import ApprovedArtifact
 from image_mlops.serving.sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
 
@@ -68,12 +71,12 @@ def deploy_production_model(
             ModelName=model_name,
             ExecutionRoleArn=settings.sagemaker_role_arn,
             PrimaryContainer={
-                "Image": "sklearn-inference:test",
+                "Image": SKLEARN_IMAGE,
                 "ModelDataUrl": data_url,
                 "Environment": {
                     "IMAGE_MLOPS_MODEL_PACKAGE_ARN": package_arn,
                     "IMAGE_MLOPS_MODEL_PACKAGE_VERSION": str(version),
-                    "SAGEMAKER_PROGRAM": "inference.py",
+                    **CONTAINER_ENVIRONMENT,
                     **ApprovedArtifact(
                         data_url, digest.hexdigest(), put.get("VersionId")
                     ).environment(),

@@ -41,6 +41,7 @@ from image_mlops_dev.stack.identities import (  # noqa: E402
 )
 from image_mlops_dev.stack.manager import (  # noqa: E402
     AIRFLOW_DB_CACHE,
+    CONTAINER_VENVS,
     LocalStack,
     isolated_environment,
     local_aws_connection,
@@ -54,6 +55,16 @@ _STATE = Path(tempfile.mkdtemp(prefix="image-mlops-test-"))
 _OWN_AIRFLOW_DB_CACHE = AIRFLOW_DB_CACHE not in os.environ
 if _OWN_AIRFLOW_DB_CACHE:
     os.environ[AIRFLOW_DB_CACHE] = tempfile.mkdtemp(prefix="image-mlops-test-airflow-db-")
+# the container profiles' virtualenvs: built once, then kept for later runs (and other
+# checkouts) in the user's cache, outside the checkout; every stack of the run uses them
+os.environ.setdefault(
+    CONTAINER_VENVS,
+    str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "image-mlops"
+        / "container-venvs"
+    ),
+)
 _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT = free_port(), free_port(), free_port()
 # The test stack's own settings win over anything from .env or the shell.
 os.environ.update(private_stack_environment(_STATE, _PG_PORT, _EMULATOR_PORT, _AIRFLOW_PORT))
@@ -290,6 +301,11 @@ def admin(local_stack) -> AwsClients:
 #: The role of the emulator's own tests' jobs, models and functions (the compute behind the
 #: APIs, not the template's permissions, is what those tests exercise): SageMaker and Lambda
 #: may assume it, and it may use every bucket, log group and metric.
+#: The default image of the built-in model (``job.image_uri`` of the default settings): the
+#: emulator runs jobs and model servers in its container profile.
+SKLEARN_IMAGE = (
+    "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
+)
 EMULATOR_TEST_ROLE = "image-mlops-emulator-tests"
 
 

@@ -4,10 +4,13 @@ python -m image_mlops_dev.packaging dist/plugins.zip     (or: make plugins-zip)
 python -m image_mlops_dev.packaging --lambda dist/validate_lambda.zip   (or: make lambda-zip)
 
 ``plugins.zip`` holds the production package only (``image_mlops`` and its UI plugin). The
-Lambda zip holds ``include/scripts/validate_lambda.py`` and standalone copies of the
-validation modules (``image_checks.py``, ``image_mover.py``, ``image_validator.py``); Pillow
-is added for AWS with ``pip install --target`` (see the docs), while the local emulator's
-Lambda runs it with this virtualenv's Pillow.
+Lambda zip deploys as is: ``include/scripts/validate_lambda.py``, standalone copies of the
+validation modules (``image_checks.py``, ``image_mover.py``, ``image_validator.py``) and
+Pillow built for the function's runtime and architecture (python3.12, x86_64: PyPI's
+manylinux wheel, taken with pip's ``--platform``, ``--python-version`` and ``--only-binary``,
+as AWS's "Working with .zip file archives for Python Lambda functions" describes). The Lambda
+runtime provides only the standard library and boto3; the local emulator runs the handler
+from this zip on Python 3.12 with nothing else.
 """
 
 from __future__ import annotations
@@ -61,17 +64,70 @@ LAMBDA_FILES = {
 LAMBDA_HANDLER = "validate_lambda.handler"
 
 
-def validation_lambda_zip() -> bytes:
-    """The validation Lambda's code (deterministic bytes)."""
+#: The function's runtime and architecture (infra/image-mlops.yaml: python3.12, x86_64), as
+#: pip's --python-version and --platform name them: python3.12 runs on Amazon Linux 2023
+#: (glibc 2.34), so wheels up to manylinux_2_34 load there (Pillow 12 and newer publish
+#: manylinux_2_27/2_28 wheels only, none for manylinux2014).
+LAMBDA_PYTHON = "3.12"
+LAMBDA_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux2014_x86_64")
+
+
+def lambda_packages(cache: Path | None = None) -> Path:
+    """A folder holding Pillow for the Lambda's runtime (the version this project pins), built
+    once per version into ``cache`` (the container profiles' folder) under a file lock."""
+    import fcntl
+    import importlib.metadata
+    import os
+    import shutil
+    import subprocess
+
+    from image_mlops.config import get_settings
+    from image_mlops_dev.emulator.images import VENVS_ENV
+
+    pillow = f"Pillow=={importlib.metadata.version('Pillow')}"
+    cache = cache or Path(os.environ.get(VENVS_ENV) or get_settings().state_dir / "container-venvs")
+    target = cache / f"lambda-packages-{pillow.replace('==', '-')}-cp312-x86_64"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            subprocess.run(
+                [
+                    *(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"),
+                    *("--target", str(target)),
+                    *(arg for tag in LAMBDA_PLATFORMS for arg in ("--platform", tag)),
+                    *("--implementation", "cp"),
+                    *("--python-version", LAMBDA_PYTHON, "--only-binary=:all:"),
+                    pillow,
+                ],
+                check=True,
+            )
+            (target / ".complete").write_text(pillow)
+    return target
+
+
+def _zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))  # fixed: the same tree, the same bytes
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+def validation_lambda_zip(packages: Path | None = None) -> bytes:
+    """The validation Lambda's code and Pillow (deterministic bytes)."""
     import io
 
+    packages = packages or lambda_packages()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, source in sorted(LAMBDA_FILES.items()):
-            info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, source.read_bytes())
+            _zip_entry(archive, name, source.read_bytes())
+        for path in sorted(packages.rglob("*")):
+            relative = path.relative_to(packages)
+            skipped = relative.parts[0] in (".complete", "bin") or "__pycache__" in relative.parts
+            if path.is_file() and not skipped:
+                _zip_entry(archive, relative.as_posix(), path.read_bytes())
     return buffer.getvalue()
 
 
@@ -81,7 +137,10 @@ def main(argv: list[str] | None = None) -> None:
         target = Path(args[1] if len(args) > 1 else "dist/validate_lambda.zip")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(validation_lambda_zip())
-        print(f"{target}: {len(LAMBDA_FILES)} files (handler {LAMBDA_HANDLER})")
+        print(
+            f"{target}: {len(LAMBDA_FILES)} files and Pillow for python{LAMBDA_PYTHON} "
+            f"x86_64 (handler {LAMBDA_HANDLER})"
+        )
         return
     target = build_plugins_zip(Path(args[0] if args else "dist/plugins.zip"))
     print(f"{target}: {len(plugin_files())} files")

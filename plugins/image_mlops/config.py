@@ -72,7 +72,10 @@ class Settings:
         "`tensorflow`, ...; its image URIs come from `sagemaker.core.image_uris`).",
     )
     framework_version: str = _setting(
-        "1.2-1", "Version of the framework's SageMaker containers for training and inference."
+        "1.4-2-py312",
+        "Version of the framework's SageMaker containers for training and inference (the "
+        "default: scikit-learn 1.4.2 on Python 3.12, numpy 2.1 and Pillow, so the built-in model "
+        "installs nothing when it starts).",
     )
     framework_py_version: str = _setting(
         "", "Python version of the framework's containers where it has several (`py311`)."
@@ -104,6 +107,11 @@ class Settings:
         30,
         "Seconds between status checks of SageMaker jobs, endpoints and Step Functions "
         "executions (the deferred tasks wait in the triggerer, not in a worker slot).",
+    )
+    evaluation_timeout_seconds: int = _setting(
+        3600,
+        "An evaluation's Batch Transform job (the candidate's or production's, in its own "
+        "serving container) running longer than this is stopped and the evaluation fails.",
     )
     inference_instance_type: str = _setting("ml.m5.large", "Endpoint instance type.")
     staging_instance_count: int = _setting(1, "Instances of the staging endpoint.")

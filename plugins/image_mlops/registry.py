@@ -29,6 +29,7 @@ from typing import Any
 from image_mlops import __version__, s3layout
 from image_mlops.aws import aws_client, is_precondition_failed
 from image_mlops.config import PROJECT_ROOT, Settings, get_settings
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES = ["image/jpeg", "image/png", "application/json"]
@@ -300,10 +301,7 @@ def build_request(
                 {
                     "Image": image_uri,
                     "ModelDataUrl": version_prefix_uris["artifact"],
-                    "Environment": {
-                        "SAGEMAKER_PROGRAM": "inference.py",
-                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                    },
+                    "Environment": dict(CONTAINER_ENVIRONMENT),
                     "Framework": "SKLEARN",
                     "FrameworkVersion": settings.framework_version.split("-")[0],
                 }

@@ -14,7 +14,7 @@ import time
 import botocore.exceptions
 import pytest
 from classify_fixtures import colour_image, put_incoming
-from conftest import run_dag, wait_for_alarm_states
+from conftest import SKLEARN_IMAGE, run_dag, wait_for_alarm_states
 
 from image_mlops import registry, s3layout
 from image_mlops.classification import records
@@ -23,6 +23,7 @@ from image_mlops.deployment import history, production_model
 from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.publish import metrics_hook
 from image_mlops.serving import integrity
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 from image_mlops.serving.sample_model import (
     INFERENCE_PY,
     publish_sample_package,
@@ -131,9 +132,9 @@ def test_without_its_version_a_replaced_artifact_is_refused_with_a_metric(
         ModelName=model,
         ExecutionRoleArn=settings.sagemaker_role_arn,
         PrimaryContainer={
-            "Image": "img",
+            "Image": SKLEARN_IMAGE,
             "ModelDataUrl": url,
-            "Environment": approved.environment(),
+            "Environment": {**CONTAINER_ENVIRONMENT, **approved.environment()},
         },
     )
     aws.sagemaker.create_endpoint_config(

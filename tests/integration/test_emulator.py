@@ -20,8 +20,10 @@ import botocore.exceptions
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.validate import validate_parameters
-from conftest import EMULATOR_TEST_ROLE, create_emulator_test_role
+from conftest import EMULATOR_TEST_ROLE, SKLEARN_IMAGE, create_emulator_test_role
 from private_emulator import PrivateEmulator
+
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 
 pytestmark = pytest.mark.stack
 
@@ -40,7 +42,6 @@ def _emulator_test_role(emulator_test_role):
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = f"arn:aws:iam::123456789012:role/{EMULATOR_TEST_ROLE}"
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -67,9 +68,9 @@ def _endpoint_with_two_configs(
             ModelName=f"{name}-{suffix}",
             ExecutionRoleArn=ROLE,
             PrimaryContainer={
-                "Image": IMAGE,
+                "Image": SKLEARN_IMAGE,
                 "ModelDataUrl": approved.url,
-                "Environment": approved.environment(),
+                "Environment": {**CONTAINER_ENVIRONMENT, **approved.environment()},
             },
         )
         sagemaker.create_endpoint_config(
@@ -291,7 +292,9 @@ def _populate(emulator: PrivateEmulator) -> dict:
         ModelApprovalStatus="PendingManualApproval",
         CustomerMetadataProperties={"sha256": "abc123"},
         InferenceSpecification={
-            "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/m/model.tar.gz"}],
+            "Containers": [
+                {"Image": SKLEARN_IMAGE, "ModelDataUrl": f"s3://{BUCKET}/m/model.tar.gz"}
+            ],
             "SupportedContentTypes": ["image/png", "image/jpeg"],
             "SupportedResponseMIMETypes": ["application/json"],
         },

@@ -15,9 +15,15 @@ import time
 
 import psutil
 import pytest
-from conftest import create_emulator_test_role, wait_endpoint_settled, wait_for_alarm_evaluation
+from conftest import (
+    SKLEARN_IMAGE,
+    create_emulator_test_role,
+    wait_endpoint_settled,
+    wait_for_alarm_evaluation,
+)
 
 from image_mlops.deployment import endpoints, flow
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 from image_mlops.serving.sample_model import (
     PRIMARY_CENTROIDS,
     colour_image,
@@ -92,7 +98,10 @@ def test_a_model_error_is_a_model_error(aws, hosted):
         )
     error = raised.value.response
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
-    assert error["OriginalStatusCode"] == 415 and "text/plain" in error["OriginalMessage"]
+    # the scikit-learn image's server (sagemaker-containers) wraps whatever the model's own
+    # input_fn raises in its ClientError, which Flask answers with a 500
+    assert error["OriginalStatusCode"] == 500
+    assert "Internal Server Error" in error["OriginalMessage"]
     with pytest.raises(aws.sagemaker_runtime.exceptions.ClientError, match="not found"):
         aws.sagemaker_runtime.invoke_endpoint(
             EndpointName="no-such-endpoint", Body=b"{}", ContentType="application/json"
@@ -110,9 +119,10 @@ def test_update_whose_new_fleet_fails_rolls_back_and_the_old_process_keeps_servi
         ModelName=model,
         ExecutionRoleArn=settings.sagemaker_role_arn,
         PrimaryContainer={
-            "Image": "img",
+            "Image": SKLEARN_IMAGE,
             "ModelDataUrl": hosted["candidate"].artifact_uri,
             "Environment": {
+                **CONTAINER_ENVIRONMENT,
                 **hosted["approved"].environment(),
                 "IMAGE_MLOPS_ARTIFACT_SHA256": "0" * 64,
             },
@@ -203,9 +213,9 @@ def test_endpoints_come_back_after_down_and_up(tmp_path):
             ModelName="restart-model",
             ExecutionRoleArn=role,
             PrimaryContainer={
-                "Image": "img",
+                "Image": SKLEARN_IMAGE,
                 "ModelDataUrl": approved.url,
-                "Environment": approved.environment(),
+                "Environment": {**CONTAINER_ENVIRONMENT, **approved.environment()},
             },
         )
         sagemaker.create_endpoint_config(

@@ -23,6 +23,7 @@ import boto3
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
+from conftest import SKLEARN_IMAGE
 
 pytestmark = pytest.mark.stack
 
@@ -66,7 +67,10 @@ def _tar_gz(name: str, text: str) -> bytes:
 def _training_job(settings, name: str, role_arn: str, source_uri: str, **hyperparameters) -> dict:
     return {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "sklearn:1.2-1", "TrainingInputMode": "File"},
+        "AlgorithmSpecification": {
+            "TrainingImage": SKLEARN_IMAGE,
+            "TrainingInputMode": "File",
+        },
         "RoleArn": role_arn,
         "HyperParameters": {
             "sagemaker_program": json.dumps("program.py"),
@@ -121,8 +125,9 @@ def test_a_sagemaker_job_cannot_read_the_raw_bucket(aws, admin, settings):
         time.sleep(0.5)
     assert described["TrainingJobStatus"] == "Failed", described
     role = settings.sagemaker_role_arn.rsplit("/", 1)[1]
+    # the program's own output/failure, reported as SageMaker reports it
     assert described["FailureReason"].startswith(
-        f"AccessDenied: User: arn:aws:sts::123456789012:assumed-role/{role}/"
+        f"AlgorithmError: AccessDenied: User: arn:aws:sts::123456789012:assumed-role/{role}/"
     )
     assert described["FailureReason"].endswith(
         f"is not authorized to perform: s3:GetObject on resource: "
@@ -205,7 +210,7 @@ def test_a_model_package_with_a_metadata_value_aws_rejects_is_refused(aws, setti
             ModelPackageGroupName=settings.model_name,
             ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={
-                "Containers": [{"Image": "sklearn:1.2-1"}],
+                "Containers": [{"Image": SKLEARN_IMAGE}],
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
             },

@@ -17,8 +17,10 @@ import uuid
 import zipfile
 
 import pytest
-from conftest import EMULATOR_TEST_ROLE, create_emulator_test_role
+from conftest import EMULATOR_TEST_ROLE, SKLEARN_IMAGE, create_emulator_test_role
 from private_emulator import PrivateEmulator
+
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 
 pytestmark = pytest.mark.stack
 
@@ -46,6 +48,18 @@ if mode == "fail":
     with open(os.path.join(os.environ["SM_OUTPUT_DIR"], "failure"), "w") as f:
         f.write("ValueError: the probe was told to fail")
     sys.exit(3)
+if mode == "image":  # what the program finds in its container
+    import importlib.metadata, importlib.util
+    found = {}
+    for module, package in (("sklearn", "scikit-learn"), ("numpy", "numpy"), ("PIL", "pillow"),
+                            ("airflow", "apache-airflow"), ("image_mlops", "image-mlops")):
+        spec = importlib.util.find_spec(module)
+        found[module] = importlib.metadata.version(package) if spec else None
+    report = {"python": list(sys.version_info[:2]), "packages": found, "path": sys.path,
+              "executable": sys.executable}
+    with open(os.path.join(os.environ["SM_MODEL_DIR"], "image.json"), "w") as f:
+        json.dump(report, f)
+    sys.exit(0)
 seen = {}
 for channel in json.loads(os.environ["SM_CHANNELS"]):
     root = os.environ["SM_CHANNEL_" + channel.upper()]
@@ -75,10 +89,18 @@ def _tar_gz(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _probe_job(s3, bucket: str, *, mode: str, max_runtime: int = 600) -> dict:
+def _probe_job(
+    s3,
+    bucket: str,
+    *,
+    mode: str,
+    max_runtime: int = 600,
+    image: str = SKLEARN_IMAGE,
+    program: str = PROBE,
+) -> dict:
     """A script-mode job whose program reports the container contract it was given."""
     run = uuid.uuid4().hex[:8]
-    s3.put_object(Bucket=bucket, Key=f"probe/{run}/src.tar.gz", Body=_tar_gz({"probe.py": PROBE}))
+    s3.put_object(Bucket=bucket, Key=f"probe/{run}/src.tar.gz", Body=_tar_gz({"probe.py": program}))
     for key in ("cats/a.png", "cats/b.png", "dogs/c.png"):
         s3.put_object(Bucket=bucket, Key=f"probe/{run}/data/{key}", Body=b"x")
     s3.put_object(
@@ -88,7 +110,7 @@ def _probe_job(s3, bucket: str, *, mode: str, max_runtime: int = 600) -> dict:
     )
     return {
         "TrainingJobName": f"probe-{mode}-{run}",
-        "AlgorithmSpecification": {"TrainingImage": "sklearn:1.2-1", "TrainingInputMode": "File"},
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "RoleArn": ROLE,
         "HyperParameters": {
             "mode": json.dumps(mode),
@@ -180,8 +202,9 @@ def test_a_training_job_gets_the_script_mode_container_contract(aws, settings):
     body = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         contract = json.load(tar.extractfile("contract.json"))
-    # hyperparameters: JSON-decoded, passed as --name value, sagemaker_* kept for the toolkit
-    assert contract["argv"] == ["--C", "0.5", "--mode", "report"]
+    # hyperparameters: JSON-decoded, passed as --name value (one dash for a one-letter name:
+    # sagemaker-training's mapping.to_cmd_args), sagemaker_* kept for the toolkit
+    assert contract["argv"] == ["-C", "0.5", "--mode", "report"]
     assert contract["hps"] == {"C": 0.5, "mode": "report"}
     assert contract["config"]["sagemaker_program"] == '"probe.py"'
     assert contract["channels"] == {
@@ -202,7 +225,7 @@ def test_a_failed_training_job_says_why(aws, settings):
     )
     assert described["TrainingJobStatus"] == "Failed"
     # the program's own /opt/ml/output/failure is the reason, as in SageMaker
-    assert described["FailureReason"] == "ValueError: the probe was told to fail"
+    assert described["FailureReason"] == "AlgorithmError: ValueError: the probe was told to fail"
 
 
 def test_a_crashing_program_fails_with_the_end_of_its_output(aws, settings):
@@ -241,19 +264,88 @@ def test_a_crashing_program_fails_with_the_end_of_its_output(aws, settings):
     assert described["TrainingJobStatus"] == "Failed"
     reason = described["FailureReason"]
     assert reason.startswith("AlgorithmError: ExecuteUserScriptError:")
-    assert "ExitCode 1" in reason and "height and width must be > 0" in reason
+    # sagemaker-training 4.8.0 (the image's) does not capture the program's stderr: the
+    # reason has the exit code and the command, the job's log has the traceback
+    assert "ExitCode 1" in reason and "train.py --image_size -3" in reason
     assert len(reason) <= 1024
     log = "\n".join(_log_lines(aws.logs, "/aws/sagemaker/TrainingJobs", config["TrainingJobName"]))
-    assert "Traceback" in log
+    assert "Traceback" in log and "height and width must be > 0" in log
 
 
 def _program_running(job_name: str) -> bool:
     import subprocess
 
     found = subprocess.run(
-        ["pgrep", "-f", f"training/{job_name}/opt/ml/code/probe.py"], check=False
+        ["pgrep", "-f", f"training/{job_name}/container-venv/bin/python probe.py"], check=False
     )
     return found.returncode == 0
+
+
+def _finished_job(aws, config: dict) -> dict:
+    aws.sagemaker.create_training_job(**config)
+    return wait_until(
+        lambda: aws.sagemaker.describe_training_job(TrainingJobName=config["TrainingJobName"]),
+        _training_finished,
+        300,  # a profile's first build is part of its first job
+    )
+
+
+def test_a_job_runs_on_the_images_python_with_the_images_packages_only(aws, settings):
+    described = _finished_job(aws, _probe_job(aws.s3, settings.models_bucket, mode="image"))
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    bucket, _, key = described["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
+    body = aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        found = json.load(tar.extractfile("image.json"))
+    # sagemaker-scikit-learn:1.4-2-py312 as AWS builds it (aws/sagemaker-scikit-learn-container,
+    # v1.4-2-py312): Python 3.12, numpy 2.1.0, scikit-learn 1.4.2, Pillow through
+    # multi-model-server; nothing of our virtualenv
+    assert found["python"] == [3, 12]
+    assert found["packages"]["sklearn"] == "1.4.2" and found["packages"]["numpy"] == "2.1.0"
+    assert found["packages"]["PIL"] is not None
+    assert found["packages"]["airflow"] is None and found["packages"]["image_mlops"] is None
+    assert "/container-venv/" in found["executable"]
+    assert not any("/.venv/" in entry for entry in found["path"])
+
+
+NEEDS_PYTHON_3_10 = """\
+import sys
+for a, b in zip([1], [2], strict=True):
+    pass
+match sys.argv:
+    case _:
+        pass
+"""
+
+
+def test_a_program_needing_a_newer_python_than_the_images_is_refused(aws, settings):
+    config = _probe_job(
+        aws.s3,
+        settings.models_bucket,
+        mode="report",
+        image="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+        program=NEEDS_PYTHON_3_10,
+    )
+    described = _finished_job(aws, config)
+    assert described["TrainingJobStatus"] == "Failed"
+    reason = described["FailureReason"]
+    # refused before anything runs, naming the constructs (vermin), whatever Python runs here
+    assert reason.startswith("ClientError: the image sklearn-1.2-1 has Python 3.9")
+    assert "probe.py:2: 'zip(strict)' requires Python 3.10" in reason
+    assert "probe.py:4: pattern matching requires Python 3.10" in reason
+
+
+def test_an_image_without_a_profile_is_refused(aws, settings):
+    config = _probe_job(
+        aws.s3,
+        settings.models_bucket,
+        mode="report",
+        image="123456789012.dkr.ecr.us-east-1.amazonaws.com/my-own-trainer:1",
+    )
+    described = _finished_job(aws, config)
+    assert described["TrainingJobStatus"] == "Failed"
+    assert "no container profile for the image" in described["FailureReason"]
+    assert "my-own-trainer:1" in described["FailureReason"]
 
 
 def test_stop_training_job_stops_the_program(aws, settings):
@@ -355,8 +447,9 @@ def test_a_transform_job_runs_the_models_own_inference_code(aws, settings, tmp_p
         ModelName=model,
         ExecutionRoleArn=ROLE,
         PrimaryContainer={
-            "Image": "sklearn",
+            "Image": SKLEARN_IMAGE,
             "ModelDataUrl": f"s3://{bucket}/tj/{run}/model.tar.gz",
+            "Environment": CONTAINER_ENVIRONMENT,
         },
     )
     red, blue = (colour_image(c, seed=1) for c in ((220, 30, 30), (30, 40, 220)))
@@ -431,11 +524,14 @@ def _zip(files: dict[str, str]) -> bytes:
 
 
 HANDLERS = """\
-import os, time
+import importlib.util, os, sys, time
 def echo(event, context):
     print("echo", event)
     return {"event": event, "request": context.aws_request_id, "env": os.environ.get("COLOUR"),
-            "left_ms": context.get_remaining_time_in_millis() > 0}
+            "left_ms": context.get_remaining_time_in_millis() > 0,
+            "python": list(sys.version_info[:2]), "path": sys.path,
+            "found": {m: importlib.util.find_spec(m) is not None
+                      for m in ("boto3", "airflow", "image_mlops", "PIL")}}
 def fail(event, context):
     raise KeyError("manifest_key")
 def slow(event, context):
@@ -474,6 +570,10 @@ def test_invoke_runs_the_handler_from_the_zip(aws, lambdas, functions):
     assert response["StatusCode"] == 200 and "FunctionError" not in response
     result = json.loads(response["Payload"].read())
     assert result["event"] == {"n": 1} and result["env"] == "teal" and result["left_ms"]
+    # the runtime's Python and boto3, the zip's own modules, nothing of our virtualenv
+    assert result["python"] == [3, 12]
+    assert result["found"] == {"boto3": True, "airflow": False, "image_mlops": False, "PIL": False}
+    assert not any("/.venv/" in entry for entry in result["path"])
     assert "echo {'n': 1}" in base64.b64decode(response["LogResult"]).decode()
     lines = _log_lines(aws.logs, f"/aws/lambda/{functions['echo']}", "")
     assert any(line.startswith(f"START RequestId: {result['request']}") for line in lines)

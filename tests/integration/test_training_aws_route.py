@@ -58,7 +58,7 @@ def test_create_model_package_request(aws, settings):
             "evaluation": "s3://m/g/1/evaluation.json",
         },
         metadata={"training_run_id": "r", "accuracy": "0.9"},
-        image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1",
+        image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
         client_token="abc",
     )
     model = aws.sagemaker.meta.service_model

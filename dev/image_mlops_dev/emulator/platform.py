@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from image_mlops_dev.emulator.http.wsgi import InternalRequests
+from image_mlops_dev.emulator.images import VENVS_ENV
 
 log = logging.getLogger("image_mlops.emulator")
 
@@ -39,6 +40,8 @@ class Platform:
     replaying: bool = False
     #: The CA bundle containers trust for the emulator's TLS (None: plain HTTP).
     ca_bundle: Path | None = None
+    #: Where the container profiles' virtualenvs are cached (:mod:`.images`).
+    container_venvs: Path | None = None
     #: ``assume(role ARN, service principal, session name)``: the environment variables of a
     #: session of the role for that service (the trust policy decides); PermissionError.
     assume: Callable[[str, str, str], dict[str, str]] | None = None
@@ -94,6 +97,8 @@ class Platform:
         )
         if self.ca_bundle is not None:
             env["AWS_CA_BUNDLE"] = str(self.ca_bundle)
+        if self.container_venvs is not None:
+            env[VENVS_ENV] = str(self.container_venvs)
         env.update(credentials or {})
         return env
 

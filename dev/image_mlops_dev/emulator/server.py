@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from image_mlops_dev.emulator import images
 from image_mlops_dev.emulator.applicationautoscaling import targets as autoscaling_targets
 from image_mlops_dev.emulator.awslambda.invoke import LambdaInvocations, is_lambda_invoke
 from image_mlops_dev.emulator.cloudformation import added as cloudformation_added
@@ -171,8 +172,18 @@ def build_app(
             else Path(tempfile.mkdtemp(prefix="emulator-jobs-"))
         )
     scheme = "https" if ca_bundle is not None else "http"
+    # the container profiles' virtualenvs: the state folder's (beside emulator/), or a folder
+    # the test run's stacks share
+    venvs = os.environ.get(images.VENVS_ENV) or (
+        journal_path.parent.parent / "container-venvs"
+        if journal_path is not None
+        else work_dir.parent / "container-venvs"
+    )
     platform = Platform(
-        workdir=work_dir, endpoint_url=f"{scheme}://127.0.0.1:{port}", ca_bundle=ca_bundle
+        workdir=work_dir,
+        endpoint_url=f"{scheme}://127.0.0.1:{port}",
+        ca_bundle=ca_bundle,
+        container_venvs=Path(venvs),
     )
     platform.assume = lambda role, service, session: role_session(
         store, role, service, session, SERVICE_SECONDS

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from image_mlops.config import PROJECT_ROOT, Settings
+from image_mlops_dev.emulator.images import VENVS_ENV
 from image_mlops_dev.stack import scale_out
 from image_mlops_dev.stack.identities import (
     LOCAL_ACCESS_KEY_ID,
@@ -55,6 +56,9 @@ AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: A folder where stacks share their migrated Airflow database
 #: (:meth:`LocalStack.migrate_airflow`): the tests set it; ``make up`` and the demo migrate.
 AIRFLOW_DB_CACHE = "IMAGE_MLOPS_AIRFLOW_DB_CACHE"
+#: The folder the emulator caches the container profiles' virtualenvs in (default: the state
+#: folder's ``container-venvs/``); the test run points every stack at one.
+CONTAINER_VENVS = VENVS_ENV
 #: Generated into ``.env`` on first use (``NAME=`` with no value in ``.env.example``).
 GENERATED_SECRETS = (
     "IMAGE_MLOPS_PG_PASSWORD",
@@ -163,8 +167,9 @@ def isolated_environment(
         and k not in STATIC_CREDENTIALS
     }
     env.update(private_stack_environment(state, pg_port, emulator_port, airflow_port))
-    if AIRFLOW_DB_CACHE in base:  # the tests' stacks share their migrated database
-        env[AIRFLOW_DB_CACHE] = base[AIRFLOW_DB_CACHE]
+    for shared in (AIRFLOW_DB_CACHE, CONTAINER_VENVS):  # what the tests' stacks share
+        if shared in base:
+            env[shared] = base[shared]
     return env
 
 

@@ -28,6 +28,7 @@ from image_mlops.aws import aws_client
 from image_mlops.config import Settings, get_settings
 from image_mlops.deployment import scaling
 from image_mlops.deployment.packages import Candidate
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 from image_mlops.serving.integrity import ApprovedArtifact
 
 log = logging.getLogger(__name__)
@@ -155,8 +156,7 @@ def ensure_model(
                 "Environment": {
                     ENV_PACKAGE_ARN: candidate.arn,
                     ENV_PACKAGE_VERSION: str(candidate.version),
-                    "SAGEMAKER_PROGRAM": "inference.py",
-                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    **CONTAINER_ENVIRONMENT,
                     "SAGEMAKER_REGION": settings.region,
                     **(approved.environment() if approved else {}),
                 },

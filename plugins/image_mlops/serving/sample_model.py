@@ -166,7 +166,7 @@ def publish_sample_package(
             "Containers": [
                 {
                     "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/"
-                    "sagemaker-scikit-learn:1.2-1-cpu-py3",
+                    "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
                     "ModelDataUrl": f"s3://{settings.models_bucket}/{key}",
                 }
             ],

@@ -97,6 +97,7 @@ class LambdaInvocations:
             "FunctionArn": function.function_arn,
             "Role": function.role,
             "Handler": function.handler,
+            "Runtime": function.run_time,
             "Timeout": function.timeout,
             "MemorySize": function.memory_size,
             "Environment": dict(function.environment_vars or {}),

@@ -7,9 +7,9 @@ does with the records:
 * ``CreateEndpoint``: moto records the endpoint, the layer makes it ``Creating`` and starts
   one model server per production variant of its configuration (``python -m
   image_mlops_dev.emulator.containers serving <workdir>``: the artifact's approved version,
-  checked against its sha256, served with the SageMaker serving contract); ``InService``
-  when every server answers ``GET /ping``, ``Failed`` with a ``FailureReason`` when one
-  cannot start;
+  checked against its sha256, served by the model's image's own server in its container
+  profile); ``InService`` when every server answers ``GET /ping`` (the wait starts after a
+  profile's first build), ``Failed`` with a ``FailureReason`` when one cannot start;
 * ``UpdateEndpoint`` (blue/green): the endpoint stays on its old configuration, ``Updating``,
   while the old fleet keeps serving and the new one starts. A new fleet that cannot start
   rolls the update back: ``InService`` on the old configuration with the reason in
@@ -151,6 +151,8 @@ class ModelServer:
         """Wait until ``/ping`` answers 200; returns None, or why the server is not serving."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if (self.workdir / "image-building").exists():  # the wait counts from the build's end
+                deadline = time.monotonic() + timeout
             if self.process is None:
                 self.error = "the model server was not started"
                 return self.error
@@ -342,6 +344,7 @@ class SageMakerEndpoints:
             spec = {
                 "EndpointName": endpoint_name,
                 "VariantName": variant["VariantName"],
+                "Image": container.get("Image", ""),
                 "ModelDataUrl": container.get("ModelDataUrl", ""),
                 "Environment": dict(container.get("Environment") or {}),
             }

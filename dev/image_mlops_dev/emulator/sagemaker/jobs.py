@@ -162,6 +162,7 @@ class SageMakerJobs:
             container = (model.primary_container or (model.containers or [{}])[0]) if model else {}
             spec["ModelDataUrl"] = container.get("ModelDataUrl", "")
             spec["ModelEnvironment"] = container.get("Environment") or {}
+            spec["ModelImage"] = container.get("Image", "")
             # a transform job runs as its model's execution role
             spec["RoleArn"] = getattr(model, "execution_role_arn", "") if model else ""
         return spec
