@@ -2,6 +2,12 @@
 
 .venv/bin/python bench/real_images.py [--train-per-class 100]
 
+In the default image's container profile (scikit-learn 1.4.2, numpy 2.1 on Python 3.12, as
+SageMaker trains it), the scripts and the baseline run with the image's Python:
+
+PYTHONPATH=plugins "$(.venv/bin/python -m image_mlops_dev.emulator.images --path \
+    sklearn-1.4-2-py312)/bin/python" bench/real_images.py
+
 Sets (``image_mlops_dev.real_images``): Fashion-MNIST (product photos; Debian's
 ``dataset-fashion-mnist``) and scikit-learn's handwritten digits. The built-in model is
 trained and evaluated exactly as ``image-mlops train`` / ``image-mlops evaluate`` do

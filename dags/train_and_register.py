@@ -18,11 +18,12 @@ new since the latest registered model's data snapshot).
    waits in the triggerer; a failed job fails the task with the job's `FailureReason`;
 4. **collect_artifact** copies the job's `model.tar.gz` to
    `s3://MODELS/<group>/candidates/<run>/model.tar.gz` and records its sha256;
-5. **evaluate** `include/scripts/evaluate.py` on the test split → `evaluation.json` (and the
-   production model on the same split, if there is one) + monitoring `baseline.json`; both
-   also on the *recent window*: the held-out labels recorded since `drift_since` (the drift
-   episode's start, set by `retrain_on_drift`; empty: when the model's alarms in ALARM now
-   moved there);
+5. **evaluate** the candidate in its own serving container — a SageMaker Batch Transform job
+   over the test split — and the production model, if there is one, on the same images in
+   its own; the worker computes `evaluation.json` from the jobs' output (no ML framework on
+   the worker) + monitoring `baseline.json`; both also on the *recent window*: the held-out
+   labels recorded since `drift_since` (the drift episode's start, set by
+   `retrain_on_drift`; empty: when the model's alarms in ALARM now moved there);
 6. **quality_gate** fails the run (nothing registered) when accuracy < `IMAGE_MLOPS_MIN_ACCURACY`
    or more than `IMAGE_MLOPS_MAX_REGRESSION` below production — the task log says why;
 7. **register** a model package (`PendingManualApproval`) with metrics and lineage; emits
@@ -120,10 +121,12 @@ def train_and_register():
         return collect_artifact(get_settings(), training, run_id=run_id)
 
     @task
-    def evaluate(snap: dict, trained: dict, params=None) -> dict:
+    def evaluate(snap: dict, trained: dict, params=None, run_id=None) -> dict:
         from image_mlops.training.steps import evaluate
 
-        return evaluate(get_settings(), snap, trained, drift_since=params.get("drift_since"))
+        return evaluate(
+            get_settings(), snap, trained, drift_since=params.get("drift_since"), run_id=run_id
+        )
 
     @task
     def quality_gate(evaluated: dict) -> dict:

@@ -1,9 +1,10 @@
 """Evaluate a model artifact on a labelled test folder → ``evaluation.json``.
 
-Runs as a SageMaker processing script or a local subprocess; no Airflow, no image_mlops.
-The artifact is evaluated through its *own* ``code/inference.py`` (``model_fn`` →
-``input_fn`` → ``predict_fn``), exactly as it will be served, so an older production
-artifact is measured by its own code on the same test split.
+``image-mlops train`` runs it as a subprocess, on a laptop: the artifact is evaluated through
+its *own* ``code/inference.py`` (``model_fn`` → ``input_fn`` → ``predict_fn``), imported in
+this process. The pipeline does not run it: ``train_and_register`` evaluates a model in its
+own serving container (a Batch Transform job, ``image_mlops.training.evaluation``), and
+both compute the report with ``image_mlops.training.metrics``.
 
 Inputs (arguments win over the environment):
 
@@ -37,6 +38,8 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+from image_mlops.training.metrics import classification_report
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 BATCH = 64
@@ -86,60 +89,6 @@ def predict_files(handlers, model, paths: list[Path]) -> list[dict]:
     return out
 
 
-def metrics(true: list[str], predicted: list[str | None], labels: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1/TP/support, confusion matrix."""
-    index = {label: i for i, label in enumerate(labels)}
-    n = len(labels)
-    matrix = [[0] * n for _ in range(n)]
-    errors = 0
-    for t, p in zip(true, predicted, strict=True):
-        if p is None or p not in index:
-            errors += 1  # undecodable or unknown prediction: counted as wrong
-            continue
-        matrix[index[t]][index[p]] += 1
-    per_class = {}
-    for label, i in index.items():
-        tp = matrix[i][i]
-        support = sum(1 for t in true if t == label)
-        predicted_as = sum(matrix[r][i] for r in range(n))
-        precision = tp / predicted_as if predicted_as else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {
-            "precision": round(precision, 6),
-            "recall": round(recall, 6),
-            "f1": round(f1, 6),
-            "true_positives": tp,
-            "support": support,
-        }
-    correct = sum(matrix[i][i] for i in range(n))
-    accuracy = correct / len(true) if true else 0.0
-    present = [c for c in labels if per_class[c]["support"] > 0]
-    macro_f1 = sum(per_class[c]["f1"] for c in present) / len(present) if present else 0.0
-    weighted_f1 = (
-        sum(per_class[c]["f1"] * per_class[c]["support"] for c in present) / len(true)
-        if true
-        else 0.0
-    )
-    return {
-        "multiclass_classification_metrics": {
-            "accuracy": {"value": round(accuracy, 6), "standard_deviation": "NaN"},
-            "macro_f1": {"value": round(macro_f1, 6), "standard_deviation": "NaN"},
-            "weighted_f1": {"value": round(weighted_f1, 6), "standard_deviation": "NaN"},
-            "confusion_matrix": {
-                t: {p: matrix[index[t]][index[p]] for p in labels} for t in labels
-            },
-        },
-        "accuracy": round(accuracy, 6),
-        "macro_f1": round(macro_f1, 6),
-        "n_test": len(true),
-        "n_errors": errors,
-        "labels": labels,
-        "per_class": per_class,
-        "confusion_matrix": matrix,
-    }
-
-
 def evaluate(model_path: Path, test_dir: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         model_dir = extract_artifact(Path(model_path), Path(tmp))
@@ -150,7 +99,7 @@ def evaluate(model_path: Path, test_dir: Path) -> dict:
     true = [label for _, label in items]
     classes = list(model["classes"]) if isinstance(model, dict) and "classes" in model else []
     labels = classes + sorted({t for t in true} - set(classes))
-    report = metrics(true, [p["label"] for p in predictions], labels)
+    report = classification_report(true, [p["label"] for p in predictions], labels)
     report["model_classes"] = classes
     return report
 

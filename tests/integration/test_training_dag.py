@@ -35,13 +35,45 @@ def _upload_labeled(aws, settings, demo_dir):
         )
 
 
+#: What the worker must not import to evaluate a model: ML frameworks, and a model's own code.
+NOT_ON_THE_WORKER = ("sklearn", "scipy", "torch", "tensorflow", "inference", "features")
+_BLOCKER = f"""
+import importlib.abc, sys
+
+class NoModelCode(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {NOT_ON_THE_WORKER!r}:
+            raise ModuleNotFoundError(f"{{name}} is not installed on the worker", name=name)
+        return None
+
+sys.meta_path.insert(0, NoModelCode())
+"""
+
+
+@pytest.fixture
+def no_ml_framework_on_the_worker(monkeypatch, tmp_path):
+    """The worker (this process, and any Python it starts) cannot import an ML framework or
+    a model's inference code: evaluation must happen in the model's own container."""
+    import sys
+
+    (tmp_path / "sitecustomize.py").write_text(_BLOCKER)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{__import__('os').environ.get('PYTHONPATH', '')}")
+    namespace: dict = {}
+    exec(_BLOCKER.replace("sys.meta_path.insert(0, NoModelCode())", ""), namespace)
+    monkeypatch.setattr(sys, "meta_path", [namespace["NoModelCode"](), *sys.meta_path])
+    for name in [n for n in sys.modules if n.split(".")[0] in NOT_ON_THE_WORKER]:
+        monkeypatch.delitem(sys.modules, name)
+
+
 def _packages(aws, settings):
     return aws.sagemaker.list_model_packages(ModelPackageGroupName=settings.model_name)[
         "ModelPackageSummaryList"
     ]
 
 
-def test_dag_registers_a_package_once(clean_aws, settings, dag_bag, demo_dir):
+def test_dag_registers_a_package_once(
+    clean_aws, settings, dag_bag, demo_dir, no_ml_framework_on_the_worker
+):
     aws = clean_aws
     _upload_labeled(aws, settings, demo_dir)
     before = len(_packages(aws, settings))
@@ -117,11 +149,22 @@ def test_dag_registers_a_package_once(clean_aws, settings, dag_bag, demo_dir):
     job_bucket, _, job_key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
     assert aws.s3.head_object(Bucket=job_bucket, Key=job_key)["ContentLength"] == len(data)
 
+    # the candidate was evaluated in its own serving image, by a Batch Transform job
+    from image_mlops.training.job import image_uri
+
+    evaluated = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")
+    transform = aws.sagemaker.describe_transform_job(
+        TransformJobName=evaluated["evaluation_jobs"]["candidate"]
+    )
+    assert transform["TransformJobStatus"] == "Completed"
+    model = aws.sagemaker.describe_model(ModelName=transform["ModelName"])
+    assert model["PrimaryContainer"]["Image"] == image_uri(settings, "inference")
+    assert model["PrimaryContainer"]["ModelDataUrl"].endswith(trained["artifact_key"])
+
     # the same training run registered again: no second package
     from image_mlops.training import steps
 
     snap = run.get_task_instance("snapshot").xcom_pull(task_ids="snapshot")
-    evaluated = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")
     again = steps.register(settings, snap, trained, evaluated, run_id=run.run_id)
     assert again["model_package_arn"] == package.arn
     assert len(_packages(aws, settings)) == before + 1

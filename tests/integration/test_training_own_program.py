@@ -1,7 +1,9 @@
 """Bring your own model: the same train_and_register DAG with a training program, framework
 and hyperparameters of the user's own (``tests/fixtures/own_training_program``: nearest class
-centroid, numpy + Pillow). Locally the emulator records the framework's image URIs and runs the
-program with the venv's packages; registry, gate and evaluation contracts stay the same."""
+centroid, numpy + Pillow). Locally the emulator runs the program in the PyTorch training
+image's container profile (Python 3.11, its packages) and evaluates the model in the PyTorch
+inference image's (TorchServe, sagemaker-pytorch-inference); registry, gate and evaluation
+contracts stay the same."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def own_program(monkeypatch):
 
 
 def test_a_training_program_of_your_own_trains_evaluates_and_registers(
-    clean_aws, own_program, dag_bag, tmp_path
+    clean_aws, admin, own_program, dag_bag, tmp_path
 ):
     import hashlib
 
@@ -81,6 +83,35 @@ def test_a_training_program_of_your_own_trains_evaluates_and_registers(
     evaluation = registry.load_evaluation(package)
     assert evaluation["n_test"] > 0 and evaluation["n_errors"] == 0
     assert evaluation["accuracy"] > 1 / 6  # better than chance on six classes
+
+    # trained and evaluated in the framework's own containers, on their Python (the jobs' logs
+    # are read with the stack's bootstrap key: the worker role reads training logs only)
+    def log_of(group: str, prefix: str) -> str:
+        streams = admin.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)[
+            "logStreams"
+        ]
+        return "\n".join(
+            event["message"]
+            for stream in streams
+            for event in admin.logs.get_log_events(
+                logGroupName=group, logStreamName=stream["logStreamName"]
+            )["events"]
+        )
+
+    assert "profile pytorch-2.3-training, Python 3.11" in log_of(
+        "/aws/sagemaker/TrainingJobs", trained["job_name"]
+    )
+    evaluated = run.get_task_instance("evaluate").xcom_pull(task_ids="evaluate")
+    transform = evaluated["evaluation_jobs"]["candidate"]
+    model = clean_aws.sagemaker.describe_model(
+        ModelName=clean_aws.sagemaker.describe_transform_job(TransformJobName=transform)[
+            "ModelName"
+        ]
+    )
+    assert model["PrimaryContainer"]["Image"].endswith("/pytorch-inference:2.3-cpu-py311")
+    assert "profile pytorch-2.3-inference, Python 3.11" in log_of(
+        "/aws/sagemaker/TransformJobs", transform
+    )
 
 
 def test_a_missing_training_program_is_a_clear_error(monkeypatch, tmp_path):

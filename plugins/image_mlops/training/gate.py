@@ -1,11 +1,9 @@
-"""The quality gate, and the artifact of the model serving in production (if any)."""
+"""The quality gate: the candidate against the minimum and against production."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-
-from image_mlops.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +74,3 @@ def decide(
     elif mine:
         result.notes.append("no production model on the recent window: comparison skipped")
     return result
-
-
-def production_artifact_uri(settings: Settings) -> str | None:
-    """Production endpoint → endpoint config → model → PrimaryContainer ModelDataUrl."""
-    from botocore.exceptions import ClientError
-
-    from image_mlops.aws import aws_client
-
-    sagemaker = aws_client("sagemaker", settings)
-    name = settings.endpoint_name("production")
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=name)
-        config = sagemaker.describe_endpoint_config(
-            EndpointConfigName=endpoint["EndpointConfigName"]
-        )
-        model_name = config["ProductionVariants"][0]["ModelName"]
-        model = sagemaker.describe_model(ModelName=model_name)
-    except ClientError as exc:
-        log.info("no production model found via endpoint %s: %s", name, exc)
-        return None
-    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-    return container.get("ModelDataUrl")

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from image_mlops import s3layout
 from image_mlops.config import Settings
-from image_mlops.training import artifact, dataset, gate, job
+from image_mlops.training import dataset, evaluation, gate, job
 from image_mlops.training.baseline import compute_baseline
 
 log = logging.getLogger(__name__)
@@ -44,47 +44,37 @@ def collect_artifact(settings: Settings, training: dict, *, run_id: str) -> dict
     return job.collect_artifact(settings, training["Training"], run_id)
 
 
-def _download(settings: Settings, key: str, dest: Path) -> Path:
-    from image_mlops.aws import aws_client
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    aws_client("s3", settings).download_file(settings.models_bucket, key, str(dest))
-    return dest
-
-
 def _put_json(settings: Settings, key: str, payload: dict) -> str:
     from image_mlops.aws import aws_client, put_json
 
     return put_json(aws_client("s3", settings), settings.models_bucket, key, payload, indent=1)
 
 
-def _download_uri(settings: Settings, uri: str, dest: Path) -> Path:
-    from image_mlops.aws import aws_client
+def _production_predictions(
+    settings: Settings, run_id: str, input_uri: str, order: list[list[str]]
+) -> tuple[dict[str, dict] | None, str | None, str, str | None]:
+    """The production model's predictions of the same requests, in its own container
+    (predictions, its artifact's URI, a note for the approver, the transform job)."""
+    from image_mlops.deployment.endpoints import production_model
 
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    aws_client("s3", settings).download_file(bucket, key, str(dest))
-    return dest
-
-
-def _evaluate_production(
-    settings: Settings, production_uri: str, root: Path, test_dirs: dict[str, Path]
-) -> tuple[dict[str, dict], str]:
-    """The production model on the same data as the candidate (``{name: report}``, note)."""
-    log.info("evaluating production model %s on the same data", production_uri)
-    reports: dict[str, dict] = {}
+    serving = production_model(settings)
+    if serving is None:
+        return None, None, "no production model: comparison skipped", None
+    log.info("evaluating production model %s on the same data", serving.model_name)
+    model = evaluation.EvaluatedModel(serving.model_name, "production")
     try:
-        model = _download_uri(settings, production_uri, root / "production.tar.gz")
-        for name, test_dir in test_dirs.items():
-            reports[name] = artifact.evaluate_local(model, test_dir, root / f"prod-{name}.json")
-    except (ClientError, artifact.ScriptError) as exc:
-        # A production artifact we cannot read or run must not block every future model:
-        # the absolute minimum still applies, and the approver sees this note.
+        predictions, job_name = evaluation.predict(settings, run_id, model, input_uri, order)
+    except (ClientError, evaluation.EvaluationFailed) as exc:
+        # A production model we cannot run must not block every future model: the absolute
+        # minimum still applies, and the approver sees this note.
         note = (
-            f"production model {production_uri} could not be evaluated ({exc}): comparison skipped"
+            f"production model {serving.model_data_url} could not be evaluated ({exc}): "
+            "comparison skipped"
         )
         log.warning("%s", note)
-        return {}, note
-    return reports, f"compared with production model {production_uri}"
+        return None, serving.model_data_url, note, None
+    note = f"compared with production model {serving.model_data_url}"
+    return predictions, serving.model_data_url, note, job_name
 
 
 def recent_window_start(settings: Settings, drift_since: str | None) -> dt.datetime | None:
@@ -103,20 +93,17 @@ def recent_window_start(settings: Settings, drift_since: str | None) -> dt.datet
     return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
 
 
-def _recent_window(
-    settings: Settings, manifest: dict, root: Path, since: dt.datetime | None
-) -> tuple[dict, Path | None]:
-    """The held-out labels recorded since ``since``, downloaded under ``root``."""
+def _recent_window(manifest: dict, since: dt.datetime | None) -> tuple[dict, list[dict]]:
+    """The held-out labels recorded since ``since``."""
     if since is None:
-        return {"note": "no drift alarm in ALARM: recent-window comparison skipped"}, None
+        return {"note": "no drift alarm in ALARM: recent-window comparison skipped"}, []
     items = dataset.recent_held_out(manifest, since)
-    window = {"since": since.isoformat(timespec="seconds"), "n": len(items)}
+    window: dict[str, Any] = {"since": since.isoformat(timespec="seconds"), "n": len(items)}
     if not items:
         window["note"] = f"no held-out labels recorded since {window['since']}: comparison skipped"
-        return window, None
-    dataset.download_items(settings, manifest["bucket"], items, root / "recent")
+        return window, []
     window["by_source"] = dataset.count_by_source(items)
-    return window, root / "recent"
+    return window, items
 
 
 def _scores(report: dict | None) -> dict | None:
@@ -125,53 +112,63 @@ def _scores(report: dict | None) -> dict | None:
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "n": report["n_test"]}
 
 
-def evaluate(settings: Settings, snap: dict, trained: dict, drift_since: str | None = None) -> dict:
-    """evaluate.py for the candidate — and the production model, on the same data — on the
-    test split and on the *recent window* (held-out labels recorded since ``drift_since``, the
-    drift episode's start: :func:`recent_window_start`); also writes the monitoring baseline
-    from the train split. Results go next to the artifact; ``evaluation.json`` carries the
+def evaluate(
+    settings: Settings,
+    snap: dict,
+    trained: dict,
+    drift_since: str | None = None,
+    *,
+    run_id: str,
+) -> dict:
+    """The candidate — and the production model, on the same images — evaluated in its own
+    serving container (one Batch Transform job each: :mod:`.evaluation`), on the test split
+    and on the *recent window* (held-out labels recorded since ``drift_since``, the drift
+    episode's start: :func:`recent_window_start`); also writes the monitoring baseline from
+    the train split. Results go next to the artifact; ``evaluation.json`` carries the
     comparison for the approval."""
     since = recent_window_start(settings, drift_since)  # a bad Param fails before any work
     manifest = dataset.load_manifest(settings, snap["manifest_key"])
     prefix = trained["candidate_prefix"]
-    with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
-        root = Path(tmp)
-        n_test = dataset.download_split(settings, manifest, "test", root / "test")
-        if n_test == 0:
-            raise ValueError("the snapshot has no test images: add more labelled images")
-        model = _download(settings, trained["artifact_key"], root / "model.tar.gz")
-        report = artifact.evaluate_local(model, root / "test", root / "evaluation.json")
-        test_dirs = {"test": root / "test"}
-        recent, recent_dir = _recent_window(settings, manifest, root, since)
-        candidate_recent = None
-        if recent_dir is not None:
-            test_dirs["recent"] = recent_dir
-            candidate_recent = artifact.evaluate_local(model, recent_dir, root / "recent.json")
+    test_items = [i for i in manifest["items"] if i["split"] == "test"]
+    if not test_items:
+        raise ValueError("the snapshot has no test images: add more labelled images")
+    recent, recent_items = _recent_window(manifest, since)
+    unique = {i["key"]: i for i in test_items + recent_items}
+    input_uri, order = evaluation.write_requests(
+        settings, run_id, manifest["bucket"], list(unique.values())
+    )
+    artifact_uri = f"s3://{settings.models_bucket}/{trained['artifact_key']}"
+    candidate, candidate_job = evaluation.predict(
+        settings, run_id, evaluation.candidate_model(settings, artifact_uri), input_uri, order
+    )
+    report = evaluation.report(test_items, candidate)
+    candidate_recent = evaluation.report(recent_items, candidate) if recent_items else None
 
-        production: dict[str, dict] = {}
-        production_note = "no production model: comparison skipped"
-        production_uri = gate.production_artifact_uri(settings)
-        if production_uri:
-            production, production_note = _evaluate_production(
-                settings, production_uri, root, test_dirs
-            )
-            if production.get("test"):
-                _put_json(settings, prefix + "production_evaluation.json", production["test"])
-        recent["candidate"] = _scores(candidate_recent)
-        recent["production"] = _scores(production.get("recent"))
-        report["data_fingerprint"] = manifest["fingerprint"]
-        report["data_lineage"] = manifest.get("lineage", {})
-        report["comparison"] = {
-            "production_artifact_uri": production_uri,
-            "note": production_note,
-            "test": {"candidate": _scores(report), "production": _scores(production.get("test"))},
-            "recent": recent,
-        }
-        evaluation_uri = _put_json(settings, prefix + s3layout.EVALUATION_FILE, report)
+    production, production_uri, production_note, production_job = _production_predictions(
+        settings, run_id, input_uri, order
+    )
+    production_test = evaluation.report(test_items, production) if production else None
+    if production_test:
+        _put_json(settings, prefix + "production_evaluation.json", production_test)
+    production_recent = (
+        evaluation.report(recent_items, production) if production and recent_items else None
+    )
+    recent["candidate"] = _scores(candidate_recent)
+    recent["production"] = _scores(production_recent)
+    report["data_fingerprint"] = manifest["fingerprint"]
+    report["data_lineage"] = manifest.get("lineage", {})
+    report["comparison"] = {
+        "production_artifact_uri": production_uri,
+        "note": production_note,
+        "test": {"candidate": _scores(report), "production": _scores(production_test)},
+        "recent": recent,
+    }
+    evaluation_uri = _put_json(settings, prefix + s3layout.EVALUATION_FILE, report)
 
-        dataset.download_split(settings, manifest, "train", root / "train")
-        baseline = compute_baseline(root / "train")
-        baseline_uri = _put_json(settings, prefix + s3layout.BASELINE_FILE, baseline)
+    with tempfile.TemporaryDirectory(prefix="baseline-") as tmp:
+        dataset.download_split(settings, manifest, "train", Path(tmp) / "train")
+        baseline = compute_baseline(Path(tmp) / "train")
+    baseline_uri = _put_json(settings, prefix + s3layout.BASELINE_FILE, baseline)
     log.info(
         "candidate accuracy %.4f macro-F1 %.4f on %s test images; recent window: %s",
         report["accuracy"],
@@ -186,9 +183,11 @@ def evaluate(settings: Settings, snap: dict, trained: dict, drift_since: str | N
         "macro_f1": report["macro_f1"],
         "n_test": report["n_test"],
         "production_artifact_uri": production_uri,
-        "production_accuracy": production["test"]["accuracy"] if production.get("test") else None,
+        "production_accuracy": production_test["accuracy"] if production_test else None,
         "production_note": production_note,
         "recent": recent,
+        # the Batch Transform jobs that ran each model in its own serving container
+        "evaluation_jobs": {"candidate": candidate_job, "production": production_job},
     }
 
 
