@@ -43,7 +43,10 @@ HERE = Path(__file__).resolve().parent
 VENVS_ENV = "IMAGE_MLOPS_CONTAINER_VENVS"
 _PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
 #: The version of :func:`environment`'s steps (part of every virtualenv's name).
-BUILD_STEPS = "2"
+BUILD_STEPS = "3"
+#: The pip that builds a profile: 26.0 brought --uploaded-prior-to, 26.0.1 is the newest that
+#: still runs on Python 3.9 (the 1.2-1 image's), which pip 26.1 and later refuse.
+BUILDER_PIP = "pip==26.0.1"
 
 
 class ImageError(RuntimeError):
@@ -201,9 +204,10 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _pip(python: Path, *args: str) -> None:
-    """Our pip, installing into the virtualenv of ``python`` (pip's --python)."""
-    command = [sys.executable, "-m", "pip", "--python", str(python), *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    """The virtualenv's own pip (``python -m pip``), installing into it."""
+    done = subprocess.run(
+        [str(python), "-m", "pip", *args], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
         raise ImageError(f"InternalServerError: building the image's virtualenv failed:\n{tail}")
@@ -234,23 +238,23 @@ def environment(profile: Profile, cache: Path) -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         started = time.monotonic()
         python, minor = interpreter(profile.python)
-        subprocess.run(
-            [str(python), "-m", "venv", "--without-pip", str(venv)],
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run([str(python), "-m", "venv", str(venv)], check=True, capture_output=True)
         venv_python = venv / "bin" / "python"
-        # pip itself as the image had it, then the image's packages as PyPI had them then
-        # (--uploaded-prior-to: an unpinned package resolves as it did for AWS's build).
-        # --isolated: PyPI only; a local index or wheel folder in pip's configuration has no
-        # upload dates, so the cutoff would let its newest files through.
-        cutoff = ("--isolated", "--uploaded-prior-to", profile.built)
-        _pip(venv_python, "install", "--quiet", *cutoff, "pip", "setuptools", "wheel")
+        # the builder: a pip that knows --uploaded-prior-to and still runs on Python 3.9
+        _pip(venv_python, "install", "--quiet", "--isolated", BUILDER_PIP)
         if profile.local_requirements:
             # first, from this machine's own files (torch's CPU build): a requirement that
             # depends on them then finds them installed instead of pulling PyPI's (CUDA) build
             _pip(venv_python, "install", "--quiet", *profile.local_requirements)
+        # the image's packages as PyPI had them then (--uploaded-prior-to: an unpinned package
+        # resolves as it did for AWS's build), then pip itself as the image had it. --isolated:
+        # PyPI only; a local index or wheel folder in pip's configuration has no upload dates,
+        # so the cutoff would let its newest files through.
+        cutoff = ("--isolated", "--uploaded-prior-to", profile.built)
+        _pip(venv_python, "install", "--quiet", *cutoff, "setuptools", "wheel")
         _pip(venv_python, "install", "--quiet", *cutoff, *profile.requirements)
+        # (--force-reinstall: the builder's newer pip would otherwise satisfy "pip")
+        _pip(venv_python, "install", "--quiet", *cutoff, "--force-reinstall", "--no-deps", "pip")
         for relative in profile.patch_collections_mapping:
             _patch_collections_mapping(venv, relative)
         seconds = time.monotonic() - started
