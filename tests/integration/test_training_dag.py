@@ -72,7 +72,7 @@ def _packages(aws, settings):
 
 
 def test_dag_registers_a_package_once(
-    clean_aws, settings, dag_bag, demo_dir, no_ml_framework_on_the_worker
+    clean_aws, admin, settings, dag_bag, demo_dir, no_ml_framework_on_the_worker
 ):
     aws = clean_aws
     _upload_labeled(aws, settings, demo_dir)
@@ -160,6 +160,20 @@ def test_dag_registers_a_package_once(
     model = aws.sagemaker.describe_model(ModelName=transform["ModelName"])
     assert model["PrimaryContainer"]["Image"] == image_uri(settings, "inference")
     assert model["PrimaryContainer"]["ModelDataUrl"].endswith(trained["artifact_key"])
+    # in the default image's profile, on its Python (the job's log; read with the stack's
+    # bootstrap key: the worker role reads training logs only)
+    streams = admin.logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/TransformJobs",
+        logStreamNamePrefix=transform["TransformJobName"],
+    )["logStreams"]
+    lines = [
+        event["message"]
+        for stream in streams
+        for event in admin.logs.get_log_events(
+            logGroupName="/aws/sagemaker/TransformJobs", logStreamName=stream["logStreamName"]
+        )["events"]
+    ]
+    assert any("profile sklearn-1.4-2-py312, Python 3.12" in line for line in lines), lines[:5]
 
     # the same training run registered again: no second package
     from image_mlops.training import steps
