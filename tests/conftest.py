@@ -585,6 +585,20 @@ def wait_endpoint_settled(aws, name: str, timeout: float = 90) -> dict:
         time.sleep(0.2)
 
 
+def log_lines(logs, group: str, prefix: str) -> list[str]:
+    """The messages of the CloudWatch Logs streams of ``group`` whose names start with
+    ``prefix`` (a job's streams; ``""``: all of them)."""
+    by_prefix = {"logStreamNamePrefix": prefix} if prefix else {}
+    streams = logs.describe_log_streams(logGroupName=group, **by_prefix)
+    return [
+        event["message"]
+        for stream in streams["logStreams"]
+        for event in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])[
+            "events"
+        ]
+    ]
+
+
 def endpoint_invocations(endpoint_name: str) -> int:
     """``POST /invocations`` the emulator's model servers of ``endpoint_name`` have answered
     (their logs, as SageMaker's would be in CloudWatch): proof that a request reached them."""

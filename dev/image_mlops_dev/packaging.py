@@ -75,21 +75,17 @@ LAMBDA_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux
 def lambda_packages(cache: Path | None = None) -> Path:
     """A folder holding Pillow for the Lambda's runtime (the version this project pins), built
     once per version into ``cache`` (the container profiles' folder) under a file lock."""
-    import fcntl
     import importlib.metadata
-    import os
     import shutil
     import subprocess
 
     from image_mlops.config import get_settings
-    from image_mlops_dev.emulator.images import VENVS_ENV
+    from image_mlops_dev.emulator import images
 
     pillow = f"Pillow=={importlib.metadata.version('Pillow')}"
-    cache = cache or Path(os.environ.get(VENVS_ENV) or get_settings().state_dir / "container-venvs")
+    cache = cache or images.cache_folder(get_settings().state_dir)
     target = cache / f"lambda-packages-{pillow.replace('==', '-')}-cp312-x86_64"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"{target.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with images.locked(cache / f"{target.name}.lock"):
         if not (target / ".complete").exists():
             shutil.rmtree(target, ignore_errors=True)
             subprocess.run(

@@ -17,7 +17,7 @@ import uuid
 import zipfile
 
 import pytest
-from conftest import EMULATOR_TEST_ROLE, SKLEARN_IMAGE, create_emulator_test_role
+from conftest import EMULATOR_TEST_ROLE, SKLEARN_IMAGE, create_emulator_test_role, log_lines
 from private_emulator import PrivateEmulator
 
 from image_mlops.serving.container import CONTAINER_ENVIRONMENT
@@ -158,21 +158,9 @@ def _training_finished(d: dict) -> bool:
     return d["TrainingJobStatus"] not in ("InProgress", "Stopping")
 
 
-def _log_lines(logs, group: str, prefix: str) -> list[str]:
-    by_prefix = {"logStreamNamePrefix": prefix} if prefix else {}
-    streams = logs.describe_log_streams(logGroupName=group, **by_prefix)
-    return [
-        event["message"]
-        for stream in streams["logStreams"]
-        for event in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])[
-            "events"
-        ]
-    ]
-
-
 def _wait_for_log(logs, group: str, prefix: str, text: str) -> None:
     wait_until(
-        lambda: {"lines": _log_lines(logs, group, prefix) if _has_group(logs, group) else []},
+        lambda: {"lines": log_lines(logs, group, prefix) if _has_group(logs, group) else []},
         lambda d: any(text in line for line in d["lines"]),
     )
 
@@ -212,7 +200,7 @@ def test_a_training_job_gets_the_script_mode_container_contract(aws, settings):
         "validation": ["dogs/c.png"],
     }
     assert contract["hosts"] == ["algo-1"]
-    lines = _log_lines(aws.logs, "/aws/sagemaker/TrainingJobs", name)
+    lines = log_lines(aws.logs, "/aws/sagemaker/TrainingJobs", name)
     assert "started" in lines
 
 
@@ -268,7 +256,7 @@ def test_a_crashing_program_fails_with_the_end_of_its_output(aws, settings):
     # reason has the exit code and the command, the job's log has the traceback
     assert "ExitCode 1" in reason and "train.py --image_size -3" in reason
     assert len(reason) <= 1024
-    log = "\n".join(_log_lines(aws.logs, "/aws/sagemaker/TrainingJobs", config["TrainingJobName"]))
+    log = "\n".join(log_lines(aws.logs, "/aws/sagemaker/TrainingJobs", config["TrainingJobName"]))
     assert "Traceback" in log and "height and width must be > 0" in log
 
 
@@ -575,7 +563,7 @@ def test_invoke_runs_the_handler_from_the_zip(aws, lambdas, functions):
     assert result["found"] == {"boto3": True, "airflow": False, "image_mlops": False, "PIL": False}
     assert not any("/.venv/" in entry for entry in result["path"])
     assert "echo {'n': 1}" in base64.b64decode(response["LogResult"]).decode()
-    lines = _log_lines(aws.logs, f"/aws/lambda/{functions['echo']}", "")
+    lines = log_lines(aws.logs, f"/aws/lambda/{functions['echo']}", "")
     assert any(line.startswith(f"START RequestId: {result['request']}") for line in lines)
     assert any(line.startswith(f"REPORT RequestId: {result['request']}") for line in lines)
 

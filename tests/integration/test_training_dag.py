@@ -7,7 +7,7 @@ import json
 import tarfile
 
 import pytest
-from conftest import run_dag
+from conftest import log_lines, run_dag
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -162,17 +162,7 @@ def test_dag_registers_a_package_once(
     assert model["PrimaryContainer"]["ModelDataUrl"].endswith(trained["artifact_key"])
     # in the default image's profile, on its Python (the job's log; read with the stack's
     # bootstrap key: the worker role reads training logs only)
-    streams = admin.logs.describe_log_streams(
-        logGroupName="/aws/sagemaker/TransformJobs",
-        logStreamNamePrefix=transform["TransformJobName"],
-    )["logStreams"]
-    lines = [
-        event["message"]
-        for stream in streams
-        for event in admin.logs.get_log_events(
-            logGroupName="/aws/sagemaker/TransformJobs", logStreamName=stream["logStreamName"]
-        )["events"]
-    ]
+    lines = log_lines(admin.logs, "/aws/sagemaker/TransformJobs", transform["TransformJobName"])
     assert any("profile sklearn-1.4-2-py312, Python 3.12" in line for line in lines), lines[:5]
 
     # the same training run registered again: no second package

@@ -12,7 +12,7 @@ import json
 import tarfile
 
 import pytest
-from conftest import ROOT, run_dag
+from conftest import ROOT, log_lines, run_dag
 
 pytestmark = pytest.mark.stack
 
@@ -87,16 +87,7 @@ def test_a_training_program_of_your_own_trains_evaluates_and_registers(
     # trained and evaluated in the framework's own containers, on their Python (the jobs' logs
     # are read with the stack's bootstrap key: the worker role reads training logs only)
     def log_of(group: str, prefix: str) -> str:
-        streams = admin.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)[
-            "logStreams"
-        ]
-        return "\n".join(
-            event["message"]
-            for stream in streams
-            for event in admin.logs.get_log_events(
-                logGroupName=group, logStreamName=stream["logStreamName"]
-            )["events"]
-        )
+        return "\n".join(log_lines(admin.logs, group, prefix))
 
     assert "profile pytorch-2.3-training, Python 3.11" in log_of(
         "/aws/sagemaker/TrainingJobs", trained["job_name"]

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from image_mlops_dev.emulator import images
+from image_mlops_dev.stack.processes import free_port
 
 log = logging.getLogger("image_mlops.emulator.container")
 #: CloudWatch Logs takes at most 10,000 events / 1 MB per PutLogEvents call.
@@ -432,7 +433,9 @@ def _transform_objects(spec: dict[str, Any], port: int, s3: Any, sink: CloudWatc
                 raise ContainerError(
                     f"ClientError: a record of {in_key} is larger than MaxPayloadInMB"
                 )
-            status, answer = invoke_model_server(port, request, content_type, accept)
+            status, answer, _type = invoke_model_server(
+                port, request, {"Content-Type": content_type, "Accept": accept}, TRANSFORM_TIMEOUT
+            )
             if status != 200:
                 raise ContainerError(
                     f"ClientError: the model container answered {status} for "
@@ -457,19 +460,14 @@ MODEL_SERVERS = {
 }
 #: How long a model server may take from its start to its first ``/ping`` 200.
 PING_TIMEOUT_SECONDS = 120.0
+#: How long Batch Transform waits for one record's answer (SageMaker's
+#: ``InvocationsTimeoutInSeconds`` default is 600 s).
+TRANSFORM_TIMEOUT = 600.0
 
 
 def _in_container(value: str, ml: Path) -> str:
     """A path of the container's filesystem (``/opt/ml/...``) as this work folder holds it."""
     return str(ml) + value[len("/opt/ml") :] if value.startswith("/opt/ml") else value
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_model_server(
@@ -501,7 +499,7 @@ def start_model_server(
             f"ClientError: the local emulator cannot run the model server of {profile.name} "
             f"({profile.serving}): see its profile's [not_installed]"
         )
-    port = _free_port()
+    port = free_port()
     env = images.program_environment(
         image_venv,
         python,
@@ -528,10 +526,32 @@ def _forward(stream: Any, write: Any) -> None:
         write(raw.decode("utf-8", "replace").rstrip("\n"))
 
 
-def wait_for_ping(process: subprocess.Popen, port: int) -> None:
-    """Until ``GET /ping`` answers 200; :class:`ContainerError` if the server ends first."""
+def ping(port: int) -> bool:
+    """``GET /ping`` of the model server on ``port`` answers 200 (SageMaker's health check)."""
     import http.client
 
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/ping")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def invoke_model_server(
+    port: int, body: bytes, headers: dict[str, str], timeout: float
+) -> tuple[int, bytes, str]:
+    """One ``POST /invocations``: the status, the body and its content type."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection.request("POST", "/invocations", body=body, headers=headers)
+    response = connection.getresponse()
+    return response.status, response.read(), response.getheader("Content-Type", "")
+
+
+def wait_for_ping(process: subprocess.Popen, port: int) -> None:
+    """Until ``GET /ping`` answers 200; :class:`ContainerError` if the server ends first."""
     deadline = time.monotonic() + PING_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -539,28 +559,12 @@ def wait_for_ping(process: subprocess.Popen, port: int) -> None:
                 f"ClientError: the model server exited with {process.returncode} before it "
                 "answered /ping (see the job's log)"
             )
-        with contextlib.suppress(OSError):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/ping")
-            if connection.getresponse().status == 200:
-                return
+        if ping(port):
+            return
         time.sleep(0.2)
     raise ContainerError(
         f"ClientError: the model server did not answer /ping within {PING_TIMEOUT_SECONDS:.0f} s"
     )
-
-
-def invoke_model_server(
-    port: int, body: bytes, content_type: str, accept: str
-) -> tuple[int, bytes]:
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    connection.request(
-        "POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": accept}
-    )
-    response = connection.getresponse()
-    return response.status, response.read()
 
 
 # --- serving ------------------------------------------------------------------------------

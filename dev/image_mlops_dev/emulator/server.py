@@ -174,16 +174,14 @@ def build_app(
     scheme = "https" if ca_bundle is not None else "http"
     # the container profiles' virtualenvs: the state folder's (beside emulator/), or a folder
     # the test run's stacks share
-    venvs = os.environ.get(images.VENVS_ENV) or (
-        journal_path.parent.parent / "container-venvs"
-        if journal_path is not None
-        else work_dir.parent / "container-venvs"
+    venvs = images.cache_folder(
+        journal_path.parent.parent if journal_path is not None else work_dir.parent
     )
     platform = Platform(
         workdir=work_dir,
         endpoint_url=f"{scheme}://127.0.0.1:{port}",
         ca_bundle=ca_bundle,
-        container_venvs=Path(venvs),
+        container_venvs=venvs,
     )
     platform.assume = lambda role, service, session: role_session(
         store, role, service, session, SERVICE_SECONDS

@@ -192,8 +192,14 @@ def check_python(profile: Profile, folder: Path) -> None:
 
 
 # --- the virtualenvs ------------------------------------------------------------------------
+def cache_folder(state_dir: Path) -> Path:
+    """Where the profiles' virtualenvs are kept: ``IMAGE_MLOPS_CONTAINER_VENVS``, else the state
+    folder's ``container-venvs/``."""
+    return Path(os.environ.get(VENVS_ENV) or state_dir / "container-venvs")
+
+
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # one build at a time, across processes
@@ -232,7 +238,7 @@ def environment(profile: Profile, cache: Path) -> Path:
     marker = venv / ".built.json"
     if marker.is_file():
         return venv
-    with _locked(cache / f"{venv.name}.lock"):
+    with locked(cache / f"{venv.name}.lock"):
         if marker.is_file():
             return venv
         shutil.rmtree(venv, ignore_errors=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from image_mlops_dev.emulator import images
@@ -21,10 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache",
         type=Path,
-        default=Path(os.environ.get(images.VENVS_ENV) or ".local/container-venvs"),
-        help=f"the virtualenvs' folder (default: ${images.VENVS_ENV} or .local/container-venvs)",
+        help=f"the virtualenvs' folder (default: ${images.VENVS_ENV}, else the state folder's "
+        "container-venvs/, where `make up` keeps them)",
     )
     args = parser.parse_args(argv)
+    if args.cache is None:
+        from image_mlops.config import get_settings
+
+        args.cache = images.cache_folder(get_settings().state_dir)
     chosen = [p for p in images.profiles() if not args.names or p.name in args.names]
     for profile in chosen:
         if args.path:

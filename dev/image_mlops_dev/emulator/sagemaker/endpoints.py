@@ -45,7 +45,6 @@ invocation that arrives while a restored fleet is still loading waits for it.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import random
@@ -61,6 +60,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from image_mlops_dev.emulator.containers import invoke_model_server, ping
 from image_mlops_dev.emulator.http.wsgi import WsgiApp, buffered_body, passing
 from image_mlops_dev.emulator.platform import OUTCOME_PATH, Platform
 from image_mlops_dev.emulator.sagemaker.backends import sagemaker_backends
@@ -161,21 +161,13 @@ class ModelServer:
                 return self.error
             if self.port is None and (self.workdir / "port").exists():
                 self.port = int((self.workdir / "port").read_text())
-            if self.port is not None and self._ping():
+            if self.port is not None and ping(self.port):
                 self.ready.set()
                 return None
             time.sleep(0.1)
         self.error = f"the model server did not answer /ping within {timeout:.0f} s"
         self.stop()
         return self.error
-
-    def _ping(self) -> bool:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            connection.request("GET", "/ping")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
 
     def _exit_reason(self) -> str:
         try:
@@ -188,10 +180,7 @@ class ModelServer:
             )
 
     def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        connection.request("POST", "/invocations", body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read(), response.getheader("Content-Type", "")
+        return invoke_model_server(self.port, body, headers, timeout=60)
 
     def stop(self) -> None:
         """SIGTERM, SIGKILL after 10 s."""
