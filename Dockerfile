@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # image-mlops on the official Airflow image, two targets:
 #   prod  what production runs: Airflow + the pinned requirements + the image_mlops package
-#         (dags/, plugins/, include/); no moto, no local stack, no demo.
+#         (dags/, plugins/); no moto, no local stack, no demo.
 #   dev   prod + the development install (package image_mlops_dev: the AWS emulator, the
 #         local stack, the demo, with moto): what docker-compose.yaml runs.
 # Build: `docker build --target prod .` / `docker compose build` (dev).
@@ -24,10 +24,10 @@ COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/constraints.txt
 
 # The project: image_mlops lives in plugins/ (on every Airflow process's path, as on MWAA),
-# dags/ and include/ beside it (PROJECT_ROOT = /opt/airflow). The CLI: python -m image_mlops.cli
+# dags/ beside it; the files it reads from disk are inside it (image_mlops/include/).
+# The CLI: python -m image_mlops.cli
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
-COPY --chown=airflow:0 include/ /opt/airflow/include/
 ENV PYTHONPATH=/opt/airflow/plugins \
     IMAGE_MLOPS_STATE_DIR=/opt/airflow/state
 

@@ -69,8 +69,8 @@ def private_environment(state: Path) -> None:
 
 def trained_artifact(work: Path) -> tuple[Path | None, str]:
     """Train the project's model on demo data; (None, why) when that is not possible."""
-    inference = ROOT / "include" / "scripts" / "inference.py"
-    train = ROOT / "include" / "scripts" / "train.py"
+    inference = ROOT / "plugins/image_mlops/include/scripts" / "inference.py"
+    train = ROOT / "plugins/image_mlops/include/scripts" / "train.py"
     if not inference.exists() or not train.exists():
         return None, "include/scripts/inference.py or train.py not present"
     try:
@@ -100,7 +100,7 @@ def trained_artifact(work: Path) -> tuple[Path | None, str]:
             if path.is_file():
                 tar.add(path, arcname=str(path.relative_to(model_dir)))
         if not any(n.startswith("code/") for n in tar.getnames()):
-            for path in sorted((ROOT / "include" / "scripts").glob("*.py")):
+            for path in sorted((ROOT / "plugins/image_mlops/include/scripts").glob("*.py")):
                 tar.add(path, arcname=f"code/{path.name}")
     return archive, "trained artifact (include/scripts/train.py on demo data)"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "dev"))
-sys.path.insert(0, str(ROOT / "include" / "scripts"))
+sys.path.insert(0, str(ROOT / "plugins/image_mlops/include/scripts"))
 
 
 def main() -> None:

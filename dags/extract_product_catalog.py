@@ -2,7 +2,7 @@
 ### Extract the product catalogue
 
 Reads every product of the catalogue database (connection `product_catalog_db`) with
-`include/sql/product_catalog/extract_products.sql` — title, main image URL (image index 0)
+`image_mlops/include/sql/product_catalog/extract_products.sql` — title, main image URL (image index 0)
 and US description — streaming through a server-side cursor, then, in batches:
 
 * downloads each main image (http(s) or s3 URL; timeouts, retries with backoff, size cap,

@@ -11,7 +11,7 @@ new since the latest registered model's data snapshot).
    (stratified 70/15/15 split, fingerprint of the exact files and labels), or reuse the
    snapshot given in the `dataset` Param;
 2. **training_request** uploads the scripts and one manifest file per split and builds the
-   `CreateTrainingJob` request (script mode: `include/scripts/train.py` in SageMaker's
+   `CreateTrainingJob` request (script mode: `image_mlops/include/scripts/train.py` in SageMaker's
    scikit-learn container; job name unique per run and try);
 3. **train** — the Amazon provider's `SageMakerTrainingOperator`, deferrable: the job runs on
    SageMaker (locally the emulator runs the very same job in a subprocess) while the task

@@ -4,7 +4,7 @@ python -m image_mlops_dev.packaging dist/plugins.zip     (or: make plugins-zip)
 python -m image_mlops_dev.packaging --lambda dist/validate_lambda.zip   (or: make lambda-zip)
 
 ``plugins.zip`` holds the production package only (``image_mlops`` and its UI plugin). The
-Lambda zip deploys as is: ``include/scripts/validate_lambda.py``, standalone copies of the
+Lambda zip deploys as is: ``image_mlops/include/scripts/validate_lambda.py``, standalone copies of the
 validation modules (``image_checks.py``, ``image_mover.py``, ``image_validator.py``) and
 Pillow built for the function's runtime and architecture (python3.12, x86_64: PyPI's
 manylinux wheel, taken with pip's ``--platform``, ``--python-version`` and ``--only-binary``,
@@ -19,7 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from image_mlops.config import PROJECT_ROOT
+from image_mlops.config import INCLUDE_DIR, PROJECT_ROOT
 
 PLUGINS = PROJECT_ROOT / "plugins"
 #: What MWAA's plugins folder holds: the package, the Airflow plugin module, the ignore file.
@@ -56,7 +56,7 @@ def build_plugins_zip(dest: Path) -> Path:
 
 #: The validation Lambda's zip: archive name → source (the handler imports these names).
 LAMBDA_FILES = {
-    "validate_lambda.py": PROJECT_ROOT / "include/scripts/validate_lambda.py",
+    "validate_lambda.py": INCLUDE_DIR / "scripts/validate_lambda.py",
     "image_checks.py": PLUGINS / "image_mlops/validation/checks.py",
     "image_mover.py": PLUGINS / "image_mlops/validation/mover.py",
     "image_validator.py": PLUGINS / "image_mlops/validation/validator.py",

@@ -24,6 +24,10 @@ STACK_EXECUTORS = ("local", "celery")
 
 #: The project checkout (``plugins/image_mlops/config.py`` → three levels up).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The files the package reads from disk (SQL, the model's scripts, the Lambda's code, the state
+#: machine), inside the package: found wherever the package is, a checkout, a wheel, or the
+#: folder MWAA extracts ``plugins.zip`` into (``/usr/local/airflow/plugins``).
+INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 
 
 class SettingsError(ValueError):
@@ -89,7 +93,7 @@ class Settings:
     training_source_dir: str = _setting(
         "",
         "Folder of your own script-mode training program (empty: the built-in model, "
-        "`include/scripts/`); uploaded as the job's `sourcedir.tar.gz`.",
+        "`image_mlops/include/scripts/`); uploaded as the job's `sourcedir.tar.gz`.",
     )
     training_entry_point: str = _setting(
         "train.py", "The training program in the source folder (SageMaker's `sagemaker_program`)."

@@ -60,7 +60,7 @@ def world(local_stack, airflow_db):
     patch.setenv("IMAGE_MLOPS_DATA_CAPTURE_PERCENT", "0")
     settings = get_settings()
     hook = _pg(settings)
-    hook.run((ROOT / "include/sql/mlops/predictions.sql").read_text())
+    hook.run((ROOT / "plugins/image_mlops/include/sql/mlops/predictions.sql").read_text())
     hook.run("DELETE FROM predictions WHERE model_version = %s", parameters=(VERSION,))
     hook.run("DROP TABLE IF EXISTS retrain_decisions")
     rng = random.Random("baseline")

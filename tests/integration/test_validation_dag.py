@@ -389,7 +389,9 @@ def test_state_machine_input_starts_an_execution_on_the_emulator(admin, settings
     from image_mlops.validation import pipeline
 
     root = Path(__file__).resolve().parents[2]
-    definition = (root / "include/statemachines/validate_images.asl.json").read_text()
+    definition = (
+        root / "plugins/image_mlops/include/statemachines/validate_images.asl.json"
+    ).read_text()
     arn = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:validate"
     machine = admin.stepfunctions.create_state_machine(
         name="validate-images-input-test",

@@ -28,7 +28,7 @@ def lambda_module(tmp_path, monkeypatch):
     """The zip's contents in a folder: handler + standalone copies; imported from there."""
     build = tmp_path / "validate_lambda"
     build.mkdir()
-    shutil.copy(ROOT / "include/scripts/validate_lambda.py", build)
+    shutil.copy(ROOT / "plugins/image_mlops/include/scripts/validate_lambda.py", build)
     for target, source in ZIP_LAYOUT.items():
         shutil.copy(PACKAGE / source, build / target)
     monkeypatch.syspath_prepend(str(build))
@@ -65,7 +65,9 @@ def test_handler_validates_a_manifest_like_the_dag(clean_aws, settings, lambda_m
 
 def test_state_machine_deploys_on_the_emulator(admin, settings):
     aws = admin  # a machine of the test's own: the stack's deploying user creates it
-    definition = (ROOT / "include/statemachines/validate_images.asl.json").read_text()
+    definition = (
+        ROOT / "plugins/image_mlops/include/statemachines/validate_images.asl.json"
+    ).read_text()
     arn = f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:image-mlops-validate"
     created = aws.stepfunctions.create_state_machine(
         name="image-mlops-validate-images-test",

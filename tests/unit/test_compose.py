@@ -164,7 +164,6 @@ def test_airflow_services_run_their_component_with_local_executor(model):
         assert {
             "/opt/airflow/dags",
             "/opt/airflow/plugins",
-            "/opt/airflow/include",
             "/opt/airflow/logs",
             "/opt/airflow/config",
         } <= mounts, name

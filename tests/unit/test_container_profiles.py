@@ -96,4 +96,4 @@ def test_the_built_in_programs_run_on_the_default_images_python():
     from image_mlops.config import PROJECT_ROOT
 
     default = images.profile_for("sagemaker-scikit-learn:1.4-2-py312-cpu-py3")
-    images.check_python(default, PROJECT_ROOT / "include" / "scripts")
+    images.check_python(default, PROJECT_ROOT / "plugins/image_mlops/include/scripts")

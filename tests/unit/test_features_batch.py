@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageFilter, ImageStat
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "include" / "scripts"
+SCRIPTS = ROOT / "plugins/image_mlops/include/scripts"
 
 
 def _load(name: str, path: Path, features_module=None):

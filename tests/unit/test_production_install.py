@@ -32,7 +32,9 @@ sys.path[:] = [FOLDER] + [p for p in sys.path if not p.endswith(("/plugins", "/d
 names = sorted(
     n[:-3].replace("/", ".").removesuffix(".__init__")
     for n in zipfile.ZipFile(ARCHIVE).namelist()
-    if n.endswith(".py") and n.startswith("image_mlops/")
+    # include/ holds files the package reads or ships (the model's scripts, the Lambda's
+    # code), not modules of it
+    if n.endswith(".py") and n.startswith("image_mlops/") and "/include/" not in n
 )
 for name in names:
     module = importlib.import_module(name)
@@ -47,6 +49,9 @@ def test_plugins_zip_holds_only_the_production_package(tmp_path):
     names = zipfile.ZipFile(archive).namelist()
     assert "image_mlops/config.py" in names and "image_mlops_ui.py" in names
     assert "image_mlops/ui/templates/kpis.html" in names
+    # what the package reads from disk travels inside it (found wherever MWAA extracts it)
+    assert "image_mlops/include/sql/mlops/predictions.sql" in names
+    assert "image_mlops/include/scripts/train.py" in names
     assert not [n for n in names if n.startswith("image_mlops_dev") or "__pycache__" in n]
     assert not [n for n in names if "/stack/" in n or "/demo/" in n or "emulator" in n]
     assert build_plugins_zip(tmp_path / "again.zip").read_bytes() == archive.read_bytes()

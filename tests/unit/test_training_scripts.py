@@ -65,7 +65,7 @@ def test_training_is_deterministic(demo, artifact_path, tmp_path):
 
 
 def _handlers(model_dir):
-    sys.path.insert(0, str(ROOT / "include" / "scripts"))
+    sys.path.insert(0, str(ROOT / "plugins/image_mlops/include/scripts"))
     import evaluate
 
     return evaluate.load_handlers(model_dir)
@@ -152,7 +152,7 @@ def test_features_find_the_product_on_a_speckled_background_and_decode_jpeg_draf
     import numpy as np
     from PIL import Image, ImageDraw
 
-    sys.path.insert(0, str(ROOT / "include" / "scripts"))
+    sys.path.insert(0, str(ROOT / "plugins/image_mlops/include/scripts"))
     import features
 
     image = Image.new("RGB", (640, 480), (220, 220, 210))

@@ -12,7 +12,7 @@ from image_mlops import s3layout
 from image_mlops.validation import batches, pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-ASL = ROOT / "include/statemachines/validate_images.asl.json"
+ASL = ROOT / "plugins/image_mlops/include/statemachines/validate_images.asl.json"
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_state_machine_definition_is_valid_and_names_the_handler():
         "plugins/image_mlops/validation/checks.py",
         "plugins/image_mlops/validation/mover.py",
         "plugins/image_mlops/validation/validator.py",
-        "include/scripts/validate_lambda.py",
+        "plugins/image_mlops/include/scripts/validate_lambda.py",
     ],
 )
 def test_lambda_modules_are_standalone(path):

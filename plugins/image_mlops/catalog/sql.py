@@ -1,4 +1,4 @@
-"""The catalogue's SQL lives in ``include/sql/product_catalog/<name>.sql``; this loads it."""
+"""The catalogue's SQL lives in ``image_mlops/include/sql/product_catalog/<name>.sql``; this loads it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 from functools import cache
 from pathlib import Path
 
-from image_mlops.config import PROJECT_ROOT
+from image_mlops.config import INCLUDE_DIR
 
-SQL_DIR = PROJECT_ROOT / "include" / "sql" / "product_catalog"
+SQL_DIR = INCLUDE_DIR / "sql" / "product_catalog"
 _NAME = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -21,7 +21,7 @@ def sql_path(name: str) -> Path:
 
 @cache
 def load_sql(name: str) -> str:
-    """Text of ``include/sql/product_catalog/<name>.sql`` (trailing ``;`` and blanks removed)."""
+    """Text of ``image_mlops/include/sql/product_catalog/<name>.sql`` (trailing ``;`` and blanks removed)."""
     path = sql_path(name)
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in SQL_DIR.glob("*.sql")))

@@ -4,7 +4,7 @@ Keyed by ``(image_sha256, model_version)``: classifying the same image again wit
 model updates its row; a new model version adds a row. Monitoring reads this table and may
 call :func:`ensure_predictions_table` itself. Beside it, ``prediction_sources`` records the
 object versions (key, ETag) each model version read and the sha256 of their bytes, which is
-what planning matches the bucket listing against. SQL lives in ``include/sql/mlops/``.
+what planning matches the bucket listing against. SQL lives in ``image_mlops/include/sql/mlops/``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from image_mlops.config import PROJECT_ROOT, Settings, get_settings
+from image_mlops.config import INCLUDE_DIR, Settings, get_settings
 
-SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops"
+SQL_DIR = INCLUDE_DIR / "sql" / "mlops"
 
 #: Reasons recorded in ``error_reason`` (a closed set; see docs/readme/classification.md).
 MISSING_OBJECT = "missing_object"
@@ -49,7 +49,7 @@ COLUMNS = (
 
 @cache
 def sql(name: str) -> str:
-    """The text of ``include/sql/mlops/<name>.sql``."""
+    """The text of ``image_mlops/include/sql/mlops/<name>.sql``."""
     return (SQL_DIR / f"{name}.sql").read_text()
 
 

@@ -2,7 +2,7 @@
 
 ``record(...)`` upserts by ``'<run id>/<stage>'``: each task adds what it knows and a re-run
 rewrites the same row. Users query it with SQL (docs/readme/deployment.md); the DAG's tasks
-return the record so the Airflow UI shows it in the run. SQL lives in ``include/sql/mlops/``.
+return the record so the Airflow UI shows it in the run. SQL lives in ``image_mlops/include/sql/mlops/``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from functools import cache
 from typing import Any
 
 from image_mlops import markdown as md
-from image_mlops.config import PROJECT_ROOT, Settings, get_settings
+from image_mlops.config import INCLUDE_DIR, Settings, get_settings
 
-SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops"
+SQL_DIR = INCLUDE_DIR / "sql" / "mlops"
 STAGES = ("approval", "staging", "production")
 OUTCOMES = ("in_progress", "succeeded", "rejected", "smoke_failed", "rolled_back", "failed")
 FIELDS = (

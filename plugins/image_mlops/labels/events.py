@@ -1,4 +1,4 @@
-"""The ``label_events`` table (image_mlops DB). SQL lives in ``include/sql/mlops/labels/``.
+"""The ``label_events`` table (image_mlops DB). SQL lives in ``image_mlops/include/sql/mlops/labels/``.
 
 Precedence between labels of one image (:func:`winner`): a human review beats feedback and an
 uploaded label; between labels of equal rank the later one wins (``labelled_at``, then the
@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
-from image_mlops.config import PROJECT_ROOT, Settings
+from image_mlops.config import INCLUDE_DIR, Settings
 from image_mlops.monitoring.sources import pg_hook  # the image_mlops database's hook
 
-SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops" / "labels"
+SQL_DIR = INCLUDE_DIR / "sql" / "mlops" / "labels"
 
 FEEDBACK = "feedback"
 REVIEW = "review"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from image_mlops.config import PROJECT_ROOT, Settings, get_settings
+from image_mlops.config import INCLUDE_DIR, Settings, get_settings
 
-SQL_DIR = PROJECT_ROOT / "include" / "sql" / "mlops" / "monitoring"
+SQL_DIR = INCLUDE_DIR / "sql" / "mlops" / "monitoring"
 _VERSION_IN_URL = re.compile(r"/(\d+)/[^/]+$")
 
 

@@ -1,4 +1,4 @@
-"""The container-side scripts (include/scripts/) run as subprocesses, and artifact packing.
+"""The container-side scripts (image_mlops/include/scripts/) run as subprocesses, and artifact packing.
 
 Used by the local training route, the quality gate (evaluating production's artifact) and
 the CLI, so every route runs the very same ``train.py`` / ``evaluate.py``.
@@ -17,10 +17,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from image_mlops.config import PROJECT_ROOT
+from image_mlops.config import INCLUDE_DIR
 
 log = logging.getLogger(__name__)
-SCRIPTS_DIR = PROJECT_ROOT / "include" / "scripts"
+SCRIPTS_DIR = INCLUDE_DIR / "scripts"
 
 
 class ScriptError(RuntimeError):
@@ -35,7 +35,7 @@ def hyperparameter_args(hyperparameters: dict[str, Any]) -> list[str]:
 
 
 def run_script(name: str, args: list[str], env: dict[str, str] | None = None) -> str:
-    """Run ``include/scripts/<name>`` with this interpreter; returns its output."""
+    """Run ``image_mlops/include/scripts/<name>`` with this interpreter; returns its output."""
     command = [sys.executable, str(SCRIPTS_DIR / name), *args]
     log.info("running %s", " ".join(command))
     proc = subprocess.run(

@@ -2,7 +2,7 @@
 
 One code path for both targets: the DAG's ``train`` task is the Amazon provider's
 ``SageMakerTrainingOperator`` (deferrable), on AWS and on the local emulator alike, which
-runs the same script-mode job (``include/scripts/train.py`` in SageMaker's scikit-learn
+runs the same script-mode job (``image_mlops/include/scripts/train.py`` in SageMaker's scikit-learn
 container; locally the emulator runs it in a subprocess under the same container contract).
 Your own program and framework (``IMAGE_MLOPS_TRAINING_SOURCE_DIR``, ``_ENTRY_POINT``,
 ``_TRAINING_FRAMEWORK``/``_FRAMEWORK_VERSION`` or ``_TRAINING_IMAGE_URI``) take the same path.
@@ -31,7 +31,7 @@ from image_mlops.config import Settings
 from image_mlops.training import artifact
 
 log = logging.getLogger(__name__)
-#: The built-in program (``include/scripts/``) and what it needs in the container.
+#: The built-in program (``image_mlops/include/scripts/``) and what it needs in the container.
 SOURCE_FILES = ("train.py", "features.py", "inference.py", "evaluate.py")
 
 
