@@ -2,8 +2,8 @@
 ### Extract the product catalogue
 
 Reads every product of the catalogue database (connection `product_catalog_db`) with
-`image_mlops/include/sql/product_catalog/extract_products.sql` — title, main image URL (image index 0)
-and US description — streaming through a server-side cursor, then, in batches:
+`image_mlops/include/sql/product_catalog/extract_products.sql` — title, main image URL
+(image index 0) and US description — streaming through a server-side cursor, then, in batches:
 
 * downloads each main image (http(s) or s3 URL; timeouts, retries with backoff, size cap,
   `image/*` content-type check) into `s3://<raw>/incoming/product-<id>.<ext>` with user

@@ -4,8 +4,8 @@ python -m image_mlops_dev.packaging dist/plugins.zip     (or: make plugins-zip)
 python -m image_mlops_dev.packaging --lambda dist/validate_lambda.zip   (or: make lambda-zip)
 
 ``plugins.zip`` holds the production package only (``image_mlops`` and its UI plugin). The
-Lambda zip deploys as is: ``image_mlops/include/scripts/validate_lambda.py``, standalone copies of the
-validation modules (``image_checks.py``, ``image_mover.py``, ``image_validator.py``) and
+Lambda zip deploys as is: ``image_mlops/include/scripts/validate_lambda.py``, standalone copies of
+the validation modules (``image_checks.py``, ``image_mover.py``, ``image_validator.py``) and
 Pillow built for the function's runtime and architecture (python3.12, x86_64: PyPI's
 manylinux wheel, taken with pip's ``--platform``, ``--python-version`` and ``--only-binary``,
 as AWS's "Working with .zip file archives for Python Lambda functions" describes). The Lambda

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from validation_corpus import corpus
 
+from image_mlops.config import INCLUDE_DIR
+
 pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +30,7 @@ def lambda_module(tmp_path, monkeypatch):
     """The zip's contents in a folder: handler + standalone copies; imported from there."""
     build = tmp_path / "validate_lambda"
     build.mkdir()
-    shutil.copy(ROOT / "plugins/image_mlops/include/scripts/validate_lambda.py", build)
+    shutil.copy(INCLUDE_DIR / "scripts/validate_lambda.py", build)
     for target, source in ZIP_LAYOUT.items():
         shutil.copy(PACKAGE / source, build / target)
     monkeypatch.syspath_prepend(str(build))

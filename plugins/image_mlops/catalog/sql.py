@@ -1,4 +1,5 @@
-"""The catalogue's SQL lives in ``image_mlops/include/sql/product_catalog/<name>.sql``; this loads it."""
+"""The catalogue's SQL lives in ``image_mlops/include/sql/product_catalog/<name>.sql``;
+this loads it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def sql_path(name: str) -> Path:
 
 @cache
 def load_sql(name: str) -> str:
-    """Text of ``image_mlops/include/sql/product_catalog/<name>.sql`` (trailing ``;`` and blanks removed)."""
+    """Text of ``include/sql/product_catalog/<name>.sql`` (trailing ``;`` and blanks removed)."""
     path = sql_path(name)
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in SQL_DIR.glob("*.sql")))

@@ -1,6 +1,7 @@
 """``image-mlops train | evaluate | predict``: the training scripts and artifact, on a laptop.
 
-Same ``image_mlops/include/scripts/`` and the same ``model.tar.gz`` as the ``train_and_register`` DAG.
+Same ``image_mlops/include/scripts/`` and the same ``model.tar.gz`` as the
+``train_and_register`` DAG.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if not args.model.exists():
         raise CommandError(f"{args.model} does not exist", 2)
     sys.path.insert(0, str(artifact.SCRIPTS_DIR))
-    import evaluate as evaluate_script  # image_mlops/include/scripts/evaluate.py: loads the artifact's code
+    import evaluate as evaluate_script  # include/scripts/evaluate.py: loads the artifact's code
 
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,8 @@
 
 ``record(...)`` upserts by ``'<run id>/<stage>'``: each task adds what it knows and a re-run
 rewrites the same row. Users query it with SQL (docs/readme/deployment.md); the DAG's tasks
-return the record so the Airflow UI shows it in the run. SQL lives in ``image_mlops/include/sql/mlops/``.
+return the record so the Airflow UI shows it in the run. SQL lives in
+``image_mlops/include/sql/mlops/``.
 """
 
 from __future__ import annotations

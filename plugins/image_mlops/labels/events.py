@@ -1,4 +1,4 @@
-"""The ``label_events`` table (image_mlops DB). SQL lives in ``image_mlops/include/sql/mlops/labels/``.
+"""The ``label_events`` table (image_mlops DB). SQL: ``image_mlops/include/sql/mlops/labels/``.
 
 Precedence between labels of one image (:func:`winner`): a human review beats feedback and an
 uploaded label; between labels of equal rank the later one wins (``labelled_at``, then the

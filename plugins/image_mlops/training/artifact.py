@@ -1,4 +1,4 @@
-"""The container-side scripts (image_mlops/include/scripts/) run as subprocesses, and artifact packing.
+"""The container-side scripts (image_mlops/include/scripts/) run as subprocesses; artifact packing.
 
 Used by the local training route, the quality gate (evaluating production's artifact) and
 the CLI, so every route runs the very same ``train.py`` / ``evaluate.py``.
