@@ -14,8 +14,9 @@ import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -55,14 +56,67 @@ def aws_client(
     return client
 
 
-def _client_key(service: str, settings: Settings, max_pool_connections: int | None) -> tuple:
+#: Hosts of AWS's own endpoints (regional, FIPS, dual-stack, and the DNS names of VPC interface
+#: endpoints, ``vpce-….<service>.<region>.vpce.amazonaws.com``).
+AWS_ENDPOINT_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+
+
+def _connection(settings: Settings) -> Any:
+    """The AWS connection (``None`` if there is none: the provider's hook then uses boto3's
+    own credential chain), checked against the target: with ``aws``, a connection that sends
+    calls anywhere but AWS (a local emulator's ``endpoint_url``, left over from the local
+    stack's ``.env``) is refused before any call, with the fix."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(settings.aws_conn_id)
+    except AirflowNotFoundException:
+        return None
+    if not settings.is_local:
+        _refuse_non_aws_endpoints(settings, conn.extra_dejson)
+    return conn
+
+
+def _refuse_non_aws_endpoints(settings: Settings, extra: dict) -> None:
+    """On AWS the connection has no ``endpoint_url`` (docs/aws.md); one per service in
+    ``service_config`` may name an AWS endpoint (a VPC interface endpoint's DNS name, FIPS).
+    Any other endpoint (loopback, a private address, a compose service's name) is refused."""
+    urls = [("endpoint_url", extra.get("endpoint_url"))]
+    service_config = extra.get("service_config")
+    if isinstance(service_config, dict):
+        urls += [
+            (f"service_config.{service}.endpoint_url", config.get("endpoint_url"))
+            for service, config in sorted(service_config.items())
+            if isinstance(config, dict)
+        ]
+    for where, url in urls:
+        if not url:
+            continue
+        parts = urlsplit(str(url))
+        host = (parts.hostname or "").rstrip(".")
+        if host.endswith(AWS_ENDPOINT_DOMAINS):
+            continue
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:  # not a port number
+            port = ""
+        variable = f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}"
+        raise SettingsError(
+            f"IMAGE_MLOPS_TARGET=aws, but the AWS connection {settings.aws_conn_id!r} sends "
+            f"its calls to {parts.scheme}://{host}{port} ({where} in its extra), not to AWS "
+            "(the local stack's emulator?): on AWS the connection has no endpoint_url "
+            f"(docs/aws.md). Remove it from the connection ({variable} or your secrets "
+            "backend), or set IMAGE_MLOPS_TARGET=local for the local stack"
+            # scheme, host and port only: never a user or password the URL may carry
+        )
+
+
+def _client_key(service: str, settings: Settings, max_pool_connections: int | None) -> tuple:
+    conn = _connection(settings)
+    if conn is not None:
         fields = [conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.extra]
-    except AirflowNotFoundException:  # the hook then uses boto3's own chain, as does the key
+    else:  # the hook then uses boto3's own chain, as does the key
         fields = []
     fields += sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
     # a digest: the key holds no secret in the clear
@@ -93,6 +147,7 @@ def s3_hook(settings: Settings | None = None) -> S3Hook:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     settings = settings or get_settings()
+    _connection(settings)  # refused as aws_client refuses it
     return S3Hook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
 
 

@@ -180,16 +180,36 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+#: The setting that chooses the target; ``.env`` (the local stack's file) serves ``local`` only.
+TARGET_VARIABLE = "IMAGE_MLOPS_TARGET"
+
+
+def _is_local_target(value: str | None) -> bool:
+    """``value`` of :data:`TARGET_VARIABLE` means the local target (unset or empty: the default)."""
+    return (value or "").strip() in ("", "local")
+
+
 def load_env_file(root: Path = PROJECT_ROOT, environ: dict | None = None) -> Path | None:
     """Load ``.env`` (created from ``.env.example`` when missing) without overriding.
 
     Variables already in the environment win, so CI and tests can set their own. The local
     stack's secrets (:data:`GENERATED_SECRETS`) are generated into the file on first use, and
     the file is readable by its owner only.
+
+    ``.env`` is the local stack's file (its AWS connection is the emulator's): it serves the
+    local target only. With another target in the environment (``IMAGE_MLOPS_TARGET=aws``)
+    it is neither read, created nor changed (returns ``None``): the environment is the whole
+    configuration, as on AWS. A ``.env`` that itself names another target (and the
+    environment none) is refused, a :class:`CommandError` naming the file and the variable,
+    rather than half applied.
     """
     from dotenv import dotenv_values
 
+    from image_mlops.commands import CommandError
+
     environ = os.environ if environ is None else environ
+    if not _is_local_target(environ.get(TARGET_VARIABLE)):
+        return None
     env_file = root / ".env"
     if not env_file.exists():
         example = root / ".env.example"
@@ -197,6 +217,15 @@ def load_env_file(root: Path = PROJECT_ROOT, environ: dict | None = None) -> Pat
             return None
         shutil.copyfile(example, env_file)
     env_file.chmod(0o600)
+    target = dotenv_values(env_file, interpolate=False).get(TARGET_VARIABLE)
+    if TARGET_VARIABLE not in environ and not _is_local_target(target):
+        raise CommandError(
+            f"{env_file} sets {TARGET_VARIABLE}={target}, but that file is the local stack's "
+            "(its connections point at the local emulator) and is read for the local target "
+            f"only: put {TARGET_VARIABLE}=local back in it, and for AWS set "
+            f"{TARGET_VARIABLE}=aws with AWS's settings and connections in the environment "
+            "(docs/aws.md); .env is then not read"
+        )
     _generate_secrets(env_file)
     values = dotenv_values(env_file, interpolate=False)
     # ${VAR} is resolved against the environment as it stands (real variables first), so an
@@ -837,11 +866,16 @@ def prepare_cli_environment() -> None:
     """The ``image-mlops`` CLI outside Airflow on the local stack: ``.env`` loaded, and the
     Airflow code it uses (hooks, the DAG bag) pointed at the stack's Airflow home and
     database instead of ~/airflow (registered as an ``image_mlops.cli_environment`` entry
-    point)."""
-    from image_mlops.config import get_settings
+    point). With another target in the environment (``IMAGE_MLOPS_TARGET=aws``) it does
+    nothing: no ``.env``, nothing of the local stack (:func:`load_env_file`)."""
+    from image_mlops.commands import CommandError
+    from image_mlops.config import SettingsError, get_settings
 
     load_env_file()
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # one line naming the variable, not a traceback
+        raise CommandError(str(exc)) from None
     if settings.is_local:
         for key, value in LocalStack(settings).airflow_environment(base={}).items():
             os.environ.setdefault(key, value)
