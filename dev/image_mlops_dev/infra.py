@@ -7,6 +7,9 @@ the sources it must agree with, so there is one of each:
   their account, region, bucket and model names turned into the stack's parameters;
 * the models bucket's write-once statement is :func:`image_mlops.registry.models_bucket_policy`;
 * the validation state machine is ``image_mlops/include/statemachines/validate_images.asl.json``;
+* MWAA's own permissions (the worker role as an environment's execution role) are
+  :func:`mwaa_environment_statements`, from AWS's published execution-role policy (not a DAG's
+  calls: they are not in ``docs/iam/``), created only when ``MwaaEnvironmentName`` is set;
 * the dashboard is not in it: ``monitor_model`` owns it (it draws the classes it sees), so it
   has one writer;
 * names (buckets, model package group, topic, state machine, SageMaker role) default to the
@@ -234,6 +237,147 @@ def _bucket_arns(logical: str, objects: str = "*") -> list[Any]:
     return [{"Fn::GetAtt": [logical, "Arn"]}, {"Fn::Sub": "${" + logical + ".Arn}/" + objects}]
 
 
+#: The CloudWatch namespace of the Apache Airflow metrics MWAA publishes through the execution
+#: role (Amazon MWAA User Guide, "Apache Airflow v2 environment metrics in CloudWatch": "For
+#: Amazon MWAA, the namespace is AmazonMWAA"). Its container, queue and database metrics
+#: (``AWS/MWAA``) are the service's own: namespaces beginning with ``AWS/`` are AWS's
+#: services', which PutMetricData's reference says not to publish to.
+MWAA_METRICS_NAMESPACE = "AmazonMWAA"
+
+
+def mwaa_environment_statements() -> list[Any]:
+    """What Amazon MWAA itself does as its environment's execution role, for the worker role
+    to be one: the statements of AWS's published execution-role policy, scoped to the
+    ``MwaaEnvironmentName`` environment and the ``MwaaDagBucketName`` bucket.
+
+    Source: Amazon MWAA User Guide, "Amazon MWAA execution role"
+    (https://docs.aws.amazon.com/mwaa/latest/userguide/mwaa-create-role.html, read 2026-12-07:
+    its overview, the services the role needs and the AWS owned key note), whose "Sample JSON
+    policies for an execution role" are taken as the guide's published source has them
+    (github.com/awsdocs/amazon-mwaa-user-guide, doc_source/mwaa-create-role.md at 3518764,
+    2022-12-12, its last revision before AWS archived the repository); and the Service
+    Authorization Reference, "Actions, resources, and condition keys for Amazon Managed
+    Workflows for Apache Airflow" (https://docs.aws.amazon.com/service-authorization/latest/
+    reference/list_amazonmanagedworkflowsforapacheairflow.html, read 2026-12-07):
+    ``airflow:PublishMetrics`` is authorised on ``environment/${EnvironmentName}``.
+
+    For MWAA's default key, an AWS owned key: an environment with a customer managed key
+    (``KmsKey``) needs the guide's statement for one instead (that key, through SQS and S3),
+    and the key policy's statement for CloudWatch Logs; the template does not make either.
+
+    Left out of the sample: its ``Deny s3:ListAllMyBuckets`` on the bucket's ARNs.
+    ``ListAllMyBuckets`` is authorised on ``*`` only, so that statement matches no request and
+    ``s3:List*`` on the bucket's ARNs cannot grant it either. Narrower than the sample:
+    ``cloudwatch:PutMetricData`` (``*`` there) is held to MWAA's namespace.
+    """
+
+    def arn(service: str, rest: str) -> dict[str, str]:
+        """An ARN of this stack's partition, region and account."""
+        here = "${AWS::Partition}:" + service + ":${AWS::Region}:${AWS::AccountId}"
+        return {"Fn::Sub": f"arn:{here}{rest}"}
+
+    dag_bucket = "arn:${AWS::Partition}:s3:::${MwaaDagBucketName}"
+    return [
+        # MWAA reports the environment's health (IAM actions of the overview); the sample's
+        # resource, the environment's ARN
+        {
+            "Sid": "PublishEnvironmentHealth",
+            "Effect": "Allow",
+            "Action": ["airflow:PublishMetrics"],
+            "Resource": arn("airflow", ":environment/${MwaaEnvironmentName}"),
+        },
+        # MWAA reads the DAGs, plugins.zip, requirements.txt and startup script from the DAG
+        # bucket: the sample's actions (every one they match is of access level Read or List)
+        # on that bucket and its objects only
+        {
+            "Sid": "ReadDagBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+            "Resource": [{"Fn::Sub": dag_bucket}, {"Fn::Sub": dag_bucket + "/*"}],
+        },
+        # MWAA checks the account's public access block ("Grant access to Amazon S3 bucket
+        # with account-level public access block"); the action is authorised on * only
+        {
+            "Sid": "CheckAccountPublicAccessBlock",
+            "Effect": "Allow",
+            "Action": ["s3:GetAccountPublicAccessBlock"],
+            "Resource": "*",
+        },
+        # the environment's Airflow logs: its own log groups only, airflow-<environment>-<type>
+        # (DAGProcessing, Scheduler, Task, WebServer, Worker), their streams and queries; the
+        # pattern the guide says MWAA itself gives a role it creates
+        {
+            "Sid": "EnvironmentLogs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogStream",
+                "logs:CreateLogGroup",
+                "logs:PutLogEvents",
+                "logs:GetLogEvents",
+                "logs:GetLogRecord",
+                "logs:GetLogGroupFields",
+                "logs:GetQueryResults",
+            ],
+            "Resource": arn("logs", ":log-group:airflow-${MwaaEnvironmentName}-*"),
+        },
+        # finding those log groups: DescribeLogGroups is authorised on * only
+        {
+            "Sid": "FindLogGroups",
+            "Effect": "Allow",
+            "Action": ["logs:DescribeLogGroups"],
+            "Resource": "*",
+        },
+        # the Airflow metrics MWAA publishes; PutMetricData is authorised on * only, so the
+        # namespace condition is what scopes it (the DAGs' own namespace is monitor_model's
+        # statement)
+        {
+            "Sid": "PublishAirflowMetrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": MWAA_METRICS_NAMESPACE}},
+        },
+        # the Celery executor's task queues, which MWAA owns in its own account (hence the
+        # account *): the queues named airflow-celery-* of this region only
+        {
+            "Sid": "CeleryQueues",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
+            ],
+            "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:*:airflow-celery-*"},
+        },
+        # the Celery queues' key. MWAA's default, an AWS owned key, lives in MWAA's account:
+        # the sample for an AWS owned key allows any key *outside* this account (NotResource),
+        # and only as SQS uses it in this region (kms:ViaService)
+        {
+            "Sid": "CeleryQueueAwsOwnedKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+            "NotResource": {"Fn::Sub": "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"},
+            "Condition": {
+                "StringLike": {"kms:ViaService": [{"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}]}
+            },
+        },
+        # the connections (product_catalog_db, image_mlops_db) in Secrets Manager, read by the
+        # amazon provider's SecretsManagerBackend as docs/aws.md configures it
+        # (connections_prefix airflow/connections, no variables or config lookups): the
+        # backend calls GetSecretValue only (airflow.providers.amazon.aws.secrets.
+        # secrets_manager); the secret ARN ends in a random suffix, hence the trailing *
+        {
+            "Sid": "ReadAirflowConnections",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": arn("secretsmanager", ":secret:airflow/connections/*"),
+        },
+    ]
+
+
 def template(settings: Settings | None = None) -> dict[str, Any]:
     """The CloudFormation template (a dict; :func:`render` writes it as YAML)."""
     from image_mlops.registry import models_bucket_policy
@@ -289,6 +433,21 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
             "Default": "",
             "Description": "IAM roles or users that may assume the worker role (self-hosted "
             "Airflow whose AWS connection names the worker role as role_arn); empty: none.",
+        },
+        "MwaaEnvironmentName": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "(|[a-zA-Z][0-9a-zA-Z_-]{0,79})",
+            "Description": "The MWAA environment whose execution role the worker role is: "
+            "adds MWAA's own permissions (its metrics, log groups, Celery queues, DAG bucket); "
+            "empty: none.",
+        },
+        "MwaaDagBucketName": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "(|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])",
+            "Description": "That environment's bucket (DAGs, plugins.zip, requirements.txt), "
+            "which MWAA reads; needed with MwaaEnvironmentName.",
         },
         "ValidationFunctionName": {
             "Type": "String",
@@ -428,6 +587,22 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
         managed_policies=policies,
         also_trusted=("TrustWorkerPrincipals", {"Ref": "WorkerTrustedPrincipalArns"}),
     )
+    # MWAA's own permissions, attached by the policy itself (Roles) so the worker role's list
+    # of DAG policies needs no condition. cfn-lint resolves the bucket's ARN with the
+    # parameters' defaults ("arn:aws:s3:::", W1031): the policy is made only with an
+    # environment, and the rule MwaaEnvironmentNamesItsDagBucket refuses one without a bucket.
+    resources["MwaaEnvironmentPolicy"] = {
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Condition": "MwaaExecutionRole",
+        "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["W1031"]}}},
+        "Properties": {
+            "ManagedPolicyName": {"Fn::Sub": "${AWS::StackName}-mwaa-environment"},
+            "Description": "What Amazon MWAA does as the environment's execution role (AWS's "
+            "published execution-role policy, scoped to the environment and its DAG bucket).",
+            "Roles": [{"Ref": "WorkerRole"}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": mwaa_environment_statements()},
+        },
+    }
     resources["ValidationFunctionRole"] = _role(
         "lambda.amazonaws.com",
         [
@@ -577,7 +752,24 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
         "notification topic for the Airflow DAGs (the dashboard is monitor_model's; generated by "
         "python -m image_mlops_dev.infra; edit the sources, not this file).",
         "Parameters": parameters,
+        "Rules": {
+            "MwaaEnvironmentNamesItsDagBucket": {
+                "RuleCondition": {
+                    "Fn::Not": [{"Fn::Equals": [{"Ref": "MwaaEnvironmentName"}, ""]}]
+                },
+                "Assertions": [
+                    {
+                        "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "MwaaDagBucketName"}, ""]}]},
+                        "AssertDescription": "MwaaEnvironmentName needs MwaaDagBucketName, the "
+                        "bucket the environment reads its DAGs from.",
+                    }
+                ],
+            }
+        },
         "Conditions": {
+            "MwaaExecutionRole": {
+                "Fn::Not": [{"Fn::Equals": [{"Ref": "MwaaEnvironmentName"}, ""]}]
+            },
             "DeployValidationRoute": {
                 "Fn::Not": [{"Fn::Equals": [{"Ref": "ValidationLambdaCodeKey"}, ""]}]
             },

@@ -148,3 +148,112 @@ def test_with_the_lambda_code_uploaded_the_stack_has_the_validation_route(admin,
     assert function["Handler"] == "validate_lambda.handler" and function["Timeout"] == 900
     assert function["FunctionArn"] in machine["definition"]
     assert "${ValidateFunctionArn}" not in machine["definition"]
+
+
+def _as_role(role: str, settings, *services: str) -> list:
+    """Clients acting as ``role`` with the credentials an MWAA environment hands Airflow: the
+    emulator's container credentials endpoint, which plays ``airflow-env.amazonaws.com``
+    assuming its execution role (the role's trust policy must allow it)."""
+    import boto3
+    import requests
+
+    from image_mlops_dev.stack.identities import ca_bundle, worker_credentials_environment
+
+    endpoint = worker_credentials_environment(settings, role)
+    answer = requests.get(
+        endpoint["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+        headers={"Authorization": endpoint["AWS_CONTAINER_AUTHORIZATION_TOKEN"]},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    credentials = answer.json()
+    return [
+        boto3.client(
+            service,
+            endpoint_url=settings.emulator_url,
+            region_name=settings.region,
+            verify=str(ca_bundle(settings)),
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["Token"],
+        )
+        for service in services
+    ]
+
+
+def _refused(call, *args, **kwargs) -> str:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as refused:
+        call(*args, **kwargs)
+    return refused.value.response["Error"]["Code"]
+
+
+def test_with_an_mwaa_environment_the_worker_role_is_its_execution_role(admin, deploy, settings):
+    """``MwaaEnvironmentName`` and ``MwaaDagBucketName`` add MWAA's own permissions to the
+    worker role, in a policy of their own; acting as the role with the credentials MWAA would
+    hand Airflow, the emulator allows what MWAA does there and refuses what is next to it."""
+    aws = admin
+    tag = uuid.uuid4().hex[:8]
+    environment, dag_bucket, queue = (
+        f"cfn-{tag}-airflow",
+        f"cfn-{tag}-dags",
+        f"airflow-celery-{tag}",
+    )
+    aws.s3.create_bucket(Bucket=dag_bucket)
+    queue_url = aws.sqs.create_queue(QueueName=queue)["QueueUrl"]
+    try:
+        aws.s3.put_object(Bucket=dag_bucket, Key="dags/classify_images.py", Body=b"# a DAG")
+        deployed = deploy(MwaaEnvironmentName=environment, MwaaDagBucketName=dag_bucket)
+        assert deployed["stack"]["StackStatus"] == "CREATE_COMPLETE"
+        names, stack = deployed["names"], deployed["stack"]["StackName"]
+        role = names["WorkerRoleName"]
+
+        attached = aws.iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        assert len(attached) == len(list(infra.IAM_DIR.glob("*.json"))) + 1  # DAGs' + MWAA's
+        (mwaa,) = [p for p in attached if p["PolicyName"] == f"{stack}-mwaa-environment"]
+        version = aws.iam.get_policy(PolicyArn=mwaa["PolicyArn"])["Policy"]["DefaultVersionId"]
+        document = aws.iam.get_policy_version(PolicyArn=mwaa["PolicyArn"], VersionId=version)
+        text = json.dumps(document["PolicyVersion"]["Document"])
+        assert f":environment/{environment}" in text and f"s3:::{dag_bucket}/*" in text
+        assert f"log-group:airflow-{environment}-*" in text and "${" not in text
+
+        s3, cloudwatch, logs, sqs = _as_role(role, settings, "s3", "cloudwatch", "logs", "sqs")
+        # the DAG bucket: read, never written
+        body = s3.get_object(Bucket=dag_bucket, Key="dags/classify_images.py")["Body"].read()
+        assert body == b"# a DAG"
+        assert s3.list_objects_v2(Bucket=dag_bucket)["KeyCount"] == 1
+        assert _refused(s3.put_object, Bucket=dag_bucket, Key="dags/x.py", Body=b"") == (
+            "AccessDenied"
+        )
+        # MWAA's metrics namespace (the DAGs' own is monitor_model's); no other
+        cloudwatch.put_metric_data(
+            Namespace="AmazonMWAA", MetricData=[{"MetricName": "Heartbeat", "Value": 1.0}]
+        )
+        assert _refused(
+            cloudwatch.put_metric_data,
+            Namespace="SomeoneElse",
+            MetricData=[{"MetricName": "Heartbeat", "Value": 1.0}],
+        ) in ("AccessDenied", "AccessDeniedException")
+        # the environment's log groups only
+        group = f"airflow-{environment}-Task"
+        logs.create_log_group(logGroupName=group)
+        try:
+            logs.create_log_stream(logGroupName=group, logStreamName="dag_id=x/attempt=1.log")
+            assert _refused(logs.create_log_group, logGroupName=f"airflow-{tag}-other-Task") == (
+                "AccessDeniedException"
+            )
+        finally:
+            aws.logs.delete_log_group(logGroupName=group)
+        # the Celery queues (airflow-celery-*), no other
+        sqs.send_message(QueueUrl=queue_url, MessageBody="task")
+        assert sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "task"
+        assert _refused(sqs.delete_queue, QueueUrl=queue_url) in (
+            "AccessDenied",
+            "AccessDeniedException",
+        )
+    finally:
+        aws.sqs.delete_queue(QueueUrl=queue_url)
+        for item in aws.s3.list_objects_v2(Bucket=dag_bucket).get("Contents", []):
+            aws.s3.delete_object(Bucket=dag_bucket, Key=item["Key"])
+        aws.s3.delete_bucket(Bucket=dag_bucket)

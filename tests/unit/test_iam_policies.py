@@ -127,3 +127,90 @@ def test_every_action_is_granted_on_a_resource_it_is_authorised_on(dag_id):
                 continue
             fitting = [r for r in resources if any(_may_fit(r, f) for f in formats)]
             assert fitting, f"{dag_id}: {action} on {resources} grants nothing (types {formats})"
+
+
+def _mwaa_statements() -> list[dict]:
+    """The MWAA execution role's statements of the template, for an environment ``env`` and a
+    DAG bucket ``dag-bucket`` of account 123456789012 in us-east-1."""
+    from image_mlops_dev import infra
+
+    text = json.dumps(infra.mwaa_environment_statements())
+    for name, value in {
+        "AWS::Partition": "aws",
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+        "MwaaEnvironmentName": "env",
+        "MwaaDagBucketName": "dag-bucket",
+    }.items():
+        text = text.replace("${" + name + "}", value)
+
+    def resolved(value):
+        if isinstance(value, dict):
+            return (
+                value["Fn::Sub"]
+                if set(value) == {"Fn::Sub"}
+                else {k: resolved(v) for k, v in value.items()}
+            )
+        return [resolved(v) for v in value] if isinstance(value, list) else value
+
+    return resolved(json.loads(text))
+
+
+def _expanded(action: str) -> list[str]:
+    """The reference's actions an action of a policy (``s3:GetObject*``) names."""
+    from fnmatch import fnmatchcase
+
+    from policy_sentry.querying.actions import get_actions_for_service
+
+    prefix = action.split(":", 1)[0]
+    return [a for a in get_actions_for_service(prefix) if fnmatchcase(a.lower(), action.lower())]
+
+
+def test_the_mwaa_execution_policy_names_real_actions_on_resources_they_are_authorised_on():
+    """AWS's published execution-role statements as the template scopes them: every action
+    (or wildcard) names actions of the reference, each statement's resources fit some of
+    them, and an action authorised on ``*`` only is granted on ``*``."""
+    from policy_sentry.querying.actions import get_privilege_info
+
+    statements = _mwaa_statements()
+    assert statements
+    for statement in statements:
+        assert statement["Effect"] == "Allow", statement["Sid"]
+        for action in statement["Action"]:
+            actions = _expanded(action)
+            assert actions, f"{statement['Sid']}: {action} names no action of the reference"
+            if "NotResource" in statement:  # any key outside the account: checked below
+                continue
+            resources = statement["Resource"]
+            resources = [resources] if isinstance(resources, str) else resources
+            granted = []
+            for name in actions:
+                formats = _resource_formats(name)
+                if not formats:
+                    if resources == ["*"]:
+                        granted.append(name)
+                    continue
+                if any(_may_fit(r, f) for r in resources for f in formats):
+                    granted.append(name)
+            assert granted, f"{statement['Sid']}: {action} on {resources} grants nothing"
+            if "*" in action:  # a wildcard of the sample: what it grants here is read only
+                levels = {
+                    name: get_privilege_info(*name.split(":", 1))["access_level"]
+                    for name in granted
+                }
+                assert set(levels.values()) <= {"Read", "List"}, levels
+
+
+def test_the_mwaa_key_statement_is_the_aws_owned_key_variant():
+    """MWAA's default key is AWS owned, in MWAA's account: the statement allows keys outside
+    this account only, and only through SQS of the region (AWS's sample for that key)."""
+    (key,) = [s for s in _mwaa_statements() if any(a.startswith("kms:") for a in s["Action"])]
+    assert key["NotResource"] == "arn:aws:kms:*:123456789012:key/*"
+    assert "Resource" not in key
+    assert key["Condition"] == {"StringLike": {"kms:ViaService": ["sqs.us-east-1.amazonaws.com"]}}
+    assert sorted(key["Action"]) == [
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey*",
+    ]

@@ -97,6 +97,15 @@ def test_checkov_passes_and_every_skip_has_a_reason():
     assert not missing, missing
     for skipped in results["skipped_checks"]:
         assert len(skipped["check_result"].get("suppress_comment") or "") > 20, skipped
+    # checkov leaves out, silently, a resource it cannot read (a policy whose statement list
+    # holds an Fn::If, say): every role and policy of the template must have been checked
+    checked = {c["resource"] for c in results["passed_checks"] + results["skipped_checks"]}
+    iam = {
+        f"{resource['Type']}.{logical}"
+        for logical, resource in infra.template()["Resources"].items()
+        if resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::ManagedPolicy")
+    }
+    assert iam - checked == set(), iam - checked
 
 
 def test_checkov_would_catch_a_public_bucket_and_an_admin_policy(tmp_path):
@@ -115,3 +124,191 @@ def test_checkov_would_catch_a_public_bucket_and_an_admin_policy(tmp_path):
     assert ("CKV_AWS_54", "AWS::S3::Bucket.OutputBucket") in failed, failed
     assert ("CKV_AWS_62", "AWS::IAM::Role.SageMakerExecutionRole") in failed, failed
     assert ("CKV_AWS_109", "AWS::IAM::ManagedPolicy.DeployModelPolicy") in failed, failed
+
+
+# --- the MWAA execution role ---------------------------------------------------------------
+ACCOUNT, REGION = "111122223333", "eu-west-1"
+MWAA_ACCOUNT = "999988887777"  # where MWAA keeps an environment's queues and their key
+ENVIRONMENT, DAG_BUCKET = "image-mlops-prod", "acme-airflow-dags"
+
+
+def _resolved(value, parameters: dict[str, str]):
+    """A policy document of the template with its ``Fn::Sub`` and ``Ref`` resolved."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        text = value["Fn::Sub"]
+        for name, replacement in parameters.items():
+            text = text.replace("${" + name + "}", replacement)
+        assert "${" not in text, text
+        return text
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return parameters[value["Ref"]]
+    if isinstance(value, dict):
+        return {k: _resolved(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v, parameters) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def mwaa_policy() -> dict:
+    resource = infra.template()["Resources"]["MwaaEnvironmentPolicy"]
+    return _resolved(
+        resource["Properties"]["PolicyDocument"],
+        {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "MwaaEnvironmentName": ENVIRONMENT,
+            "MwaaDagBucketName": DAG_BUCKET,
+        },
+    )
+
+
+def test_the_mwaa_policy_is_made_with_an_environment_and_attached_to_the_worker_role():
+    document = infra.template()
+    policy = document["Resources"]["MwaaEnvironmentPolicy"]
+    assert policy["Condition"] == "MwaaExecutionRole"
+    assert document["Conditions"]["MwaaExecutionRole"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MwaaEnvironmentName"}, ""]}]
+    }
+    assert policy["Properties"]["Roles"] == [{"Ref": "WorkerRole"}]
+    assert document["Parameters"]["MwaaEnvironmentName"]["Default"] == ""
+    # the DAG policies are untouched: the worker role's list holds them only
+    attached = document["Resources"]["WorkerRole"]["Properties"]["ManagedPolicyArns"]
+    assert {"Ref": "MwaaEnvironmentPolicy"} not in attached
+    # an environment without its bucket is refused at deployment (a rule), not granted
+    # "arn:aws:s3:::"
+    rule = document["Rules"]["MwaaEnvironmentNamesItsDagBucket"]
+    assert rule["RuleCondition"] == document["Conditions"]["MwaaExecutionRole"]
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MwaaDagBucketName"}, ""]}]
+    }
+
+
+def _mwaa_decides(policy: dict, action: str, resource: str, **keys: str) -> bool:
+    from image_mlops_dev.emulator.iam.evaluation import RequestContext, decide
+
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/image-mlops-worker/AmazonMWAA-airflow"
+    context = RequestContext(
+        action, resource, session, ACCOUNT, keys={k.lower(): [v] for k, v in keys.items()}
+    )
+    return decide([policy], [], context).allowed
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "keys", "allowed"),
+    [
+        # the environment's health metrics: this environment only
+        (
+            "airflow:PublishMetrics",
+            f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/{ENVIRONMENT}",
+            {},
+            True,
+        ),
+        (
+            "airflow:PublishMetrics",
+            f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/other",
+            {},
+            False,
+        ),
+        # the DAG bucket: read, never written; no other bucket
+        ("s3:GetObject", f"arn:aws:s3:::{DAG_BUCKET}/dags/classify_images.py", {}, True),
+        ("s3:GetObjectVersion", f"arn:aws:s3:::{DAG_BUCKET}/plugins.zip", {}, True),
+        ("s3:ListBucket", f"arn:aws:s3:::{DAG_BUCKET}", {}, True),
+        ("s3:GetBucketVersioning", f"arn:aws:s3:::{DAG_BUCKET}", {}, True),
+        ("s3:PutObject", f"arn:aws:s3:::{DAG_BUCKET}/dags/x.py", {}, False),
+        ("s3:DeleteObject", f"arn:aws:s3:::{DAG_BUCKET}/dags/x.py", {}, False),
+        ("s3:GetObject", "arn:aws:s3:::image-mlops-models/product-image-classifier/1/x", {}, False),
+        ("s3:GetAccountPublicAccessBlock", "*", {}, True),
+        # the environment's log groups, not the account's others
+        (
+            "logs:PutLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-{ENVIRONMENT}"
+            "-Task:log-stream:dag_id=x/run_id=y/task_id=z/attempt=1.log",
+            {},
+            True,
+        ),
+        (
+            "logs:CreateLogGroup",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-{ENVIRONMENT}-Scheduler",
+            {},
+            True,
+        ),
+        (
+            "logs:PutLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-other-Task:log-stream:s",
+            {},
+            False,
+        ),
+        (
+            "logs:PutLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:log-stream:s",
+            {},
+            False,
+        ),
+        ("logs:DescribeLogGroups", "*", {}, True),
+        # MWAA's metrics namespace only (the DAGs' own is monitor_model's policy)
+        ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AmazonMWAA"}, True),
+        ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "ImageMLOps"}, False),
+        ("cloudwatch:PutMetricData", "*", {}, False),
+        # the Celery queues MWAA keeps in its account, in this region
+        (
+            "sqs:ReceiveMessage",
+            f"arn:aws:sqs:{REGION}:{MWAA_ACCOUNT}:airflow-celery-0a1b2c",
+            {},
+            True,
+        ),
+        ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{MWAA_ACCOUNT}:airflow-celery-0a1b2c", {}, True),
+        (
+            "sqs:SendMessage",
+            f"arn:aws:sqs:us-east-1:{MWAA_ACCOUNT}:airflow-celery-0a1b2c",
+            {},
+            False,
+        ),
+        ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:image-mlops-jobs", {}, False),
+        (
+            "sqs:DeleteQueue",
+            f"arn:aws:sqs:{REGION}:{MWAA_ACCOUNT}:airflow-celery-0a1b2c",
+            {},
+            False,
+        ),
+        # their AWS owned key: a key outside this account, and only through SQS in this region
+        (
+            "kms:Decrypt",
+            f"arn:aws:kms:{REGION}:{MWAA_ACCOUNT}:key/1234abcd",
+            {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"},
+            True,
+        ),
+        (
+            "kms:GenerateDataKey",
+            f"arn:aws:kms:{REGION}:{MWAA_ACCOUNT}:key/1234abcd",
+            {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"},
+            True,
+        ),
+        ("kms:Decrypt", f"arn:aws:kms:{REGION}:{MWAA_ACCOUNT}:key/1234abcd", {}, False),
+        (
+            "kms:Decrypt",
+            f"arn:aws:kms:{REGION}:{MWAA_ACCOUNT}:key/1234abcd",
+            {"kms:ViaService": f"s3.{REGION}.amazonaws.com"},
+            False,
+        ),
+        (
+            "kms:Decrypt",
+            f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5678efgh",
+            {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"},
+            False,
+        ),
+        (
+            "kms:CreateGrant",
+            f"arn:aws:kms:{REGION}:{MWAA_ACCOUNT}:key/1234abcd",
+            {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"},
+            False,
+        ),
+    ],
+)
+def test_the_mwaa_policy_allows_what_mwaa_does_and_nothing_near_it(
+    mwaa_policy, action, resource, keys, allowed
+):
+    """The worker role as an MWAA execution role: AWS's published statements, evaluated by the
+    emulator's IAM evaluation for this environment and bucket."""
+    assert _mwaa_decides(mwaa_policy, action, resource, **keys) is allowed
