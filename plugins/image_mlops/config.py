@@ -73,7 +73,8 @@ class Settings:
     training_framework: str = _setting(
         "sklearn",
         "SageMaker framework whose containers train and serve the model (`sklearn`, `pytorch`, "
-        "`tensorflow`, ...; its image URIs come from `sagemaker.core.image_uris`).",
+        "`tensorflow`; its image URIs are AWS's, as the SageMaker SDK publishes them: "
+        "`image_mlops.training.image_uris`).",
     )
     framework_version: str = _setting(
         "1.4-2-py312",

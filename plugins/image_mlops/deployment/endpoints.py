@@ -90,23 +90,12 @@ def endpoint_config_name_for(
 
 
 def image_uri_for(candidate: Candidate, settings: Settings) -> str:
-    """The package's inference image, else the scikit-learn serving image of the region."""
+    """The package's inference image, else the framework's serving image in the region."""
     if candidate.image_uri:
         return candidate.image_uri
-    try:
-        from sagemaker.core import image_uris
+    from image_mlops.training.job import image_uri
 
-        return image_uris.retrieve(
-            "sklearn",
-            region=settings.region,
-            version=settings.framework_version,
-            image_scope="inference",
-        )
-    except Exception:  # offline / unknown region: the well-known account of us-east-1
-        return (
-            f"683313688378.dkr.ecr.{settings.region}.amazonaws.com/"
-            f"sagemaker-scikit-learn:{settings.framework_version}-cpu-py3"
-        )
+    return image_uri(settings, "inference")
 
 
 def alarm_names(endpoint_name: str) -> list[str]:

@@ -44,7 +44,7 @@ def training_job_name(model_name: str, run_id: str, try_number: int) -> str:
 def image_uri(settings: Settings, scope: str = "training") -> str:
     """The container image of the job (``training``) or the model (``inference``): your own
     (``IMAGE_MLOPS_TRAINING_IMAGE_URI`` / ``_INFERENCE_IMAGE_URI``), else the framework's."""
-    from sagemaker.core import image_uris
+    from image_mlops.training import image_uris
 
     own = settings.training_image_uri if scope == "training" else settings.inference_image_uri
     if own:
@@ -56,9 +56,9 @@ def image_uri(settings: Settings, scope: str = "training") -> str:
     return image_uris.retrieve(
         settings.training_framework,
         settings.region,
-        version=settings.framework_version,
-        instance_type=instance,
-        image_scope=scope,
+        settings.framework_version,
+        instance,
+        scope,
         **extra,
     )
 
