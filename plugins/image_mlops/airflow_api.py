@@ -186,14 +186,14 @@ class AirflowClient:
 
     # -- human in the loop -------------------------------------------------------------------
     def pending_approvals(self, dag_id: str, run_id: str) -> list[dict]:
-        """HITL requests of the run that have no answer yet, with their task in awaiting_input."""
+        """HITL requests of the run that have no answer yet, with their task waiting for it."""
         path = f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/hitlDetails"
         details = self._request("GET", path).get("hitl_details", [])
         return [
             d
             for d in details
             if not d.get("response_received")
-            and (d.get("task_instance") or {}).get("state") == "awaiting_input"
+            and (d.get("task_instance") or {}).get("state") in HITL_WAITING_STATES
         ]
 
     def answer(
@@ -211,6 +211,11 @@ class AirflowClient:
         )
         body = {"chosen_options": [option], "params_input": params_input or {}}
         return self._request("PATCH", path, body)
+
+
+#: The state of a task that waits for its human: ``awaiting_input`` on Airflow 3.3+;
+#: before 3.3 (MWAA's 3.2.1) the HITL operator defers to a trigger, so ``deferred``.
+HITL_WAITING_STATES = frozenset({"awaiting_input", "deferred"})
 
 
 def _q(value: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from image_mlops import __version__, commands
+from image_mlops.config import SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except commands.CommandError as exc:
         print(f"image-mlops {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SettingsError as exc:  # a setting or connection we cannot use: its fix, one line
+        print(f"image-mlops {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
