@@ -20,7 +20,7 @@ TEST_WORKERS ?= 4
 TOPOLOGY := $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up down status logs demo demo-data test lint format bench docs docs-serve docs-screenshots constraints plugins-zip lambda-zip infra clean
+.PHONY: help venv up down status logs demo demo-data test lint format bench docs docs-serve docs-screenshots constraints plugins-zip mwaa-bundle lambda-zip infra clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ bench: $(STAMP)  ## run every benchmark in bench/ and print the figures
 
 plugins-zip: $(STAMP)  ## dist/plugins.zip for MWAA: the production package only
 	@$(BIN)/python -m image_mlops_dev.packaging dist/plugins.zip
+
+mwaa-bundle: $(STAMP)  ## dist/mwaa/ for MWAA: dags/, plugins.zip, requirements.txt, startup.sh (STACK=<your stack>)
+	@$(BIN)/python -m image_mlops_dev.mwaa_bundle dist/mwaa --stack $(or $(STACK),image-mlops)
 
 lambda-zip: $(STAMP)  ## dist/validate_lambda.zip: the Step Functions route's Lambda code
 	@$(BIN)/python -m image_mlops_dev.packaging --lambda dist/validate_lambda.zip

@@ -314,29 +314,41 @@ def _stages(rows: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
     return stages
 
 
-def test_dockerfile_builds_on_airflow_3_3_2_with_the_pins():
+def test_dockerfile_prod_is_mwaas_versions_with_the_bundles_requirements():
+    """prod: MWAA's newest Airflow and Python, installing the MWAA bundle's own requirements
+    file; dev: the development lock."""
+    from image_mlops_dev.mwaa_package_sets import PYTHON_VERSION
+    from image_mlops_dev.mwaa_requirements import MWAA_VERSION, constraint_url
+
     rows = _dockerfile_instructions()
     stages = _stages(rows)
     assert sorted(stages) == ["dev", "prod"]
-    assert stages["prod"][0] == ("FROM", "apache/airflow:3.3.2-python3.11 AS prod")
-    assert stages["dev"][0] == ("FROM", "prod AS dev")
+    prod_base = f"apache/airflow:{MWAA_VERSION}-python{PYTHON_VERSION}"
+    assert stages["prod"][0] == ("FROM", f"{prod_base} AS prod")
     prod_runs = [rest for instruction, rest in stages["prod"] if instruction == "RUN"]
-    assert any(
-        re.search(r"pip install .*-r \S*requirements\.txt -c \S*constraints\.txt", r)
-        for r in prod_runs
-    )
+    assert any(re.search(r"pip install .*-r \S*/requirements-mwaa\.txt$", r) for r in prod_runs)
+    assert f"--constraint {constraint_url()}" in (ROOT / "requirements-mwaa.txt").read_text()
     # production has neither the development install nor moto
     prod_text = " ".join(rest for _, rest in stages["prod"])
     assert "requirements-dev" not in prod_text and "dev/" not in prod_text
-    assert "moto" not in (ROOT / "requirements.txt").read_text()
+    assert "constraints.txt" not in prod_text
+    assert "moto" not in (ROOT / "requirements-mwaa.txt").read_text()
+    # dev: the development lock's Airflow and Python
+    lock = (ROOT / "constraints.txt").read_text().splitlines()
+    airflow = next(line.split("==")[1] for line in lock if line.startswith("apache-airflow=="))
+    assert stages["dev"][0] == ("FROM", f"apache/airflow:{airflow}-python3.11 AS dev")
     dev_runs = [rest for instruction, rest in stages["dev"] if instruction == "RUN"]
+    assert any(
+        re.search(r"pip install .*-r \S*requirements-dev\.txt -c \S*constraints\.txt", r)
+        for r in dev_runs
+    )
     assert any(re.search(r"pip install .*-e \"?/opt/airflow\[dev\]", r) for r in dev_runs)
-    users = [rest for instruction, rest in rows if instruction == "USER"]
-    assert users[-1] == "airflow"
-    # pip runs as the airflow user (the official image refuses root installs)
-    pip_index = next(i for i, (ins, rest) in enumerate(rows) if "pip install" in rest)
-    last_user = [rest for ins, rest in rows[:pip_index] if ins == "USER"][-1]
-    assert last_user == "airflow"
+    for stage in stages.values():
+        users = [rest for instruction, rest in stage if instruction == "USER"]
+        assert users[-1] == "airflow"
+        # pip runs as the airflow user (the official image refuses root installs)
+        pip_index = next(i for i, (_, rest) in enumerate(stage) if "pip install" in rest)
+        assert [rest for ins, rest in stage[:pip_index] if ins == "USER"][-1] == "airflow"
 
 
 def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
