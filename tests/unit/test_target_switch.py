@@ -384,3 +384,14 @@ def test_an_explicit_local_target_overrides_dotenvs_like_any_variable(tmp_path):
     environ = {"IMAGE_MLOPS_TARGET": "local"}
     assert load_env_file(tmp_path, environ) == tmp_path / ".env"
     assert environ["IMAGE_MLOPS_TARGET"] == "local" and environ["IMAGE_MLOPS_PG_PORT"] == "5999"
+
+
+@pytest.mark.parametrize("action", ["up", "down", "status", "deploy"])
+def test_the_stack_commands_refuse_the_aws_target(monkeypatch, capsys, action):
+    """`image-mlops stack ...` runs the local stack, which has no settings without .env."""
+    from image_mlops.cli import main
+
+    monkeypatch.setenv("IMAGE_MLOPS_TARGET", "aws")
+    assert main(["stack", action]) == 2
+    err = capsys.readouterr().err
+    assert f"`stack {action}` runs the local stack" in err and "docs/aws.md" in err

@@ -72,17 +72,20 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         stack = stack_for(args) if args.action == "up" else LocalStack(local_settings())
+        if not stack.settings.is_local and args.action != "models-bucket-policy":
+            # without the local target .env is not read (docs/aws.md, "The target setting"):
+            # a local stack started now would have none of its settings or secrets
+            raise CommandError(
+                f"`stack {args.action}` runs the local stack, and IMAGE_MLOPS_TARGET is "
+                f"{stack.settings.target}: unset it (or set local) for the local stack; on AWS "
+                "deploy infra/image-mlops.yaml with CloudFormation (docs/aws.md)",
+                exit_code=2,
+            )
         if args.action == "up":
             stack.up(airflow=not args.no_airflow)
         elif args.action == "down":
             stack.down()
         elif args.action == "deploy":
-            if not stack.settings.is_local:
-                raise CommandError(
-                    "`stack deploy` deploys to the local emulator; on AWS deploy "
-                    "infra/image-mlops.yaml with CloudFormation (docs/aws.md)",
-                    exit_code=2,
-                )
             outputs = stack.deploy_aws_side()
             print(f"CloudFormation stack {stack.stack_name} deployed to the local emulator:")
             for key in sorted(outputs):
