@@ -90,3 +90,8 @@ def assert_suites_pass(version: str, expected: str, output: Path) -> None:
         check=True,
     ).stdout.strip()
     assert versions == expected, versions
+    # the package's declared range admits the set: pip finds no broken requirement of ours
+    check = subprocess.run(
+        [counts["python"], "-m", "pip", "check"], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout
