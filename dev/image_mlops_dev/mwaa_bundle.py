@@ -20,7 +20,7 @@ docs/aws.md. In its containers MWAA lays them out as ``$AIRFLOW_HOME/dags``,
 ``$AIRFLOW_HOME/plugins`` (``plugins.zip`` extracted), ``$AIRFLOW_HOME/requirements/
 requirements.txt`` and ``$AIRFLOW_HOME/startup/startup.sh`` (aws/amazon-mwaa-docker-images,
 ``images/airflow/3.3.1/docker-compose.yaml`` and ``bin/airflow-user/execute-user-startup-script``,
-commit 0028196, 2026-08-12), which is what tests/package_sets/test_mwaa_bundle.py builds.
+commit 0028196, 2026-08-12), which is what tests/package_sets/test_mwaa_bundle_layout.py builds.
 """
 
 from __future__ import annotations

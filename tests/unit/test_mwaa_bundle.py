@@ -1,6 +1,6 @@
 """The MWAA bundle's parts, checked without MWAA: the DAG folder and its .airflowignore, the
 startup script from the stack's Settings output, and requirements-mwaa.txt against its
-sources (pyproject.toml, MWAA's package set). tests/package_sets/test_mwaa_bundle.py runs it
+sources (pyproject.toml, MWAA's package set). tests/package_sets/test_mwaa_bundle_layout.py runs it
 as MWAA lays it out."""
 
 from __future__ import annotations
