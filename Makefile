@@ -100,7 +100,7 @@ mwaa-bundle: $(STAMP)  ## dist/mwaa/ for MWAA: dags/, plugins.zip, requirements.
 lambda-zip: $(STAMP)  ## dist/validate_lambda.zip: the Step Functions route's Lambda code
 	@$(BIN)/python -m image_mlops_dev.packaging --lambda dist/validate_lambda.zip
 
-constraints:  ## re-pin constraints.txt from a fresh resolve of requirements.txt
+constraints:  ## re-pin constraints.txt (the development lock) from a fresh resolve of requirements-dev.txt
 	@rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install --quiet --upgrade pip
 	@.venv-pin/bin/pip install --quiet -r requirements-dev.txt
 	@.venv-pin/bin/pip list --format=freeze --exclude pip > constraints.txt && rm -rf .venv-pin
