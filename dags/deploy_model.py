@@ -77,7 +77,7 @@ def deploy_model():
     def resolve_candidate(params=None):
         from image_mlops.deployment import flow
 
-        return flow.resolve_candidate(params.get("model_package"))
+        return flow.resolve_candidate(get_settings(), params.get("model_package"))
 
     @task.branch
     def route_approval(candidate: dict):
@@ -91,7 +91,7 @@ def deploy_model():
     def registry_rejected(candidate: dict, run_id=None):
         from image_mlops.deployment import flow
 
-        return flow.record_registry_decision(candidate["arn"], run_id)
+        return flow.record_registry_decision(get_settings(), candidate["arn"], run_id)
 
     approve_candidate = RegistryApprovalOperator(
         task_id="approve_candidate",
@@ -111,7 +111,7 @@ def deploy_model():
         # pulled, not passed: an XCom argument would add resolve_candidate as a successful
         # upstream and defeat the trigger rule when the approval branch is skipped
         candidate = ti.xcom_pull(task_ids="resolve_candidate")
-        return flow.deploy("staging", candidate["arn"], run_id)
+        return flow.deploy(get_settings(), "staging", candidate["arn"], run_id)
 
     wait_staging = EndpointDeploymentSensor(
         task_id="wait_staging",
@@ -128,7 +128,7 @@ def deploy_model():
     def check_staging(deployment: dict):
         from image_mlops.deployment import flow
 
-        return flow.check("staging", deployment)
+        return flow.check(get_settings(), "staging", deployment)
 
     @task.branch
     def route_production():
@@ -159,7 +159,9 @@ def deploy_model():
         answer = ti.xcom_pull(task_ids="approve_production") or {}
         user = answer.get("responded_by_user") or {}
         approver = user.get("name") or user.get("id")
-        return flow.deploy("production", candidate["arn"], run_id, approver=approver)
+        return flow.deploy(
+            get_settings(), "production", candidate["arn"], run_id, approver=approver
+        )
 
     wait_production = EndpointDeploymentSensor(
         task_id="wait_production",
@@ -176,7 +178,7 @@ def deploy_model():
     def check_production(deployment: dict):
         from image_mlops.deployment import flow
 
-        return flow.check("production", deployment)
+        return flow.check(get_settings(), "production", deployment)
 
     candidate = resolve_candidate()
     route = route_approval(candidate)

@@ -13,10 +13,14 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from conftest import SKLEARN_IMAGE
+from conftest import SKLEARN_IMAGE, wait_endpoint_settled
 
 from image_mlops import s3layout
-from image_mlops.serving.container import CONTAINER_ENVIRONMENT
+from image_mlops.serving.container import (
+    CONTAINER_ENVIRONMENT,
+    ENV_PACKAGE_ARN,
+    ENV_PACKAGE_VERSION,
+)
 from image_mlops.serving.integrity import ApprovedArtifact
 from image_mlops.serving.sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
 
@@ -74,8 +78,8 @@ def deploy_production_model(
                 "Image": SKLEARN_IMAGE,
                 "ModelDataUrl": data_url,
                 "Environment": {
-                    "IMAGE_MLOPS_MODEL_PACKAGE_ARN": package_arn,
-                    "IMAGE_MLOPS_MODEL_PACKAGE_VERSION": str(version),
+                    ENV_PACKAGE_ARN: package_arn,
+                    ENV_PACKAGE_VERSION: str(version),
                     **CONTAINER_ENVIRONMENT,
                     **ApprovedArtifact(
                         data_url, digest.hexdigest(), put.get("VersionId")
@@ -106,16 +110,9 @@ def deploy_production_model(
 
 def wait_in_service(aws, endpoint: str, timeout: float = 120) -> dict:
     """Wait until the emulator's model server serves ``endpoint`` (→ InService)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        described = aws.sagemaker.describe_endpoint(EndpointName=endpoint)
-        if described["EndpointStatus"] not in ("Creating", "Updating"):
-            assert described["EndpointStatus"] == "InService", described.get("FailureReason")
-            return described
-        assert time.monotonic() < deadline, f"{endpoint} still {described['EndpointStatus']}"
-        time.sleep(0.3)
+    described = wait_endpoint_settled(aws, endpoint, timeout=timeout)
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    return described
 
 
 def remove_production_endpoint(settings) -> None:

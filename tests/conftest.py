@@ -573,16 +573,11 @@ def wait_for_alarm_evaluation(after=None, timeout: float = 20.0) -> None:
 
 
 def wait_endpoint_settled(aws, name: str, timeout: float = 90) -> dict:
-    """``DescribeEndpoint`` of ``name`` once it is no longer Creating or Updating."""
-    import time
+    """``DescribeEndpoint`` of ``name`` once it is InService or Failed: the package's one wait
+    for an endpoint (botocore's ``endpoint_in_service`` waiter), checking every 0.2 s."""
+    from image_mlops.deployment.endpoints import wait_for_endpoint
 
-    deadline = time.monotonic() + timeout
-    while True:
-        endpoint = aws.sagemaker.describe_endpoint(EndpointName=name)
-        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
-            return endpoint
-        assert time.monotonic() < deadline, f"{name} still {endpoint['EndpointStatus']}"
-        time.sleep(0.2)
+    return wait_for_endpoint(aws.sagemaker, name, timeout=timeout, poll=0.2)
 
 
 def log_lines(logs, group: str, prefix: str) -> list[str]:

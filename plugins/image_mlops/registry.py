@@ -22,32 +22,60 @@ import json
 import logging
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from image_mlops import __version__, s3layout
 from image_mlops.aws import aws_client, is_precondition_failed
-from image_mlops.config import PROJECT_ROOT, Settings, get_settings
+from image_mlops.config import PROJECT_ROOT, Settings
 from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES = ["image/jpeg", "image/png", "application/json"]
 RESPONSE_TYPES = ["application/json"]
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
 
 
-@dataclass
+class PackageNotFound(LookupError):
+    """No such package in our group, or none to deploy (the message says what to do)."""
+
+
+@dataclass(frozen=True)
 class ModelPackage:
+    """A version of the model package group, as ``DescribeModelPackage`` answers: the one
+    reader is :func:`describe_package` (and :func:`list_packages`)."""
+
     arn: str
     version: int
     approval_status: str
     artifact_uri: str
-    evaluation_uri: str | None
-    baseline_uri: str | None
-    image_uri: str | None
-    metadata: dict
-    created: datetime | None
+    image_uri: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    #: ``ModelMetrics.ModelQuality.Statistics``, where :func:`build_request` registers it
+    evaluation_uri: str = ""
+    baseline_uri: str = ""
+    approval_description: str = ""
+    created: datetime | None = None
+
+    @property
+    def accuracy(self) -> float | None:
+        """The registered test accuracy (metadata ``accuracy``), None when absent."""
+        value = self.metadata.get("accuracy")
+        try:
+            return float(value) if value not in (None, "") else None
+        except ValueError:
+            return None
+
+    def summary(self) -> dict[str, Any]:
+        """Small, XCom-safe description."""
+        return {
+            "arn": self.arn,
+            "version": self.version,
+            "approval_status": self.approval_status,
+            "artifact_uri": self.artifact_uri,
+        }
 
 
 def code_version() -> str:
@@ -68,7 +96,8 @@ def _client(settings: Settings):
     return aws_client("sagemaker", settings)
 
 
-def _to_package(described: dict) -> ModelPackage:
+def read_package(described: dict) -> ModelPackage:
+    """The package of a ``DescribeModelPackage`` answer."""
     container = (described.get("InferenceSpecification", {}).get("Containers") or [{}])[0]
     metadata = dict(described.get("CustomerMetadataProperties") or {})
     statistics = described.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
@@ -77,30 +106,51 @@ def _to_package(described: dict) -> ModelPackage:
         version=int(described.get("ModelPackageVersion") or 0),
         approval_status=described.get("ModelApprovalStatus", ""),
         artifact_uri=container.get("ModelDataUrl", ""),
-        evaluation_uri=statistics.get("S3Uri") or metadata.get("evaluation_uri"),
-        baseline_uri=metadata.get("baseline_uri"),
-        image_uri=container.get("Image"),
+        image_uri=container.get("Image", ""),
         metadata=metadata,
+        # The registry's own field first; the metadata holds a copy (cut to 256 characters).
+        evaluation_uri=statistics.get("S3Uri") or metadata.get("evaluation_uri", ""),
+        baseline_uri=metadata.get("baseline_uri", ""),
+        approval_description=described.get("ApprovalDescription", ""),
         created=described.get("CreationTime"),
     )
 
 
-def describe_package(arn_or_version: str | int, settings: Settings | None = None) -> ModelPackage:
-    settings = settings or get_settings()
-    ref = str(arn_or_version)
-    if not ref.startswith("arn:"):
-        ref = (
-            f"arn:aws:sagemaker:{settings.region}:{settings.account_id}:model-package/"
-            f"{settings.model_name.lower()}/{int(ref)}"
-        )
-    return _to_package(_client(settings).describe_model_package(ModelPackageName=ref))
+def package_arn(settings: Settings, arn_or_version: str | int) -> str:
+    """The ARN of a package of our group given its ARN or its version number."""
+    text = str(arn_or_version).strip()
+    if text.startswith("arn:"):
+        return text
+    if not text.isdigit():
+        raise PackageNotFound(f"model package {text!r} is neither an ARN nor a version number")
+    # SageMaker writes the group's name in lower case in its packages' ARNs
+    return (
+        f"arn:aws:sagemaker:{settings.region}:{settings.account_id}:model-package/"
+        f"{settings.model_name.lower()}/{int(text)}"
+    )
 
 
-def list_packages(
-    approval_status: str | None = None, settings: Settings | None = None
-) -> list[ModelPackage]:
+def describe_package(settings: Settings, arn_or_version: str | int) -> ModelPackage:
+    """The package as the registry has it now (ARN or version number of our group)."""
+    from botocore.exceptions import ClientError
+
+    arn = package_arn(settings, arn_or_version)
+    try:
+        return read_package(_client(settings).describe_model_package(ModelPackageName=arn))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in (
+            "ValidationException",
+            "ResourceNotFound",
+        ):
+            raise
+        raise PackageNotFound(
+            f"model package {arn_or_version!r} not found in group {settings.model_name}: "
+            f"{exc.response['Error'].get('Message', exc)}"
+        ) from exc
+
+
+def list_packages(settings: Settings, approval_status: str | None = None) -> list[ModelPackage]:
     """Packages of the group, newest (highest version) first."""
-    settings = settings or get_settings()
     client = _client(settings)
     kwargs: dict[str, Any] = {"ModelPackageGroupName": settings.model_name}
     if approval_status:
@@ -109,38 +159,47 @@ def list_packages(
     paginator = client.get_paginator("list_model_packages")
     for page in paginator.paginate(**kwargs):
         arns += [s["ModelPackageArn"] for s in page.get("ModelPackageSummaryList", [])]
-    packages = [_to_package(client.describe_model_package(ModelPackageName=a)) for a in arns]
+    packages = [read_package(client.describe_model_package(ModelPackageName=a)) for a in arns]
     return sorted(packages, key=lambda p: p.version, reverse=True)
 
 
-def latest_package(
-    approval_status: str | None = None, settings: Settings | None = None
-) -> ModelPackage | None:
-    packages = list_packages(approval_status, settings)
+def latest_package(settings: Settings, approval_status: str | None = None) -> ModelPackage | None:
+    packages = list_packages(settings, approval_status)
     return packages[0] if packages else None
 
 
-def set_approval_status(
-    arn: str, status: str, description: str = "", settings: Settings | None = None
-) -> None:
+def newest_deployable(settings: Settings) -> ModelPackage:
+    """The newest package that is PendingManualApproval or Approved (deploy_model's default)."""
+    for package in list_packages(settings):
+        if package.approval_status in (PENDING, APPROVED):
+            return package
+    raise PackageNotFound(
+        f"no PendingManualApproval or Approved package in group {settings.model_name}: "
+        "train and register one first (train_and_register DAG)"
+    )
+
+
+def set_approval_status(settings: Settings, arn: str, status: str, description: str = "") -> None:
+    """Set the approval status (the package keeps its metadata)."""
     if status not in APPROVAL_STATUSES:
         raise ValueError(f"unknown approval status {status!r}: one of {APPROVAL_STATUSES}")
     kwargs: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
     if description:
         kwargs["ApprovalDescription"] = description[:1000]
-    _client(settings or get_settings()).update_model_package(**kwargs)
+    _client(settings).update_model_package(**kwargs)
 
 
-def load_evaluation(package: ModelPackage, settings: Settings | None = None) -> dict:
+def load_evaluation(settings: Settings, package: ModelPackage) -> dict:
+    """The package's ``evaluation.json``."""
     if not package.evaluation_uri:
         raise ValueError(f"package {package.arn} has no evaluation_uri")
     bucket, _, key = package.evaluation_uri.removeprefix("s3://").partition("/")
-    body = aws_client("s3", settings or get_settings()).get_object(Bucket=bucket, Key=key)
+    body = aws_client("s3", settings).get_object(Bucket=bucket, Key=key)
     return json.loads(body["Body"].read())
 
 
-def find_by_training_run(training_run_id: str, settings: Settings) -> ModelPackage | None:
-    for package in list_packages(settings=settings):
+def find_by_training_run(settings: Settings, training_run_id: str) -> ModelPackage | None:
+    for package in list_packages(settings):
         if package.metadata.get("training_run_id") == training_run_id:
             return package
     return None
@@ -325,6 +384,7 @@ def build_request(
 
 
 def register_model_package(
+    settings: Settings,
     *,
     candidate_prefix: str,
     artifact_sha256: str,
@@ -334,7 +394,6 @@ def register_model_package(
     training_run_id: str,
     reason: str = "",
     extra_metadata: dict[str, str] | None = None,
-    settings: Settings | None = None,
 ) -> ModelPackage:
     """Register the candidate as a new version (PendingManualApproval); idempotent per run.
 
@@ -342,13 +401,12 @@ def register_model_package(
     scores and the labels' lineage)."""
     from image_mlops.training.job import image_uri
 
-    settings = settings or get_settings()
-    existing = find_by_training_run(training_run_id, settings)
+    existing = find_by_training_run(settings, training_run_id)
     if existing:
         log.info("training run %s is already registered as %s", training_run_id, existing.arn)
         return existing
     s3 = aws_client("s3", settings)
-    latest = latest_package(settings=settings)
+    latest = latest_package(settings)
     group = settings.model_name
     version = reserve_version_folder(
         s3, settings, (latest.version if latest else 0) + 1, training_run_id
@@ -405,7 +463,7 @@ def register_model_package(
         description=f"trained by run {training_run_id}" + (f" ({reason})" if reason else ""),
     )
     arn = _client(settings).create_model_package(**request)["ModelPackageArn"]
-    package = describe_package(arn, settings)
+    package = describe_package(settings, arn)
     if package.version != version:
         log.warning(
             "registry assigned version %s, artifacts are under %s/", package.version, version

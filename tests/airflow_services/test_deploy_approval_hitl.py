@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from image_mlops import registry
 from image_mlops.airflow_api import ApprovalAnswerer
-from image_mlops.deployment import history, packages, production_model
+from image_mlops.deployment import history, production_model
 from image_mlops.serving.sample_model import publish_sample_package, upload_sample_images
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -36,12 +37,12 @@ def test_approve_twice_deploys_to_production(client, settings, tmp_path, notific
     assert run["state"] == "success", states
     # (an answer that hits Airflow 3.3.2's awaiting_input race is asked again on the retry)
     assert {task for task, _ in answered} == {"approve_candidate", "approve_production"}
-    package = packages.describe(arn)
+    package = registry.describe_package(settings, arn)
     assert package.approval_status == "Approved"
     assert package.approval_description.startswith("Approved by ")
     assert run_id in package.approval_description
-    assert production_model().package_arn == arn
-    rows = {r["stage"]: r for r in history.for_run(run_id)}
+    assert production_model(settings).package_arn == arn
+    rows = {r["stage"]: r for r in history.for_run(settings, run_id)}
     assert rows["production"]["outcome"] == "succeeded"
     assert rows["production"]["approver"]  # the production approver
     assert rows["staging"]["latency_p95_ms"] is not None
@@ -58,16 +59,16 @@ def test_approve_twice_deploys_to_production(client, settings, tmp_path, notific
 
 def test_rejection_deploys_nothing(client, settings, tmp_path):
     arn = publish_sample_package(settings, "hitl-reject", workdir=tmp_path)
-    before = production_model()
+    before = production_model(settings)
     run, run_id, states, answered = _run(client, arn, lambda _d: "Reject")
     assert {answer for _, answer in answered} == {"Reject"}
     assert {task for task, _ in answered} == {"approve_candidate"}
     assert run["state"] == "success", states
     for task_id in ("deploy_staging", "deploy_production", "check_production"):
         assert states[task_id] == "skipped", states
-    package = packages.describe(arn)
+    package = registry.describe_package(settings, arn)
     assert package.approval_status == "Rejected"
     assert package.approval_description.startswith("Rejected by ")
-    assert production_model() == before
-    [row] = history.for_run(run_id)
+    assert production_model(settings) == before
+    [row] = history.for_run(settings, run_id)
     assert (row["stage"], row["outcome"]) == ("approval", "rejected")

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from image_mlops.deployment import history, packages, production_model
+from image_mlops import registry
+from image_mlops.deployment import history, production_model
 from image_mlops.serving.sample_model import publish_sample_package
 
 pytestmark = pytest.mark.stack
@@ -50,7 +51,7 @@ def _expire_deadline(run_id: str, task_id: str) -> None:
 
 def test_no_answer_within_the_timeout_rejects_and_deploys_nothing(client, settings, tmp_path):
     arn = publish_sample_package(settings, "hitl-timeout", workdir=tmp_path)
-    before = production_model()
+    before = production_model(settings)
     run_id = client.trigger(DAG_ID, conf={"model_package": arn})
     deadline = time.monotonic() + 300
     while not client.pending_approvals(DAG_ID, run_id):
@@ -64,11 +65,11 @@ def test_no_answer_within_the_timeout_rejects_and_deploys_nothing(client, settin
     assert states["approve_candidate"] == "success", states
     for task_id in ("deploy_staging", "deploy_production", "check_production"):
         assert states[task_id] == "skipped", states
-    assert production_model() == before
-    package = packages.describe(arn)
+    assert production_model(settings) == before
+    package = registry.describe_package(settings, arn)
     assert package.approval_status == "Rejected"
     assert package.approval_description.startswith("Rejected: no answer within 3 days")
-    [row] = history.for_run(run_id)
+    [row] = history.for_run(settings, run_id)
     assert (row["stage"], row["outcome"], row["approver"]) == ("approval", "rejected", "nobody")
     assert "the default answer 'Reject' was taken" in row["reason"]
 

@@ -63,7 +63,7 @@ def _seed(settings, aws) -> None:
     put_alarms(hook, alarm_definitions(settings, CLASSES))
     wait_for_alarm_evaluation()  # the emulator evaluates them, as CloudWatch does
 
-    from image_mlops.deployment.endpoints import ENV_PACKAGE_VERSION
+    from image_mlops.serving.container import ENV_PACKAGE_VERSION
 
     sm = aws.sagemaker
     name = f"{settings.model_name}-v3"

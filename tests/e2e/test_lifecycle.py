@@ -23,6 +23,7 @@ import pytest
 from conftest import bootstrap_client_arguments
 from secret_scan import files_under, leaks
 
+from image_mlops.serving.container import ENV_PACKAGE_VERSION
 from image_mlops_dev.stack.processes import free_port
 
 pytestmark = [
@@ -147,7 +148,7 @@ def test_v1_was_approved_twice_and_serves_staging_and_production(demo):
             EndpointConfigName=endpoint["EndpointConfigName"]
         )
         model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-        assert model["PrimaryContainer"]["Environment"]["IMAGE_MLOPS_MODEL_PACKAGE_VERSION"] == "1"
+        assert model["PrimaryContainer"]["Environment"][ENV_PACKAGE_VERSION] == "1"
 
 
 def test_a_second_version_was_registered_after_exactly_one_drift_retraining(demo):

@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 
 import botocore.exceptions
 import pytest
 from classify_fixtures import colour_image, put_incoming
-from conftest import SKLEARN_IMAGE, run_dag, wait_for_alarm_states
+from conftest import SKLEARN_IMAGE, run_dag, wait_endpoint_settled, wait_for_alarm_states
 
 from image_mlops import registry, s3layout
 from image_mlops.classification import records
@@ -46,13 +45,7 @@ def _evil_artifact(path, marker):
 def _fresh_endpoint(aws, name, config_name):
     """A new endpoint on ``config_name``: a model server that loads the artifact now."""
     aws.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
-    deadline = time.monotonic() + 90
-    while True:
-        endpoint = aws.sagemaker.describe_endpoint(EndpointName=name)
-        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
-            return endpoint
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    return wait_endpoint_settled(aws, name)
 
 
 def test_a_replaced_artifact_never_serves(
@@ -65,7 +58,7 @@ def test_a_replaced_artifact_never_serves(
     arn = publish_sample_package(settings, "integrity", status="Approved", workdir=tmp_path)
     deployed = run_dag(dag_bag, "deploy_model", conf={"model_package": arn})
     assert deployed.state == "success"
-    serving = production_model()
+    serving = production_model(settings)
     assert serving.package_arn == arn
     env = serving.environment
     assert env[integrity.ENV_ARTIFACT_SHA256] and env[integrity.ENV_ARTIFACT_VERSION_ID]
@@ -99,9 +92,9 @@ def test_a_replaced_artifact_never_serves(
     again = run_dag(dag_bag, "deploy_model", conf={"model_package": arn})
     assert again.state == "failed"
     assert again.get_task_instance("deploy_staging").state == "failed"
-    (record,) = history.for_run(again.run_id)
+    (record,) = history.for_run(settings, again.run_id)
     assert record["outcome"] == "failed" and "sha256" in record["reason"]
-    assert production_model().endpoint_config_name == serving.endpoint_config_name
+    assert production_model(settings).endpoint_config_name == serving.endpoint_config_name
     assert not marker.exists()
 
     # one ArtifactIntegrityFailures datum, and the integrity alarm sees it

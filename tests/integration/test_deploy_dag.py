@@ -32,8 +32,8 @@ def test_approved_in_registry_deploys_without_asking(dag_bag, settings, tmp_path
     assert states["approve_candidate"] == "skipped"
     assert states["approve_production"] == "skipped"
     assert states["check_production"] == "success"
-    assert production_model().package_arn == arn
-    rows = history.for_run(run.run_id)
+    assert production_model(settings).package_arn == arn
+    rows = history.for_run(settings, run.run_id)
     assert [(r["stage"], r["outcome"]) for r in rows] == [
         ("staging", "succeeded"),
         ("production", "succeeded"),
@@ -44,15 +44,15 @@ def test_approved_in_registry_deploys_without_asking(dag_bag, settings, tmp_path
 
 def test_rejected_in_registry_deploys_nothing(dag_bag, settings, tmp_path):
     arn = publish_sample_package(settings, "dag-rejected", status="Rejected", workdir=tmp_path)
-    before = production_model()
+    before = production_model(settings)
     run = run_dag(dag_bag, "deploy_model", conf={"model_package": arn})
     states = _states(run)
     assert run.state == "success", states
     assert states["registry_rejected"] == "success"
     for task_id in ("approve_candidate", "deploy_staging", "deploy_production"):
         assert states[task_id] == "skipped", states
-    assert production_model() == before
-    [row] = history.for_run(run.run_id)
+    assert production_model(settings) == before
+    [row] = history.for_run(settings, run.run_id)
     assert (row["stage"], row["outcome"]) == ("approval", "rejected")
 
 
@@ -78,8 +78,8 @@ def test_production_update_is_a_canary_recorded_step_by_step(
     started = dt.datetime.now(dt.UTC)
     arn, run = _deploy(dag_bag, settings, tmp_path, "dag-canary")
     assert run.state == "success", _states(run)
-    assert production_model().package_arn == arn
-    rows = {r["stage"]: r for r in history.for_run(run.run_id)}
+    assert production_model(settings).package_arn == arn
+    rows = {r["stage"]: r for r in history.for_run(settings, run.run_id)}
     assert rows["staging"]["traffic_routing"] == "ALL_AT_ONCE"
     production = rows["production"]
     assert production["traffic_routing"] == "CANARY" and production["outcome"] == "succeeded"
@@ -94,7 +94,7 @@ def test_production_update_is_a_canary_recorded_step_by_step(
     )
     assert config["ProductionVariants"][0]["InitialInstanceCount"] == 2
     # autoscaling of the production variant, applied once the check passed
-    target = scaling.describe(settings.endpoint_name("production"), settings)
+    target = scaling.describe(settings, settings.endpoint_name("production"))
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
     [policy] = target["Policies"]
     assert policy["PolicyType"] == "TargetTrackingScaling"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -35,10 +36,10 @@ def packages(local_stack, tmp_path_factory):
     }
 
 
-def _deploy(stage, arn, run_id):
-    deployment = flow.deploy(stage, arn, run_id)
-    endpoints.wait_in_service(deployment["endpoint_name"], poll=0.3)  # the DAG's sensor
-    return flow.check(stage, deployment)
+def _deploy(settings, stage, arn, run_id):
+    deployment = flow.deploy(settings, stage, arn, run_id)
+    endpoints.wait_in_service(settings, deployment["endpoint_name"], poll=0.3)  # the sensor
+    return flow.check(settings, stage, deployment)
 
 
 def _label(endpoint, rgb=PRIMARY_CENTROIDS["blue"]):
@@ -47,66 +48,66 @@ def _label(endpoint, rgb=PRIMARY_CENTROIDS["blue"]):
 
 
 def test_staging_deploy_and_smoke_test(packages, settings):
-    result = _deploy("staging", packages["good"], "t-staging")
+    result = _deploy(settings, "staging", packages["good"], "t-staging")
     assert result["outcome"] == "succeeded"
     assert result["smoke"]["samples"] == 12 and result["smoke"]["accuracy"] == 1.0
     assert result["latency_p95_ms"] >= result["latency_p50_ms"] > 0
-    serving = endpoints.serving_model(settings.endpoint_name("staging"))
+    serving = endpoints.serving_model(settings, settings.endpoint_name("staging"))
     assert serving.package_arn == packages["good"]
     assert _label(settings.endpoint_name("staging")) == "blue"
-    [row] = history.for_run("t-staging")
+    [row] = history.for_run(settings, "t-staging")
     assert row["outcome"] == "succeeded" and row["smoke_accuracy"] == 1.0
     assert row["approver"]  # the registry's approval description
 
 
 def test_pending_package_is_never_deployed(packages, settings):
-    before = endpoints.describe_endpoint(settings.endpoint_name("production"))
+    before = endpoints.describe_endpoint(settings, settings.endpoint_name("production"))
     for stage in ("staging", "production"):
         with pytest.raises(flow.NotApproved, match="PendingManualApproval"):
-            flow.deploy(stage, packages["pending"], f"t-pending-{stage}")
-    after = endpoints.describe_endpoint(settings.endpoint_name("production"))
+            flow.deploy(settings, stage, packages["pending"], f"t-pending-{stage}")
+    after = endpoints.describe_endpoint(settings, settings.endpoint_name("production"))
     assert (before or {}).get("EndpointConfigName") == (after or {}).get("EndpointConfigName")
-    assert [r["outcome"] for r in history.for_run("t-pending-production")] == ["failed"]
+    assert [r["outcome"] for r in history.for_run(settings, "t-pending-production")] == ["failed"]
 
 
 def test_broken_artifact_fails_staging_and_production_keeps_serving(packages, settings):
-    _deploy("production", packages["good"], "t-broken-setup")
+    _deploy(settings, "production", packages["good"], "t-broken-setup")
     with pytest.raises(flow.DeploymentFailed, match="staging smoke test failed: accuracy"):
-        _deploy("staging", packages["broken"], "t-broken")
-    assert production_model().package_arn == packages["good"]
+        _deploy(settings, "staging", packages["broken"], "t-broken")
+    assert production_model(settings).package_arn == packages["good"]
     assert _label(settings.endpoint_name("production")) == "blue"
-    [row] = history.for_run("t-broken")
+    [row] = history.for_run(settings, "t-broken")
     assert row["outcome"] == "smoke_failed" and row["smoke_accuracy"] < 0.5
 
 
 def test_production_check_failure_rolls_back(packages, settings):
-    _deploy("production", packages["good"], "t-rollback-setup")
-    previous = production_model()
+    _deploy(settings, "production", packages["good"], "t-rollback-setup")
+    previous = production_model(settings)
     with pytest.raises(flow.DeploymentFailed, match="Rolled back"):
-        _deploy("production", packages["broken"], "t-rollback")
-    now = production_model()
+        _deploy(settings, "production", packages["broken"], "t-rollback")
+    now = production_model(settings)
     assert now.endpoint_config_name == previous.endpoint_config_name
     assert now.package_arn == packages["good"]
     assert _label(settings.endpoint_name("production")) == "blue"
-    [row] = history.for_run("t-rollback")
+    [row] = history.for_run(settings, "t-rollback")
     assert row["outcome"] == "rolled_back"
     assert row["previous_config_name"] == previous.endpoint_config_name
 
 
-def test_rerunning_a_deployment_is_idempotent(packages, settings, monkeypatch):
-    _deploy("staging", packages["good"], "t-rerun-setup")  # staging serves another model
+def test_rerunning_a_deployment_is_idempotent(packages, settings):
+    _deploy(settings, "staging", packages["good"], "t-rerun-setup")  # staging serves another model
     # the update bakes long enough for the retry to find it under way, however busy the
     # machine (with the tests' 5 s bake, a loaded run saw it finished: "unchanged")
-    monkeypatch.setenv("IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS", "30")
-    first = flow.deploy("staging", packages["good2"], "t-rerun")
+    settings = dataclasses.replace(settings, traffic_wait_seconds=30)
+    first = flow.deploy(settings, "staging", packages["good2"], "t-rerun")
     # a retry while the update bakes starts nothing again
-    during = flow.deploy("staging", packages["good2"], "t-rerun")
+    during = flow.deploy(settings, "staging", packages["good2"], "t-rerun")
     assert first["action"] in ("created", "updated") and during["action"] == "in_progress"
-    endpoints.wait_in_service(first["endpoint_name"], poll=0.3)
-    second = flow.deploy("staging", packages["good2"], "t-rerun")
+    endpoints.wait_in_service(settings, first["endpoint_name"], poll=0.3)
+    second = flow.deploy(settings, "staging", packages["good2"], "t-rerun")
     assert second["endpoint_config_name"] == first["endpoint_config_name"]
     assert second["action"] == "unchanged"
     assert second["previous_config_name"] == first["previous_config_name"]
-    flow.check("staging", second)
-    flow.check("staging", second)
-    assert [r["outcome"] for r in history.for_run("t-rerun")] == ["succeeded"]
+    flow.check(settings, "staging", second)
+    flow.check(settings, "staging", second)
+    assert [r["outcome"] for r in history.for_run(settings, "t-rerun")] == ["succeeded"]

@@ -62,8 +62,8 @@ def test_an_alarm_during_the_production_canary_rolls_it_back(
     upload_sample_images(settings, per_class=3)
     production_endpoint = settings.endpoint_name("production")
     _deploy(dag_bag, settings, tmp_path, "dag-rollback-base")
-    before = production_model()
-    assert scaling.describe(production_endpoint, settings) is not None
+    before = production_model(settings)
+    assert scaling.describe(settings, production_endpoint) is not None
     image = colour_image(PRIMARY_CENTROIDS["blue"], "JPEG", seed=9)
     runtime, stop, answers = get_runtime(settings), threading.Event(), []
 
@@ -90,9 +90,9 @@ def test_an_alarm_during_the_production_canary_rolls_it_back(
         assert states["check_staging"] == "success" and states["check_production"] == "failed"
         # the canary's share of traffic met the new model
         assert any("ModelError" in answer for answer in answers), answers
-        assert production_model() == before  # the old configuration, the old model
+        assert production_model(settings) == before  # the old configuration, the old model
         assert runtime.invoke_images(production_endpoint, [image])[0]["label"] == "blue"
-        production = {r["stage"]: r for r in history.for_run(run.run_id)}["production"]
+        production = {r["stage"]: r for r in history.for_run(settings, run.run_id)}["production"]
         assert production["outcome"] == "rolled_back"
         alarm = endpoints.alarm_names(production_endpoint)[0]
         assert f"{alarm} in ALARM" in production["reason"]
@@ -100,7 +100,7 @@ def test_an_alarm_during_the_production_canary_rolls_it_back(
         # (a step shorter than the sensor's poke interval is not seen; the end always is)
         statuses = [step["status"] for step in production["steps"]]
         assert statuses[-2:] == ["RolledBack", "AutoScalingRemoved"], production["steps"]
-        assert scaling.describe(production_endpoint, settings) is None
+        assert scaling.describe(settings, production_endpoint) is None
         notes = notification_inbox()
         [rolled_back] = [n for n in notes if n["event"] == "rolled_back"]
         assert rolled_back["attributes"]["run_id"] == run.run_id

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.stack
 def test_serve_endpoint_over_http(settings, tmp_path):
     upload_sample_images(settings, per_class=2)
     arn = publish_sample_package(settings, "serve", status="Approved", workdir=tmp_path)
-    flow.deploy("staging", arn, "t-serve")
-    endpoints.wait_in_service(settings.endpoint_name("staging"), poll=0.3)  # the DAG's sensor
+    flow.deploy(settings, "staging", arn, "t-serve")
+    # the DAG waits with its sensor
+    endpoints.wait_in_service(settings, settings.endpoint_name("staging"), poll=0.3)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
     proc = subprocess.Popen(

@@ -23,6 +23,7 @@ from botocore.validate import validate_parameters
 from conftest import EMULATOR_TEST_ROLE, SKLEARN_IMAGE, create_emulator_test_role
 from private_emulator import PrivateEmulator
 
+from image_mlops.deployment.endpoints import wait_for_endpoint
 from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 
 pytestmark = pytest.mark.stack
@@ -86,7 +87,7 @@ def _endpoint_with_two_configs(
             ],
         )
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-a")
-    return _settled(sagemaker, name)
+    return wait_for_endpoint(sagemaker, name, timeout=90, poll=0.2)
 
 
 def _sample_artifact(s3, bucket: str, name: str):
@@ -103,17 +104,6 @@ def _sample_artifact(s3, bucket: str, name: str):
     return ApprovedArtifact(
         f"s3://{bucket}/{key}", hashlib.sha256(body).hexdigest(), put.get("VersionId")
     )
-
-
-def _settled(sagemaker, name: str, timeout: float = 90) -> dict:
-    """DescribeEndpoint once the endpoint is no longer Creating/Updating."""
-    deadline = time.monotonic() + timeout
-    while True:
-        endpoint = sagemaker.describe_endpoint(EndpointName=name)
-        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
-            return endpoint
-        assert time.monotonic() < deadline, f"{name} still {endpoint['EndpointStatus']}"
-        time.sleep(0.3)
 
 
 def _unique(prefix: str) -> str:
@@ -133,7 +123,7 @@ def test_update_endpoint_switches_config_and_variants(aws):
     answer = aws.sagemaker.update_endpoint(**params)
     assert answer["EndpointArn"] == before["EndpointArn"]
 
-    after = _settled(aws.sagemaker, name)
+    after = wait_for_endpoint(aws.sagemaker, name, timeout=90, poll=0.2)
     assert after["EndpointStatus"] == "InService"
     assert after["EndpointConfigName"] == f"{name}-b"
     assert [(v["VariantName"], v["CurrentInstanceCount"]) for v in after["ProductionVariants"]] == [
@@ -240,7 +230,7 @@ def test_update_endpoint_with_quiet_alarm_goes_through(aws):
             RetainAllVariantProperties=False,
         )
     )
-    after = _settled(aws.sagemaker, name)
+    after = wait_for_endpoint(aws.sagemaker, name, timeout=90, poll=0.2)
     assert after["EndpointConfigName"] == f"{name}-b"
     assert "FailureReason" not in after
     assert after["LastDeploymentConfig"] == config
@@ -306,7 +296,7 @@ def _populate(emulator: PrivateEmulator) -> dict:
     sagemaker.update_endpoint(
         EndpointName="persist-endpoint", EndpointConfigName="persist-endpoint-b"
     )
-    _settled(sagemaker, "persist-endpoint")
+    wait_for_endpoint(sagemaker, "persist-endpoint", timeout=90, poll=0.2)
 
     cloudwatch = emulator.client("cloudwatch")
     cloudwatch.put_metric_data(

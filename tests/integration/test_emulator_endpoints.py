@@ -53,9 +53,9 @@ def hosted(local_stack, admin, tmp_path_factory):
     upload_sample_images(settings, per_class=2)
     work = tmp_path_factory.mktemp("artifacts")
     arn = publish_sample_package(settings, "hosted", status="Approved", workdir=work)
-    candidate = flow.require_approved(arn, settings)
-    approved = flow.verified_artifact(candidate, "staging", settings)
-    config = endpoints.ensure_endpoint_config(candidate, "staging", settings, approved)
+    candidate = flow.require_approved(settings, arn)
+    approved = flow.verified_artifact(settings, candidate, "staging")
+    config = endpoints.ensure_endpoint_config(settings, candidate, "staging", approved)
     sagemaker = admin.sagemaker  # an endpoint of the test's own name
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=config)
     yield {"config": config, "candidate": candidate, "approved": approved}
@@ -153,7 +153,7 @@ def test_update_whose_new_fleet_fails_rolls_back_and_the_old_process_keeps_servi
 def test_update_with_a_rollback_alarm_in_alarm_is_refused_at_once(aws, hosted, settings):
     wait_endpoint_settled(aws, ENDPOINT)
     started = dt.datetime.now(dt.UTC)
-    alarms = endpoints.ensure_rollback_alarms(ENDPOINT, settings)
+    alarms = endpoints.ensure_rollback_alarms(settings, ENDPOINT)
     wait_for_alarm_evaluation(after=started)  # then nothing re-evaluates them for a minute
     aws.cloudwatch.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason="test")
     try:
@@ -161,7 +161,7 @@ def test_update_with_a_rollback_alarm_in_alarm_is_refused_at_once(aws, hosted, s
             EndpointName=ENDPOINT,
             EndpointConfigName=hosted["config"],
             DeploymentConfig=endpoints.deployment_config(
-                alarms, endpoints.traffic_routing("staging", settings), settings
+                settings, alarms, endpoints.traffic_routing(settings, "staging")
             ),
         )
         endpoint = aws.sagemaker.describe_endpoint(EndpointName=ENDPOINT)

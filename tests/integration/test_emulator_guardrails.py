@@ -47,9 +47,9 @@ BLUE_BATCH = json.dumps({"instances": [{"b64": base64.b64encode(BLUE_JPEG).decod
 
 def _config(settings, tag: str, workdir, stage: str, **package) -> str:
     arn = publish_sample_package(settings, tag, status="Approved", workdir=workdir, **package)
-    candidate = flow.require_approved(arn, settings)
-    approved = flow.verified_artifact(candidate, stage, settings)
-    return endpoints.ensure_endpoint_config(candidate, stage, settings, approved)
+    candidate = flow.require_approved(settings, arn)
+    approved = flow.verified_artifact(settings, candidate, stage)
+    return endpoints.ensure_endpoint_config(settings, candidate, stage, approved)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def _baking(aws, name: str, timeout: float = 90) -> dict:
 
 
 def test_a_canary_shifts_part_of_the_traffic_then_all_of_it(aws, configs, endpoint, settings):
-    alarms = endpoints.ensure_rollback_alarms(endpoint, settings)
+    alarms = endpoints.ensure_rollback_alarms(settings, endpoint)
     aws.sagemaker.update_endpoint(
         EndpointName=endpoint,
         EndpointConfigName=configs["inverted"],
@@ -145,7 +145,7 @@ def test_an_alarm_during_the_canary_rolls_traffic_back_to_the_old_fleet(
 ):
     """The new model fails batched requests: its 5xx errors, published as SageMaker publishes
     them, put the rollback alarm in ALARM during the canary, and the update rolls back."""
-    alarms = endpoints.ensure_rollback_alarms(endpoint, settings)
+    alarms = endpoints.ensure_rollback_alarms(settings, endpoint)
     aws.sagemaker.update_endpoint(
         EndpointName=endpoint,
         EndpointConfigName=configs["failing"],
@@ -194,7 +194,7 @@ def test_an_alarm_during_the_canary_rolls_traffic_back_to_the_old_fleet(
 
 
 def test_a_canary_of_less_than_one_instance_is_refused(aws, configs, endpoint, settings):
-    alarms = endpoints.ensure_rollback_alarms(endpoint, settings)
+    alarms = endpoints.ensure_rollback_alarms(settings, endpoint)
     with pytest.raises(aws.sagemaker.exceptions.ClientError, match="at least one instance"):
         aws.sagemaker.update_endpoint(  # half of a one-instance fleet
             EndpointName=endpoint,
@@ -290,13 +290,13 @@ def test_deregistering_a_scalable_target_deletes_its_policies(aws, settings):
             PolicyType="TargetTrackingScaling",
             TargetTrackingScalingPolicyConfiguration={"TargetValue": 1.0},
         )
-    applied = scaling.apply(name, settings)
+    applied = scaling.apply(settings, name)
     assert applied["resource_id"] == f"endpoint/{name}/variant/AllTraffic"
-    assert len(scaling.describe(name, settings)["Policies"]) == 1
-    assert scaling.remove(name, settings) is True
-    assert scaling.describe(name, settings) is None
+    assert len(scaling.describe(settings, name)["Policies"]) == 1
+    assert scaling.remove(settings, name) is True
+    assert scaling.describe(settings, name) is None
     policies = autoscaling.describe_scaling_policies(
         ServiceNamespace=scaling.NAMESPACE, ResourceId=scaling.resource_id(name)
     )["ScalingPolicies"]
     assert policies == []
-    assert scaling.remove(name, settings) is False  # nothing left: nothing to do
+    assert scaling.remove(settings, name) is False  # nothing left: nothing to do

@@ -84,7 +84,7 @@ def test_dag_registers_a_package_once(
 
     from image_mlops import registry
 
-    package = registry.describe_package(result["model_package_arn"])
+    package = registry.describe_package(settings, result["model_package_arn"])
     assert package.approval_status == "PendingManualApproval"
     assert float(package.metadata["accuracy"]) >= 0.9
     for field in (
@@ -117,7 +117,7 @@ def test_dag_registers_a_package_once(
         names = set(tar.getnames())
     assert {"code/inference.py", "code/features.py", "metadata.json", "model.npz"} <= names
 
-    evaluation = registry.load_evaluation(package)
+    evaluation = registry.load_evaluation(settings, package)
     assert (
         evaluation["multiclass_classification_metrics"]["accuracy"]["value"]
         == (evaluation["accuracy"])

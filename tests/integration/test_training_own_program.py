@@ -68,7 +68,7 @@ def test_a_training_program_of_your_own_trains_evaluates_and_registers(
     assert "C" not in hps and "max_iter" not in hps  # the built-in program's are not sent
 
     result = run.get_task_instance("register").xcom_pull(task_ids="register")
-    package = registry.describe_package(result["model_package_arn"])
+    package = registry.describe_package(settings, result["model_package_arn"])
     described = clean_aws.sagemaker.describe_model_package(ModelPackageName=package.arn)
     container = described["InferenceSpecification"]["Containers"][0]
     assert container["Image"].endswith("/pytorch-inference:2.3-cpu-py311")
@@ -80,7 +80,7 @@ def test_a_training_program_of_your_own_trains_evaluates_and_registers(
     assert {"code/inference.py", "centroids.npy", "metadata.json"} <= names
     assert metadata == {"program": "nearest-centroid", "classes": metadata["classes"], "thumb": 12}
     # evaluated through the artifact's own inference code, as it would be served
-    evaluation = registry.load_evaluation(package)
+    evaluation = registry.load_evaluation(settings, package)
     assert evaluation["n_test"] > 0 and evaluation["n_errors"] == 0
     assert evaluation["accuracy"] > 1 / 6  # better than chance on six classes
 

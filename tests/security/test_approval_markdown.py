@@ -13,14 +13,14 @@ import re
 from markdown_it import MarkdownIt
 
 from image_mlops.deployment import approval, history
-from image_mlops.deployment.packages import Candidate
+from image_mlops.registry import ModelPackage
 
 FORGED_CLASS = "mug | 1.000 | 0.100 | +0.900 |\n| shoe"
 FORGED_AUTHOR = "eve | trusted | [approve me](http://evil.example) **<script>x</script>**"
 
 
-def _candidate(version: int, **metadata) -> Candidate:
-    return Candidate(
+def _candidate(version: int, **metadata) -> ModelPackage:
+    return ModelPackage(
         arn=f"arn:aws:sagemaker:us-east-1:123456789012:model-package/m/{version}",
         version=version,
         approval_status="PendingManualApproval",

@@ -6,11 +6,11 @@ import pytest
 
 from image_mlops.config import Settings
 from image_mlops.deployment import approval, endpoints, smoke
-from image_mlops.deployment.packages import Candidate
+from image_mlops.registry import ModelPackage
 
 
 def _candidate(version=3, status="PendingManualApproval", **metadata):
-    return Candidate(
+    return ModelPackage(
         arn=f"arn:aws:sagemaker:us-east-1:123456789012:model-package/g/{version}",
         version=version,
         approval_status=status,
@@ -63,12 +63,12 @@ def test_body_compares_candidate_with_production():
 def test_names_are_deterministic_and_valid():
     settings = Settings()
     a, b = _candidate(3), _candidate(4)
-    assert endpoints.model_name_for(a, settings) == endpoints.model_name_for(a, settings)
-    assert endpoints.model_name_for(a, settings) != endpoints.model_name_for(b, settings)
-    staging = endpoints.endpoint_config_name_for(a, "staging", settings)
-    production = endpoints.endpoint_config_name_for(a, "production", settings)
+    assert endpoints.model_name_for(settings, a) == endpoints.model_name_for(settings, a)
+    assert endpoints.model_name_for(settings, a) != endpoints.model_name_for(settings, b)
+    staging = endpoints.endpoint_config_name_for(settings, a, "staging")
+    production = endpoints.endpoint_config_name_for(settings, a, "production")
     assert staging != production
-    for name in (staging, production, endpoints.model_name_for(a, settings)):
+    for name in (staging, production, endpoints.model_name_for(settings, a)):
         assert len(name) <= 63 and name.replace("-", "").isalnum()
 
 
@@ -80,7 +80,7 @@ def test_deployment_config_validates_against_botocore(routing):
     settings = Settings(production_traffic_routing=routing)
     model = botocore.session.get_session().get_service_model("sagemaker")
     config = endpoints.deployment_config(
-        endpoints.alarm_names("e"), endpoints.traffic_routing("production", settings), settings
+        settings, endpoints.alarm_names("e"), endpoints.traffic_routing(settings, "production")
     )
     params = {"EndpointName": "e", "EndpointConfigName": "c", "DeploymentConfig": config}
     validate_parameters(params, model.operation_model("UpdateEndpoint").input_shape)
@@ -91,14 +91,14 @@ def test_deployment_config_validates_against_botocore(routing):
 
 def test_traffic_routing_defaults_and_the_one_instance_fallback():
     settings = Settings()
-    staging = endpoints.traffic_routing("staging", settings)
-    production = endpoints.traffic_routing("production", settings)
+    staging = endpoints.traffic_routing(settings, "staging")
+    production = endpoints.traffic_routing(settings, "production")
     assert (staging.kind, staging.fallback_reason) == ("ALL_AT_ONCE", None)
     assert production.kind == "CANARY" and production.fallback_reason is None
     assert production.configuration["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 50}
     assert settings.production_instance_count == 2
     one = Settings(production_instance_count=1)
-    fallback = endpoints.traffic_routing("production", one)
+    fallback = endpoints.traffic_routing(one, "production")
     assert fallback.kind == "ALL_AT_ONCE"
     assert "at least two instances" in fallback.fallback_reason
     assert "IMAGE_MLOPS_PRODUCTION_INSTANCE_COUNT is 1" in fallback.fallback_reason

@@ -9,7 +9,7 @@ from typing import Any
 from image_mlops import s3layout
 from image_mlops.aws import aws_client
 from image_mlops.config import Settings
-from image_mlops.registry import decode_counts
+from image_mlops.registry import decode_counts, list_packages
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -46,18 +46,13 @@ def collect_summary(settings: Settings) -> dict:
             folders[parts[1]] += 1
     summary["class_folders"] = dict(sorted(folders.items()))
 
-    sagemaker = aws_client("sagemaker", settings)
-    packages = sagemaker.list_model_packages(
-        ModelPackageGroupName=settings.model_name, SortBy="CreationTime", SortOrder="Ascending"
-    )["ModelPackageSummaryList"]
     models = []
-    for package in packages:
-        described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
-        metadata = described.get("CustomerMetadataProperties", {})
+    for package in reversed(list_packages(settings)):  # oldest first
+        metadata = package.metadata
         models.append(
             {
-                "version": described.get("ModelPackageVersion"),
-                "status": described.get("ModelApprovalStatus"),
+                "version": package.version,
+                "status": package.approval_status,
                 "accuracy": metadata.get("accuracy"),
                 "macro_f1": metadata.get("macro_f1"),
                 "reason": metadata.get("reason", ""),
@@ -78,24 +73,20 @@ def collect_summary(settings: Settings) -> dict:
 
     summary["label_events"] = counts(settings)
 
+    from image_mlops.deployment.endpoints import describe_endpoint, serving_model
+
     endpoints = []
     for stage in ("staging", "production"):
         name = settings.endpoint_name(stage)
-        try:
-            endpoint = sagemaker.describe_endpoint(EndpointName=name)
-        except sagemaker.exceptions.ClientError:
+        serving = serving_model(settings, name)
+        if serving is None:
             continue
-        config = sagemaker.describe_endpoint_config(
-            EndpointConfigName=endpoint["EndpointConfigName"]
-        )
-        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-        environment = model.get("PrimaryContainer", {}).get("Environment", {})
         endpoints.append(
             {
                 "endpoint": name,
-                "status": endpoint["EndpointStatus"],
-                "config": endpoint["EndpointConfigName"],
-                "version": environment.get("IMAGE_MLOPS_MODEL_PACKAGE_VERSION", "?"),
+                "status": (describe_endpoint(settings, name) or {}).get("EndpointStatus", "?"),
+                "config": serving.endpoint_config_name,
+                "version": serving.package_version or "?",
             }
         )
     summary["endpoints"] = endpoints

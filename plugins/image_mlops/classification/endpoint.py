@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings
+from image_mlops.serving.container import ENV_PACKAGE_VERSION
 
-#: Environment variable the deployment puts on every SageMaker model it creates.
-PACKAGE_VERSION_ENV = "IMAGE_MLOPS_MODEL_PACKAGE_VERSION"
 FIELDS = (
     "endpoint_name",
     "endpoint_config_name",
@@ -35,9 +34,8 @@ def _version_of(package_arn: str) -> str | None:
     return match.group(1) if match else None
 
 
-def production_model(settings: Settings | None = None) -> dict[str, Any] | None:
+def production_model(settings: Settings) -> dict[str, Any] | None:
     """The model serving production as a dict of :data:`FIELDS`, or None when none serves."""
-    settings = settings or get_settings()
     from image_mlops.deployment import production_model as serving_production_model
 
     found = serving_production_model(settings)
@@ -48,7 +46,7 @@ def production_model(settings: Settings | None = None) -> dict[str, Any] | None:
     if version in (None, ""):
         raise ProductionModelError(
             f"the production endpoint {model['endpoint_name']!r} serves model "
-            f"{model['model_name']!r} with no model package version ({PACKAGE_VERSION_ENV}): "
+            f"{model['model_name']!r} with no model package version ({ENV_PACKAGE_VERSION}): "
             "redeploy it with the deploy_model DAG"
         )
     model["package_version"] = int(version)

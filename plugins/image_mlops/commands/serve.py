@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             invoker = ArtifactInvoker(args.model, Path(settings.state_dir) / "model-cache")
             what = str(args.model)
         else:
-            invoker = EndpointInvoker(args.endpoint, get_runtime(settings), settings)
+            invoker = EndpointInvoker(settings, args.endpoint, get_runtime(settings))
             if not invoker.ready():
                 raise EndpointError(f"endpoint {args.endpoint} does not exist or is not InService")
             what = f"endpoint {args.endpoint}"

@@ -8,17 +8,20 @@ the registry (e.g. in SageMaker Studio) is not asked again (:func:`route`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from image_mlops import markdown as md
-from image_mlops.config import Settings, get_settings
-from image_mlops.deployment import history, packages
-from image_mlops.deployment.packages import APPROVED, PENDING, REJECTED, Candidate
+from image_mlops import registry
+from image_mlops.config import Settings
+from image_mlops.deployment import history
+from image_mlops.registry import APPROVED, PENDING, REJECTED, ModelPackage
 
+log = logging.getLogger(__name__)
 ASK, DEPLOY, STOP = "ask", "deploy", "stop"
 
 
-def route(candidate: Candidate) -> str:
+def route(candidate: ModelPackage) -> str:
     """``ask`` (pending), ``deploy`` (already Approved) or ``stop`` (already Rejected)."""
     return {PENDING: ASK, APPROVED: DEPLOY, REJECTED: STOP}.get(candidate.approval_status, STOP)
 
@@ -42,12 +45,12 @@ def _recalls(evaluation: dict[str, Any]) -> dict[str, float]:
 
 
 def comparison_markdown(
-    candidate: Candidate,
+    candidate: ModelPackage,
     candidate_eval: dict[str, Any],
-    production: Candidate | None,
+    production: ModelPackage | None,
     production_eval: dict[str, Any],
 ) -> str:
-    """Candidate next to the production model: metrics, per-class recall, lineage."""
+    """ModelPackage next to the production model: metrics, per-class recall, lineage."""
     prod_title = f"production v{production.version}" if production else "production (none)"
     pm = production.metadata if production else {}
     cm = candidate.metadata
@@ -147,18 +150,29 @@ def gate_data_markdown(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
-def candidate_body(candidate_arn: str, settings: Settings | None = None) -> str:
+def readable_evaluation(settings: Settings, package: ModelPackage) -> dict[str, Any]:
+    """The package's evaluation.json, or ``{}`` when it has none or it cannot be read (the
+    approver then sees the registry's metadata and "—")."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return registry.load_evaluation(settings, package)
+    except (ValueError, ClientError, BotoCoreError) as exc:
+        log.warning("evaluation of %s unreadable: %s", package.arn, exc)
+        return {}
+
+
+def candidate_body(settings: Settings, candidate_arn: str) -> str:
     """The body of the first approval (markdown)."""
     from image_mlops.deployment.endpoints import production_model
 
-    settings = settings or get_settings()
-    candidate = packages.describe(candidate_arn, settings)
+    candidate = registry.describe_package(settings, candidate_arn)
     serving = production_model(settings)
     production = None
     if serving and serving.package_arn:
         try:
-            production = packages.describe(serving.package_arn, settings)
-        except packages.PackageError:
+            production = registry.describe_package(settings, serving.package_arn)
+        except registry.PackageNotFound:
             production = None
     return "\n".join(
         [
@@ -170,9 +184,9 @@ def candidate_body(candidate_arn: str, settings: Settings | None = None) -> str:
             "",
             comparison_markdown(
                 candidate,
-                packages.load_evaluation(candidate, settings),
+                readable_evaluation(settings, candidate),
                 production,
-                packages.load_evaluation(production, settings) if production else {},
+                readable_evaluation(settings, production) if production else {},
             ),
             "",
             f"Package: {md.code(candidate.arn)}  ",
@@ -181,19 +195,18 @@ def candidate_body(candidate_arn: str, settings: Settings | None = None) -> str:
     )
 
 
-def production_body(candidate_arn: str, run_id: str, settings: Settings | None = None) -> str:
+def production_body(settings: Settings, candidate_arn: str, run_id: str) -> str:
     """The body of the production approval: the staging result and the comparison."""
-    settings = settings or get_settings()
-    staging = [r for r in history.for_run(run_id, settings) if r["stage"] == "staging"]
+    staging = [r for r in history.for_run(settings, run_id) if r["stage"] == "staging"]
     lines = [
-        f"Promote **v{packages.describe(candidate_arn, settings).version}** to production "
+        f"Promote **v{registry.describe_package(settings, candidate_arn).version}** to production "
         f"({md.code(settings.endpoint_name('production'))})?",
         "",
         "Staging deployment of this run:",
         "",
         history.markdown(staging) if staging else "_no staging record_",
         "",
-        candidate_body(candidate_arn, settings).split("\n", 4)[-1],
+        candidate_body(settings, candidate_arn).split("\n", 4)[-1],
     ]
     return "\n".join(lines)
 
@@ -207,6 +220,7 @@ def approval_description(
 
 
 def record_decision(
+    settings: Settings,
     *,
     stage: str,
     candidate_arn: str,
@@ -215,27 +229,26 @@ def record_decision(
     at: dt.datetime | str | None,
     run_id: str,
     reason: str | None = None,
-    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Write a human decision: the registry status (first approval) and the history.
 
     ``reason`` replaces the usual "rejected by …" (an approval nobody answered)."""
-    settings = settings or get_settings()
-    candidate = packages.describe(candidate_arn, settings)
+    candidate = registry.describe_package(settings, candidate_arn)
     if stage == "approval":
         status = APPROVED if approved else REJECTED
         if candidate.approval_status != status:
-            packages.set_status(
+            registry.set_approval_status(
+                settings,
                 candidate.arn,
                 status,
                 f"Rejected: {reason} (run {run_id})"
                 if reason
                 else approval_description(approved, approver, at, run_id),
-                settings,
             )
         if approved:  # the staging record carries the approver
             return {"approved": True, "approver": approver}
         return history.record(
+            settings,
             run_id,
             "approval",
             package_arn=candidate.arn,
@@ -243,12 +256,12 @@ def record_decision(
             outcome="rejected",
             finished=True,
             approver=approver,
-            settings=settings,
             reason=reason or f"rejected by {approver} in Airflow",
         )
     if approved:
         return {"approved": True, "approver": approver}
     return history.record(
+        settings,
         run_id,
         "production",
         package_arn=candidate.arn,
@@ -256,7 +269,6 @@ def record_decision(
         outcome="rejected",
         finished=True,
         approver=approver,
-        settings=settings,
         endpoint_name=settings.endpoint_name("production"),
         reason=(reason or f"promotion to production rejected by {approver}")
         + "; staging keeps the model",

@@ -20,20 +20,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from image_mlops.aws import aws_client
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings
 from image_mlops.deployment import scaling
-from image_mlops.deployment.packages import Candidate
-from image_mlops.serving.container import CONTAINER_ENVIRONMENT
+from image_mlops.registry import ModelPackage
+from image_mlops.serving.container import (
+    CONTAINER_ENVIRONMENT,
+    ENV_PACKAGE_ARN,
+    ENV_PACKAGE_VERSION,
+)
 from image_mlops.serving.integrity import ApprovedArtifact
 
 log = logging.getLogger(__name__)
-ENV_PACKAGE_ARN = "IMAGE_MLOPS_MODEL_PACKAGE_ARN"
-ENV_PACKAGE_VERSION = "IMAGE_MLOPS_MODEL_PACKAGE_VERSION"
 VARIANT = "AllTraffic"
 #: Alarm kinds watched by the blue/green auto-rollback (AWS/SageMaker endpoint metrics).
 ROLLBACK_ALARMS = {
@@ -66,22 +68,25 @@ def _hash(*parts: str) -> str:
 
 
 def model_name_for(
-    candidate: Candidate, settings: Settings, approved: ApprovedArtifact | None = None
+    settings: Settings, candidate: ModelPackage, approved: ApprovedArtifact | None = None
 ) -> str:
     digest = _hash(
         candidate.arn,
         candidate.artifact_uri,
-        image_uri_for(candidate, settings),
+        image_uri_for(settings, candidate),
         *(approved.environment().values() if approved else ()),
     )
     return f"{settings.model_name}-v{candidate.version}-{digest}"[:63]
 
 
 def endpoint_config_name_for(
-    candidate: Candidate, stage: str, settings: Settings, approved: ApprovedArtifact | None = None
+    settings: Settings,
+    candidate: ModelPackage,
+    stage: str,
+    approved: ApprovedArtifact | None = None,
 ) -> str:
     digest = _hash(
-        model_name_for(candidate, settings, approved),
+        model_name_for(settings, candidate, approved),
         settings.inference_instance_type,
         str(settings.instance_count(stage)),
         json.dumps(data_capture_config(settings), sort_keys=True),
@@ -89,7 +94,7 @@ def endpoint_config_name_for(
     return f"{settings.model_name}-{stage}-v{candidate.version}-{digest}"[:63]
 
 
-def image_uri_for(candidate: Candidate, settings: Settings) -> str:
+def image_uri_for(settings: Settings, candidate: ModelPackage) -> str:
     """The package's inference image, else the framework's serving image in the region."""
     if candidate.image_uri:
         return candidate.image_uri
@@ -125,22 +130,21 @@ def _exists(call, **kwargs) -> dict[str, Any] | None:
 
 
 def ensure_model(
-    candidate: Candidate, settings: Settings | None = None, approved: ApprovedArtifact | None = None
+    settings: Settings, candidate: ModelPackage, approved: ApprovedArtifact | None = None
 ) -> str:
     """Create the SageMaker model of ``candidate`` unless it exists; returns its name.
 
     ``approved`` (the verified artifact) goes into the model's environment, so whatever
     loads the model later checks the bytes against it.
     """
-    settings = settings or get_settings()
     sagemaker = aws_client("sagemaker", settings)
-    name = model_name_for(candidate, settings, approved)
+    name = model_name_for(settings, candidate, approved)
     if _exists(sagemaker.describe_model, ModelName=name) is None:
         sagemaker.create_model(
             ModelName=name,
             ExecutionRoleArn=settings.sagemaker_role_arn,
             PrimaryContainer={
-                "Image": image_uri_for(candidate, settings),
+                "Image": image_uri_for(settings, candidate),
                 "ModelDataUrl": candidate.artifact_uri,
                 "Environment": {
                     ENV_PACKAGE_ARN: candidate.arn,
@@ -173,16 +177,15 @@ def data_capture_config(settings: Settings) -> dict[str, Any] | None:
 
 
 def ensure_endpoint_config(
-    candidate: Candidate,
+    settings: Settings,
+    candidate: ModelPackage,
     stage: str,
-    settings: Settings | None = None,
     approved: ApprovedArtifact | None = None,
 ) -> str:
     """Create the endpoint configuration for ``candidate`` on ``stage`` unless it exists."""
-    settings = settings or get_settings()
     sagemaker = aws_client("sagemaker", settings)
-    model_name = ensure_model(candidate, settings, approved)
-    name = endpoint_config_name_for(candidate, stage, settings, approved)
+    model_name = ensure_model(settings, candidate, approved)
+    name = endpoint_config_name_for(settings, candidate, stage, approved)
     if _exists(sagemaker.describe_endpoint_config, EndpointConfigName=name) is None:
         capture = data_capture_config(settings)
         sagemaker.create_endpoint_config(
@@ -201,9 +204,8 @@ def ensure_endpoint_config(
     return name
 
 
-def ensure_rollback_alarms(endpoint_name: str, settings: Settings | None = None) -> list[str]:
+def ensure_rollback_alarms(settings: Settings, endpoint_name: str) -> list[str]:
     """Put (idempotently) the endpoint's error and latency alarms; returns their names."""
-    settings = settings or get_settings()
     cloudwatch = aws_client("cloudwatch", settings)
     names = alarm_names(endpoint_name)
     for name, (metric, statistic, threshold) in zip(names, ROLLBACK_ALARMS.values(), strict=True):
@@ -239,13 +241,12 @@ class TrafficRouting:
         return self.configuration["Type"]
 
 
-def traffic_routing(stage: str, settings: Settings | None = None) -> TrafficRouting:
+def traffic_routing(settings: Settings, stage: str) -> TrafficRouting:
     """The stage's ``IMAGE_MLOPS_<STAGE>_TRAFFIC_ROUTING`` as SageMaker's configuration.
 
     A canary or linear shift moves part of the new fleet's capacity first, so it needs two
     instances at least: with one, the update is all at once and the reason says so.
     """
-    settings = settings or get_settings()
     kind, instances = settings.traffic_routing(stage), settings.instance_count(stage)
     wait = settings.traffic_wait_seconds
     reason = None
@@ -268,10 +269,9 @@ def traffic_routing(stage: str, settings: Settings | None = None) -> TrafficRout
 
 
 def deployment_config(
-    alarms: list[str], routing: TrafficRouting, settings: Settings | None = None
+    settings: Settings, alarms: list[str], routing: TrafficRouting
 ) -> dict[str, Any]:
     """Blue/green with ``routing``, auto-rollback on ``alarms``."""
-    settings = settings or get_settings()
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing.configuration,
@@ -282,11 +282,12 @@ def deployment_config(
     }
 
 
-def describe_endpoint(endpoint_name: str, settings: Settings | None = None) -> dict | None:
+def describe_endpoint(settings: Settings, endpoint_name: str) -> dict | None:
+    """``DescribeEndpoint``'s answer, None when there is no such endpoint."""
     return _exists(aws_client("sagemaker", settings).describe_endpoint, EndpointName=endpoint_name)
 
 
-def switch_endpoint(stage: str, config_name: str, settings: Settings | None = None) -> dict:
+def switch_endpoint(settings: Settings, stage: str, config_name: str) -> dict:
     """Create the ``stage`` endpoint on ``config_name``, or update it in place (blue/green,
     traffic shifted as :func:`traffic_routing` says, rolled back by its alarms).
 
@@ -295,10 +296,9 @@ def switch_endpoint(stage: str, config_name: str, settings: Settings | None = No
     "traffic_routing": CANARY|LINEAR|ALL_AT_ONCE or None, "routing_note": why not the
     setting, or None}``.
     """
-    settings = settings or get_settings()
     sagemaker = aws_client("sagemaker", settings)
     endpoint_name = settings.endpoint_name(stage)
-    current = describe_endpoint(endpoint_name, settings)
+    current = describe_endpoint(settings, endpoint_name)
     untouched = {"traffic_routing": None, "routing_note": None}
     if current is None:
         sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
@@ -317,15 +317,15 @@ def switch_endpoint(stage: str, config_name: str, settings: Settings | None = No
             f"endpoint {endpoint_name} is {current['EndpointStatus']}: wait until it is "
             "InService, then clear this task"
         )
-    _release_scaling_for_new_instance_type(endpoint_name, previous, settings)
-    alarms = ensure_rollback_alarms(endpoint_name, settings)
-    routing = traffic_routing(stage, settings)
+    _release_scaling_for_new_instance_type(settings, endpoint_name, previous)
+    alarms = ensure_rollback_alarms(settings, endpoint_name)
+    routing = traffic_routing(settings, stage)
     if routing.fallback_reason:
         log.warning("%s", routing.fallback_reason)
     sagemaker.update_endpoint(
         EndpointName=endpoint_name,
         EndpointConfigName=config_name,
-        DeploymentConfig=deployment_config(alarms, routing, settings),
+        DeploymentConfig=deployment_config(settings, alarms, routing),
     )
     return {
         "action": "updated",
@@ -366,7 +366,7 @@ def deployment_steps(endpoint: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _release_scaling_for_new_instance_type(
-    endpoint_name: str, current_config: str, settings: Settings
+    settings: Settings, endpoint_name: str, current_config: str
 ) -> None:
     """SageMaker refuses to change the instance type of a variant that is a scalable target:
     deregister it first (the check applies autoscaling again to the new fleet)."""
@@ -374,7 +374,7 @@ def _release_scaling_for_new_instance_type(
         EndpointConfigName=current_config
     )
     types = {v.get("InstanceType") for v in config["ProductionVariants"]}
-    if types != {settings.inference_instance_type} and scaling.remove(endpoint_name, settings):
+    if types != {settings.inference_instance_type} and scaling.remove(settings, endpoint_name):
         log.info(
             "%s: autoscaling deregistered before changing the instance type to %s",
             endpoint_name,
@@ -382,38 +382,57 @@ def _release_scaling_for_new_instance_type(
         )
 
 
+def wait_for_endpoint(
+    sagemaker: Any, endpoint_name: str, *, timeout: float, poll: float
+) -> dict[str, Any]:
+    """``DescribeEndpoint`` of ``endpoint_name`` once it is InService or Failed: botocore's
+    ``endpoint_in_service`` waiter, checking every ``poll`` seconds for at most ``timeout``
+    seconds (an update that rolls back ends InService too). :class:`DeploymentError` when
+    the endpoint does not exist or is still changing at the end."""
+    from botocore.exceptions import WaiterError
+
+    waiter = sagemaker.get_waiter("endpoint_in_service")
+    try:
+        waiter.wait(
+            EndpointName=endpoint_name,
+            WaiterConfig={"Delay": poll, "MaxAttempts": max(1, math.ceil(timeout / poll))},
+        )
+    except WaiterError as exc:
+        last = exc.last_response or {}
+        if last.get("EndpointStatus") != "Failed":
+            found = last.get("EndpointStatus") or last.get("Error", {}).get("Message", "")
+            raise DeploymentError(
+                f"endpoint {endpoint_name} is not InService after {timeout} s: {found}"
+            ) from exc
+    return sagemaker.describe_endpoint(EndpointName=endpoint_name)
+
+
 def wait_in_service(
+    settings: Settings,
     endpoint_name: str,
-    settings: Settings | None = None,
     timeout: float = 3600,
     poll: float | None = None,
 ) -> dict[str, Any]:
-    """Poll (every ``IMAGE_MLOPS_JOB_POLL_SECONDS``) until the endpoint leaves
-    Creating/Updating (for rollbacks inside a task)."""
-    settings = settings or get_settings()
-    poll = poll or settings.job_poll_seconds
-    deadline = time.monotonic() + timeout
-    while True:
-        endpoint = describe_endpoint(endpoint_name, settings)
-        if endpoint is None:
-            raise DeploymentError(f"endpoint {endpoint_name} disappeared")
-        status = endpoint["EndpointStatus"]
-        if status == "InService":
-            return endpoint
-        if status == "Failed":
-            raise DeploymentError(
-                f"endpoint {endpoint_name} Failed: {endpoint.get('FailureReason')}"
-            )
-        if time.monotonic() > deadline:
-            raise DeploymentError(f"endpoint {endpoint_name} still {status} after {timeout} s")
-        time.sleep(poll)
+    """Wait until the endpoint is InService (for rollbacks inside a task), checking every
+    ``poll`` seconds (default ``IMAGE_MLOPS_JOB_POLL_SECONDS``); returns its
+    ``DescribeEndpoint``, or raises :class:`DeploymentError` (Failed, gone, or too slow)."""
+    endpoint = wait_for_endpoint(
+        aws_client("sagemaker", settings),
+        endpoint_name,
+        timeout=timeout,
+        poll=poll or settings.job_poll_seconds,
+    )
+    if endpoint["EndpointStatus"] != "InService":
+        raise DeploymentError(
+            f"endpoint {endpoint_name} {endpoint['EndpointStatus']}: "
+            f"{endpoint.get('FailureReason') or 'no reason given'}"
+        )
+    return endpoint
 
 
-def verify_serving(
-    endpoint_name: str, config_name: str, settings: Settings | None = None
-) -> dict[str, Any]:
+def verify_serving(settings: Settings, endpoint_name: str, config_name: str) -> dict[str, Any]:
     """Fail unless the endpoint is InService on ``config_name`` (a rollback also says InService)."""
-    endpoint = describe_endpoint(endpoint_name, settings)
+    endpoint = describe_endpoint(settings, endpoint_name)
     if endpoint is None:
         raise DeploymentError(f"endpoint {endpoint_name} does not exist")
     if endpoint["EndpointStatus"] != "InService":
@@ -429,11 +448,11 @@ def verify_serving(
     return endpoint
 
 
-def serving_model(endpoint_name: str, settings: Settings | None = None) -> ServingModel | None:
-    """What ``endpoint_name`` serves now (None when the endpoint does not exist)."""
-    settings = settings or get_settings()
+def serving_model(settings: Settings, endpoint_name: str) -> ServingModel | None:
+    """What ``endpoint_name`` serves now (None when the endpoint does not exist): the one walk
+    endpoint → configuration → model."""
     sagemaker = aws_client("sagemaker", settings)
-    endpoint = describe_endpoint(endpoint_name, settings)
+    endpoint = describe_endpoint(settings, endpoint_name)
     if endpoint is None:
         return None
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
@@ -453,18 +472,17 @@ def serving_model(endpoint_name: str, settings: Settings | None = None) -> Servi
     )
 
 
-def production_model(settings: Settings | None = None) -> ServingModel | None:
+def production_model(settings: Settings) -> ServingModel | None:
     """The model the production endpoint serves, or None when there is none."""
-    settings = settings or get_settings()
-    return serving_model(settings.endpoint_name("production"), settings)
+    return serving_model(settings, settings.endpoint_name("production"))
 
 
-def delete_endpoint(endpoint_name: str, settings: Settings | None = None) -> None:
+def delete_endpoint(settings: Settings, endpoint_name: str) -> None:
     """Delete the endpoint and its autoscaling (gone already: nothing to do)."""
     import contextlib
 
     from botocore.exceptions import ClientError
 
-    scaling.remove(endpoint_name, settings)
+    scaling.remove(settings, endpoint_name)
     with contextlib.suppress(ClientError):  # already gone
         aws_client("sagemaker", settings).delete_endpoint(EndpointName=endpoint_name)

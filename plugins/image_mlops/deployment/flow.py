@@ -15,11 +15,11 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from image_mlops import notifications
+from image_mlops import notifications, registry
 from image_mlops.aws import aws_client
-from image_mlops.config import Settings, get_settings
-from image_mlops.deployment import approval, endpoints, history, packages, scaling, smoke
-from image_mlops.deployment.packages import APPROVED, Candidate
+from image_mlops.config import Settings
+from image_mlops.deployment import approval, endpoints, history, scaling, smoke
+from image_mlops.registry import APPROVED, ModelPackage
 from image_mlops.serving import integrity
 
 
@@ -31,35 +31,34 @@ class NotApproved(DeploymentFailed):
     """The registry does not say Approved: nothing is deployed."""
 
 
-def resolve_candidate(model_package: str | int | None, settings: Settings | None = None) -> dict:
+def resolve_candidate(settings: Settings, model_package: str | int | None) -> dict:
     """The package to deploy (Param value, or the newest pending/approved one) and its route."""
-    settings = settings or get_settings()
     if model_package in (None, "", 0, "0"):
-        candidate = packages.newest_deployable(settings)
+        candidate = registry.newest_deployable(settings)
     else:
-        candidate = packages.describe(model_package, settings)
+        candidate = registry.describe_package(settings, model_package)
     return {**candidate.summary(), "route": approval.route(candidate)}
 
 
-def record_registry_decision(candidate_arn: str, run_id: str, settings: Settings | None = None):
+def record_registry_decision(settings: Settings, candidate_arn: str, run_id: str):
     """The package was Rejected in the registry before this run: record it, deploy nothing."""
-    candidate = packages.describe(candidate_arn, settings)
+    candidate = registry.describe_package(settings, candidate_arn)
     return history.record(
+        settings,
         run_id,
         "approval",
         package_arn=candidate.arn,
         package_version=candidate.version,
         outcome="rejected",
         finished=True,
-        settings=settings,
         approver=candidate.approval_description or "registry",
         reason=f"package is {candidate.approval_status} in the model registry: nothing deployed",
     )
 
 
-def require_approved(candidate_arn: str, settings: Settings | None = None) -> Candidate:
+def require_approved(settings: Settings, candidate_arn: str) -> ModelPackage:
     """Re-read the registry; raise :class:`NotApproved` unless the package is Approved."""
-    candidate = packages.describe(candidate_arn, settings)
+    candidate = registry.describe_package(settings, candidate_arn)
     if candidate.approval_status != APPROVED:
         raise NotApproved(
             f"model package v{candidate.version} is {candidate.approval_status} in the registry, "
@@ -70,7 +69,7 @@ def require_approved(candidate_arn: str, settings: Settings | None = None) -> Ca
 
 
 def verified_artifact(
-    candidate: Candidate, stage: str, settings: Settings
+    settings: Settings, candidate: ModelPackage, stage: str
 ) -> integrity.ApprovedArtifact:
     """The candidate's artifact, checked against what was registered (and so approved).
 
@@ -87,18 +86,18 @@ def verified_artifact(
 
 
 def deploy(
+    settings: Settings,
     stage: str,
     candidate_arn: str,
     run_id: str,
     approver: str | None = None,
-    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Create the model and endpoint config, create or update ``<model>-<stage>``."""
-    settings = settings or get_settings()
     endpoint_name = settings.endpoint_name(stage)
 
-    def refused(package: Candidate, exc: Exception) -> None:
+    def refused(package: ModelPackage, exc: Exception) -> None:
         history.record(
+            settings,
             run_id,
             stage,
             package_arn=package.arn,
@@ -107,27 +106,27 @@ def deploy(
             finished=True,
             endpoint_name=endpoint_name,
             reason=str(exc),
-            settings=settings,
         )
 
     try:
-        candidate = require_approved(candidate_arn, settings)
+        candidate = require_approved(settings, candidate_arn)
     except NotApproved as exc:
-        refused(packages.describe(candidate_arn, settings), exc)
+        refused(registry.describe_package(settings, candidate_arn), exc)
         raise
     try:
-        approved = verified_artifact(candidate, stage, settings)
+        approved = verified_artifact(settings, candidate, stage)
     except integrity.ArtifactIntegrityError as exc:
         refused(candidate, exc)
         raise DeploymentFailed(str(exc)) from exc
-    model_name = endpoints.ensure_model(candidate, settings, approved)
-    config_name = endpoints.ensure_endpoint_config(candidate, stage, settings, approved)
-    previous = history.for_run(run_id, settings)
+    model_name = endpoints.ensure_model(settings, candidate, approved)
+    config_name = endpoints.ensure_endpoint_config(settings, candidate, stage, approved)
+    previous = history.for_run(settings, run_id)
     prior = next((r for r in previous if r["stage"] == stage), None)
-    switch = endpoints.switch_endpoint(stage, config_name, settings)
+    switch = endpoints.switch_endpoint(settings, stage, config_name)
     # On a re-run after the switch, the "previous" config is the one recorded the first time.
     previous_config = (prior or {}).get("previous_config_name") or switch["previous_config"]
     record = history.record(
+        settings,
         run_id,
         stage,
         package_arn=candidate.arn,
@@ -139,33 +138,31 @@ def deploy(
         model_name=model_name,
         approver=approver or candidate.approval_description or "model registry",
         traffic_routing=switch["traffic_routing"],
-        settings=settings,
     )
     if switch["routing_note"]:
-        history.add_step(run_id, stage, "AllAtOnce", switch["routing_note"], settings=settings)
+        history.add_step(settings, run_id, stage, "AllAtOnce", switch["routing_note"])
     return {**record, "action": switch["action"]}
 
 
-def check(stage: str, deployment: dict[str, Any], settings: Settings | None = None) -> dict:
+def check(settings: Settings, stage: str, deployment: dict[str, Any]) -> dict:
     """Verify the endpoint serves our config, then smoke-test it; roll back production."""
-    settings = settings or get_settings()
     endpoint_name = deployment["endpoint_name"]
     config_name = deployment["endpoint_config_name"]
     common = {
         "package_arn": deployment["package_arn"],
         "package_version": deployment["package_version"],
-        "settings": settings,
     }
     run_id = deployment["run_id"]
     try:
-        endpoints.verify_serving(endpoint_name, config_name, settings)
+        endpoints.verify_serving(settings, endpoint_name, config_name)
     except endpoints.DeploymentError as exc:
         # AWS (or the emulator) already rolled back, or the update never took effect.
         reason = f"{stage} endpoint check failed: {exc}"
         if stage == "production":
-            remove_autoscaling(run_id, stage, endpoint_name, settings)
-            notify_rolled_back(deployment, reason, settings)
+            remove_autoscaling(settings, run_id, stage, endpoint_name)
+            notify_rolled_back(settings, deployment, reason)
         history.record(
+            settings,
             run_id,
             stage,
             outcome="rolled_back" if stage == "production" else "failed",
@@ -174,8 +171,8 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
             **common,
         )
         raise DeploymentFailed(reason) from exc
-    candidate = packages.describe(deployment["package_arn"], settings)
-    result = smoke.run_smoke_test(endpoint_name, candidate.accuracy, settings)
+    candidate = registry.describe_package(settings, deployment["package_arn"])
+    result = smoke.run_smoke_test(settings, endpoint_name, candidate.accuracy)
     metrics = {
         "smoke_samples": result.samples,
         "smoke_accuracy": result.accuracy,
@@ -184,18 +181,18 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
         "latency_p95_ms": result.latency_p95_ms,
     }
     if result.passed:
-        scaling_applied = scaling.apply(endpoint_name, settings) if stage == "production" else None
+        scaling_applied = scaling.apply(settings, endpoint_name) if stage == "production" else None
         if scaling_applied:
             history.add_step(
+                settings,
                 run_id,
                 stage,
                 "AutoScaling",
                 f"{scaling_applied['min']}-{scaling_applied['max']} instances, target "
                 f"{scaling_applied['target_invocations']} invocations per instance per minute",
-                settings=settings,
             )
         record = history.record(
-            run_id, stage, outcome="succeeded", finished=True, **metrics, **common
+            settings, run_id, stage, outcome="succeeded", finished=True, **metrics, **common
         )
         if stage == "production":
             notifications.notify(
@@ -214,13 +211,21 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
         reason += " (e.g. " + "; ".join(result.examples[:3]) + ")"
     if stage == "staging":
         history.record(
-            run_id, stage, outcome="smoke_failed", finished=True, reason=reason, **metrics, **common
+            settings,
+            run_id,
+            stage,
+            outcome="smoke_failed",
+            finished=True,
+            reason=reason,
+            **metrics,
+            **common,
         )
         raise DeploymentFailed(reason + ". Production is untouched.")
-    remove_autoscaling(run_id, stage, endpoint_name, settings)
-    rollback_note = rollback(endpoint_name, deployment.get("previous_config_name"), settings)
-    notify_rolled_back(deployment, f"{reason}. {rollback_note}", settings)
+    remove_autoscaling(settings, run_id, stage, endpoint_name)
+    rollback_note = rollback(settings, endpoint_name, deployment.get("previous_config_name"))
+    notify_rolled_back(settings, deployment, f"{reason}. {rollback_note}")
     history.record(
+        settings,
         run_id,
         stage,
         outcome="rolled_back",
@@ -232,7 +237,7 @@ def check(stage: str, deployment: dict[str, Any], settings: Settings | None = No
     raise DeploymentFailed(f"{reason}. {rollback_note}")
 
 
-def notify_rolled_back(deployment: dict[str, Any], reason: str, settings: Settings) -> None:
+def notify_rolled_back(settings: Settings, deployment: dict[str, Any], reason: str) -> None:
     notifications.notify(
         "rolled_back",
         f"{settings.model_name} v{deployment['package_version']} rolled back from production",
@@ -243,22 +248,20 @@ def notify_rolled_back(deployment: dict[str, Any], reason: str, settings: Settin
     )
 
 
-def remove_autoscaling(run_id: str, stage: str, endpoint_name: str, settings: Settings) -> None:
+def remove_autoscaling(settings: Settings, run_id: str, stage: str, endpoint_name: str) -> None:
     """A rolled-back endpoint loses its autoscaling (the next successful deployment applies
     it again); the history says so."""
-    if scaling.remove(endpoint_name, settings):
+    if scaling.remove(settings, endpoint_name):
         history.add_step(
+            settings,
             run_id,
             stage,
             "AutoScalingRemoved",
             f"{endpoint_name} is no longer a scalable target (rollback)",
-            settings=settings,
         )
 
 
-def rollback(
-    endpoint_name: str, previous_config: str | None, settings: Settings | None = None
-) -> str:
+def rollback(settings: Settings, endpoint_name: str, previous_config: str | None) -> str:
     """Put ``endpoint_name`` back on ``previous_config`` and check the previous model answers.
 
     With no previous configuration (first deployment) the endpoint is deleted: a model that
@@ -266,17 +269,16 @@ def rollback(
     """
     from image_mlops.serving.runtime import get_runtime
 
-    settings = settings or get_settings()
     if not previous_config:
-        endpoints.delete_endpoint(endpoint_name, settings)
+        endpoints.delete_endpoint(settings, endpoint_name)
         return f"No previous configuration: endpoint {endpoint_name} deleted."
-    current = endpoints.describe_endpoint(endpoint_name, settings)
+    current = endpoints.describe_endpoint(settings, endpoint_name)
     if current and current["EndpointConfigName"] != previous_config:
         aws_client("sagemaker", settings).update_endpoint(
             EndpointName=endpoint_name, EndpointConfigName=previous_config
         )
-    endpoints.wait_in_service(endpoint_name, settings)
-    endpoints.verify_serving(endpoint_name, previous_config, settings)
+    endpoints.wait_in_service(settings, endpoint_name)
+    endpoints.verify_serving(settings, endpoint_name, previous_config)
     keys = smoke.labelled_sample(settings)[:3]
     if keys:
         from image_mlops.aws import s3_hook

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from image_mlops import markdown as md
-from image_mlops.config import INCLUDE_DIR, Settings, get_settings
+from image_mlops.config import INCLUDE_DIR, Settings
 
 SQL_DIR = INCLUDE_DIR / "sql" / "mlops"
 STAGES = ("approval", "staging", "production")
@@ -48,10 +48,9 @@ def sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-def _execute(settings: Settings | None, statement: str, params: dict | None = None) -> list:
+def _execute(settings: Settings, statement: str, params: dict | None = None) -> list:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    settings = settings or get_settings()
     conn = PostgresHook(postgres_conn_id=settings.mlops_conn_id).get_conn()
     try:
         with conn.cursor() as cur:
@@ -66,7 +65,7 @@ def _execute(settings: Settings | None, statement: str, params: dict | None = No
         conn.close()
 
 
-def ensure_table(settings: Settings | None = None) -> None:
+def ensure_table(settings: Settings) -> None:
     """Create the table when missing (safe to call any number of times)."""
     _execute(settings, sql("deployments"))
 
@@ -76,6 +75,7 @@ def deployment_id(run_id: str, stage: str) -> str:
 
 
 def record(
+    settings: Settings,
     run_id: str,
     stage: str,
     *,
@@ -83,7 +83,6 @@ def record(
     package_version: int,
     outcome: str,
     finished: bool = False,
-    settings: Settings | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """Upsert the record of ``run_id``/``stage``; returns it (JSON-safe) for XCom and the UI."""
@@ -111,12 +110,12 @@ def record(
 
 
 def add_step(
+    settings: Settings,
     run_id: str,
     stage: str,
     status: str,
     message: str,
     at: str | None = None,
-    settings: Settings | None = None,
 ) -> bool:
     """Append the step ``{"status", "message", "at"}`` (``at``: ISO time, default now) to the
     record's steps, once; returns whether it was new."""
@@ -131,7 +130,7 @@ def add_step(
     return bool(rows)
 
 
-def for_run(run_id: str, settings: Settings | None = None) -> list[dict[str, Any]]:
+def for_run(settings: Settings, run_id: str) -> list[dict[str, Any]]:
     """The records of one run (stage order)."""
     ensure_table(settings)
     return _execute(settings, sql("deployments_for_run"), {"run_id": run_id})

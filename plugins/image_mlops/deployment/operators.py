@@ -34,16 +34,20 @@ class RegistryApprovalOperator(ApprovalOperator):
         self.stage = stage
 
     def execute(self, context):
+        from image_mlops.config import get_settings
         from image_mlops.deployment import approval
 
         if self.stage == "approval":
-            self.body = approval.candidate_body(self.package_arn)
+            self.body = approval.candidate_body(get_settings(), self.package_arn)
         else:
-            self.body = approval.production_body(self.package_arn, context["run_id"])
+            self.body = approval.production_body(
+                get_settings(), self.package_arn, context["run_id"]
+            )
         return super().execute(context)
 
     def execute_complete(self, context, event: dict[str, Any]) -> Any:
         if "error" not in event:
+            from image_mlops.config import get_settings
             from image_mlops.deployment import approval
 
             chosen = event["chosen_options"]
@@ -67,6 +71,7 @@ class RegistryApprovalOperator(ApprovalOperator):
                     approver,
                 )
             approval.record_decision(
+                get_settings(),
                 stage=self.stage,
                 candidate_arn=self.package_arn,
                 approved=approved,

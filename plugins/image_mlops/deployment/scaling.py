@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from image_mlops.aws import aws_client
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings
 
 NAMESPACE = "sagemaker"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -29,10 +29,9 @@ def policy_name(endpoint_name: str) -> str:
     return f"{endpoint_name}-invocations-per-instance"
 
 
-def apply(endpoint_name: str, settings: Settings | None = None) -> dict[str, Any] | None:
+def apply(settings: Settings, endpoint_name: str) -> dict[str, Any] | None:
     """Register (or update) the scalable target and its policy; returns what was applied
     (None when autoscaling is off: ``IMAGE_MLOPS_AUTOSCALING_MAX_INSTANCES`` is 0)."""
-    settings = settings or get_settings()
     if settings.autoscaling_max_instances <= 0:
         return None
     client = aws_client("application-autoscaling", settings)
@@ -71,7 +70,7 @@ def _targets(client: Any, endpoint_name: str) -> list[dict[str, Any]]:
     )["ScalableTargets"]
 
 
-def describe(endpoint_name: str, settings: Settings | None = None) -> dict[str, Any] | None:
+def describe(settings: Settings, endpoint_name: str) -> dict[str, Any] | None:
     """The variant's scalable target and its policies, or None when it has none."""
     client = aws_client("application-autoscaling", settings)
     targets = _targets(client, endpoint_name)
@@ -83,7 +82,7 @@ def describe(endpoint_name: str, settings: Settings | None = None) -> dict[str, 
     return {**targets[0], "Policies": policies}
 
 
-def remove(endpoint_name: str, settings: Settings | None = None) -> bool:
+def remove(settings: Settings, endpoint_name: str) -> bool:
     """Deregister the variant's scalable target (its policies go with it); returns whether
     there was one."""
     client = aws_client("application-autoscaling", settings)

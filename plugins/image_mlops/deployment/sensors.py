@@ -35,10 +35,12 @@ class EndpointDeploymentSensor(SageMakerEndpointSensor):
         return super().poke(context)
 
     def get_sagemaker_response(self) -> dict:
+        from image_mlops.config import get_settings
         from image_mlops.deployment import endpoints, history
 
         response = super().get_sagemaker_response()
+        settings = get_settings()
         for step in endpoints.deployment_steps(response):
-            if history.add_step(self.run_id, self.stage, **step):
+            if history.add_step(settings, self.run_id, self.stage, **step):
                 self.log.info("%s: %s %s", self.endpoint_name, step["status"], step["message"])
         return response

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from image_mlops import s3layout
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
@@ -76,10 +76,9 @@ def choose_sample(keys: list[str], size: int) -> list[str]:
     return sample
 
 
-def labelled_sample(settings: Settings | None = None) -> list[str]:
+def labelled_sample(settings: Settings) -> list[str]:
     from image_mlops.aws import s3_hook
 
-    settings = settings or get_settings()
     keys = s3_hook(settings).list_keys(
         bucket_name=settings.validated_bucket, prefix=s3layout.LABELED_PREFIX
     )
@@ -87,16 +86,15 @@ def labelled_sample(settings: Settings | None = None) -> list[str]:
 
 
 def run_smoke_test(
+    settings: Settings,
     endpoint_name: str,
     registered_accuracy: float | None,
-    settings: Settings | None = None,
     runtime=None,
 ) -> SmokeResult:
     """Send the sample to ``endpoint_name``; returns the result (``passed`` says if it passed)."""
     from image_mlops.aws import s3_hook
     from image_mlops.serving.runtime import get_runtime
 
-    settings = settings or get_settings()
     runtime = runtime or get_runtime(settings)
     required = max(0.0, (registered_accuracy or 0.0) - settings.smoke_tolerance)
     keys = labelled_sample(settings)

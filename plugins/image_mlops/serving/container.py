@@ -10,9 +10,16 @@
   without a NAT (or network isolation) cannot reach; without isolation the image's own
   setuptools builds it, offline. (pip reads a ``--no-...`` flag's variable inverted: ``0``
   turns build isolation off.)
+
+The deployment adds :data:`ENV_PACKAGE_ARN` and :data:`ENV_PACKAGE_VERSION` to every model it
+creates, so what an endpoint serves is readable from ``DescribeModel``.
 """
 
 from __future__ import annotations
+
+#: The model package a deployed SageMaker model was made from (its ARN, its version number).
+ENV_PACKAGE_ARN = "IMAGE_MLOPS_MODEL_PACKAGE_ARN"
+ENV_PACKAGE_VERSION = "IMAGE_MLOPS_MODEL_PACKAGE_VERSION"
 
 CONTAINER_ENVIRONMENT: dict[str, str] = {
     "SAGEMAKER_PROGRAM": "inference.py",

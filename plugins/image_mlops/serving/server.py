@@ -50,7 +50,7 @@ class ArtifactInvoker:
 class EndpointInvoker:
     """Serve what an endpoint serves (each request is an ``InvokeEndpoint``)."""
 
-    def __init__(self, endpoint_name: str, runtime, settings=None) -> None:
+    def __init__(self, settings, endpoint_name: str, runtime) -> None:
         self.endpoint_name = endpoint_name
         self.runtime = runtime
         self.settings = settings
@@ -58,7 +58,7 @@ class EndpointInvoker:
     def ready(self) -> bool:
         from image_mlops.deployment.endpoints import describe_endpoint
 
-        endpoint = describe_endpoint(self.endpoint_name, self.settings)
+        endpoint = describe_endpoint(self.settings, self.endpoint_name)
         return endpoint is not None and endpoint["EndpointStatus"] in ("InService", "Updating")
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:

@@ -20,12 +20,12 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from image_mlops import s3layout
 from image_mlops.aws import aws_client
@@ -163,18 +163,27 @@ def _describe(sagemaker: Any, name: str) -> dict[str, Any] | None:
 
 
 def _wait(sagemaker: Any, name: str, settings: Settings) -> dict[str, Any]:
-    deadline = time.monotonic() + settings.evaluation_timeout_seconds
-    while True:
-        described = sagemaker.describe_transform_job(TransformJobName=name)
-        if described["TransformJobStatus"] not in ("InProgress", "Stopping"):
-            return described
-        if time.monotonic() > deadline:
+    """The job's ``DescribeTransformJob`` once it ended (Completed, Stopped or Failed):
+    botocore's ``transform_job_completed_or_stopped`` waiter; a job still running after
+    ``IMAGE_MLOPS_EVALUATION_TIMEOUT_SECONDS`` is stopped and the evaluation fails."""
+    poll = settings.job_poll_seconds
+    timeout = settings.evaluation_timeout_seconds
+    waiter = sagemaker.get_waiter("transform_job_completed_or_stopped")
+    try:
+        waiter.wait(
+            TransformJobName=name,
+            WaiterConfig={"Delay": poll, "MaxAttempts": max(1, math.ceil(timeout / poll))},
+        )
+    except WaiterError as exc:
+        if (exc.last_response or {}).get("TransformJobStatus") in ("InProgress", "Stopping"):
             sagemaker.stop_transform_job(TransformJobName=name)
             raise EvaluationFailed(
-                f"transform job {name} ran longer than {settings.evaluation_timeout_seconds} s "
+                f"transform job {name} ran longer than {timeout} s "
                 "(IMAGE_MLOPS_EVALUATION_TIMEOUT_SECONDS): stopped"
-            )
-        time.sleep(settings.job_poll_seconds)
+            ) from exc
+        if "TransformJobStatus" not in (exc.last_response or {}):
+            raise  # the job is gone, or the call failed: not a job's outcome
+    return sagemaker.describe_transform_job(TransformJobName=name)
 
 
 def run_transform(

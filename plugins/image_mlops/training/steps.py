@@ -238,7 +238,7 @@ def register(
     from image_mlops import registry
 
     package = registry.register_model_package(
-        settings=settings,
+        settings,
         candidate_prefix=trained["candidate_prefix"],
         artifact_sha256=trained["artifact_sha256"],
         data_fingerprint=snap["fingerprint"],
@@ -298,7 +298,7 @@ def latest_snapshot_keys(settings: Settings) -> set[str] | None:
     its snapshot cannot be read — then every labelled image counts as new)."""
     from image_mlops import registry
 
-    latest = registry.latest_package(settings=settings)
+    latest = registry.latest_package(settings)
     fingerprint = latest.metadata.get("data_fingerprint") if latest else None
     if not fingerprint:
         return None

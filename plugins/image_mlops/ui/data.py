@@ -86,7 +86,7 @@ def deployed_versions(settings: Settings) -> list[dict[str, Any]]:
         name = settings.endpoint_name(stage)
         row: dict[str, Any] = {"stage": stage, "endpoint": name, "version": None, "model": None}
         try:
-            serving = serving_model(name, settings)
+            serving = serving_model(settings, name)
         except Exception:  # a short note on the page (never the exception text), never a 500
             log.exception("KPI page: the %s endpoint could not be read", stage)
             row["error"] = "unavailable (details in the api-server log)"
