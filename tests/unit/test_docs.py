@@ -254,11 +254,26 @@ def named_params(text: str, dag_ids: set[str]) -> list[tuple[str, str | None]]:
         ):
             found.append((the_param or param_after, section))
         for line in block.splitlines():
-            for conf in re.findall(r"(?:--conf\s+'|\"conf\":\s*|conf=|conf `)(\{[^}]*\})", line):
+            for start in re.finditer(r"(?:--conf\s+'|\"conf\":\s*|conf=|conf `)(?=\{)", line):
                 target = re.search(rf"(?:dags trigger |/dags/)({dag_pattern})\b", line)
                 dag = target.group(1) if target else section
-                found += [(key, dag) for key in re.findall(r"\"([a-z_0-9]+)\"\s*:", conf)]
+                found += [(key, dag) for key in top_level_keys(line[start.end() :])]
     return found
+
+
+def top_level_keys(text: str) -> list[str]:
+    """The keys of the JSON object ``text`` starts with (not those of objects inside it)."""
+    keys, depth = [], 0
+    for match in re.finditer(r"[{}]|\"([A-Za-z_0-9]+)\"\s*:", text):
+        if match.group() == "{":
+            depth += 1
+        elif match.group() == "}":
+            depth -= 1
+            if depth == 0:
+                break
+        elif depth == 1:
+            keys.append(match.group(1))
+    return keys
 
 
 #: A measured figure: a number with a unit of time, rate or size, in a block (a paragraph, a
@@ -356,6 +371,7 @@ Reset with `image-mlops catalog reset`, or `image-mlops catalog load-sample --wi
 
 ```bash
 airflow dags trigger classify_images --conf '{"batch_size": 64, "batch_sise": 1}'
+airflow dags trigger train_and_register --conf '{"hyperparameters": {"C": 0.01}}'
 ```
 
 Validation checks ≈ 9,999 images/s per core.
