@@ -148,32 +148,48 @@ def cli_parsers() -> dict[str, argparse.ArgumentParser]:
     return parsers
 
 
-def _options(parser: argparse.ArgumentParser) -> set[str]:
-    return {option for action in parser._actions for option in action.option_strings}
+def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {option: action for action in parser._actions for option in action.option_strings}
 
 
 def check_cli(words: list[str], parsers: dict[str, argparse.ArgumentParser]) -> list[str]:
-    """What is wrong with `image-mlops <words>`: an unknown sub-command or option."""
+    """What is wrong with `image-mlops <words>`: an unknown sub-command or option, or a
+    positional argument outside its choices (`image-mlops upload labelled`)."""
     path, options, problems = "image-mlops", _options(parsers["image-mlops"]), []
-    for raw in words:
-        word = raw.strip("[]{},")
-        if not word:
-            continue
+    positionals: list[argparse.Action] = []
+    words = [w.strip("[]{},") for w in words]
+    words = [w for w in words if w]
+    while words:
+        word = words.pop(0)
         if word.startswith("-"):
             option = word.split("=")[0]
             if option.startswith("--") and option not in options:
                 problems.append(f"`{path}` has no option {option}")
+            elif option in options and options[option].nargs != 0 and "=" not in word and words:
+                words.pop(0)  # its value
             continue
-        has_subcommands = any(name.startswith(path + " ") for name in parsers)
-        if not has_subcommands:
-            continue  # a positional argument or an option's value
-        if PLACEHOLDER.match(word) or not re.match(r"^[a-z][a-z0-9-]*$", word):
-            break  # `image-mlops stack COMMAND`, `image-mlops …`
+        if PLACEHOLDER.match(word):
+            break  # `image-mlops stack COMMAND`, `image-mlops validate DIR …`
+        if not any(name.startswith(path + " ") for name in parsers):
+            if positionals:  # a leaf command's positional argument
+                action = positionals.pop(0)
+                if action.choices and word not in action.choices:
+                    problems.append(
+                        f"`{path}` takes {', '.join(action.choices)} as {action.dest}, not {word}"
+                    )
+            continue
+        if not re.match(r"^[a-z][a-z0-9-]*$", word):
+            break
         if f"{path} {word}" not in parsers:
             problems.append(f"`{path} {word}` is no command")
             break
         path = f"{path} {word}"
         options |= _options(parsers[path])
+        positionals = [
+            a
+            for a in parsers[path]._actions
+            if not a.option_strings and not isinstance(a, argparse._SubParsersAction)
+        ]
     return problems
 
 
@@ -362,7 +378,7 @@ def test_the_docs_check_reports_what_does_not_exist(named_things):
 # The `deploy_model` DAG
 
 Reset with `image-mlops catalog reset`, or `image-mlops catalog load-sample --wipe`, then
-`make deploy-everything`. Set `IMAGE_MLOPS_NOPE=1`.
+`make deploy-everything`. Set `IMAGE_MLOPS_NOPE=1`. `image-mlops upload labelled ./pictures`.
 
 | Param | default | meaning |
 |---|---|---|
@@ -380,6 +396,7 @@ Validation checks ≈ 9,999 images/s per core.
         "made-up.md: `image-mlops catalog reset` is no command",
         "made-up.md: `image-mlops catalog load-sample` has no option --wipe",
         "made-up.md: `make deploy-everything` is no target of the Makefile",
+        "made-up.md: `image-mlops upload` takes feedback, incoming, labeled as area, not labelled",
         "made-up.md: IMAGE_MLOPS_NOPE is no setting and nothing reads it",
         "made-up.md: `canary_size` is no Param of deploy_model",
         "made-up.md: `batch_sise` is no Param of classify_images",
@@ -387,5 +404,6 @@ Validation checks ≈ 9,999 images/s per core.
         "Validation checks ≈ 9,999 images/s per core.",
     ]
     real = made_up.replace("Validation checks ≈", "`bench/validation_throughput.py` measured")
-    real = re.sub(r"(?s)Reset with.*?=1`\.|\| `canary_size`[^\n]*\n|, \"batch_sise\": 1", "", real)
+    made_up_lines = r"(?s)Reset with.*?pictures`\.|\| `canary_size`[^\n]*\n|, \"batch_sise\": 1"
+    real = re.sub(made_up_lines, "", real)
     assert doc_problems("made-up.md", real, named_things) == []
