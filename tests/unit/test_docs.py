@@ -206,7 +206,9 @@ def check_make(words: list[str], targets: set[str]) -> list[str]:
 
 
 def known_setting_names() -> set[str]:
-    """The settings, and every IMAGE_MLOPS_* name the code holds as a whole string."""
+    """The settings (image_mlops.config's, and any other dataclass of settings: a field whose
+    default is ``setting(...)`` is read as IMAGE_MLOPS_<FIELD>), and every IMAGE_MLOPS_* name
+    the code holds as a whole string."""
     import ast
 
     from image_mlops.config import describe_settings
@@ -226,6 +228,13 @@ def known_setting_names() -> set[str]:
             value = node.value if isinstance(node, ast.Constant) else None
             if isinstance(value, str) and re.fullmatch(r"IMAGE_MLOPS_[A-Z0-9_]+", value):
                 names.add(value)
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", None) in ("setting", "_setting")
+            ):
+                names.add("IMAGE_MLOPS_" + node.target.id.upper())
     return names
 
 
