@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -108,14 +108,8 @@ def period_values(
     return values
 
 
-def alarm_states(
-    hook: CloudWatchMetricsHook,
-    *,
-    alarm_names: Sequence[str] | None = None,
-    alarm_name_prefix: str | None = None,
-) -> list[dict]:
-    """``[{name, state, reason}]`` of the selected alarms, as CloudWatch evaluated them."""
-    alarms = hook.describe_alarms(alarm_names=alarm_names, alarm_name_prefix=alarm_name_prefix)
+def states_of(alarms: Iterable[dict]) -> list[dict]:
+    """``[{name, state, reason}]`` of ``DescribeAlarms``' metric alarms, by name."""
     return sorted(
         (
             {
@@ -129,6 +123,30 @@ def alarm_states(
     )
 
 
+def alarm_states(
+    hook: CloudWatchMetricsHook,
+    *,
+    alarm_names: Sequence[str] | None = None,
+    alarm_name_prefix: str | None = None,
+) -> list[dict]:
+    """``[{name, state, reason}]`` of the selected alarms, as CloudWatch evaluated them."""
+    return states_of(
+        hook.describe_alarms(alarm_names=alarm_names, alarm_name_prefix=alarm_name_prefix)
+    )
+
+
+def states_matching(states: list[dict], *, target_state: str, require_all: bool) -> dict | None:
+    """``{"alarms": [...], "states": [...]}`` when ``states`` meet the condition, else None."""
+    matching = [s for s in states if s["state"] == target_state]
+    if not states or not matching or (require_all and len(matching) < len(states)):
+        return None
+    return {"alarms": [s["name"] for s in matching], "states": matching}
+
+
+def describe_states(states: list[dict]) -> str:
+    return ", ".join(f"{s['name']}={s['state']}" for s in states) or "none found"
+
+
 def alarms_matching(
     hook: CloudWatchMetricsHook,
     *,
@@ -139,13 +157,39 @@ def alarms_matching(
 ) -> dict | None:
     """``{"alarms": [...], "states": [...]}`` when the condition holds, else None."""
     states = alarm_states(hook, alarm_names=alarm_names, alarm_name_prefix=alarm_name_prefix)
-    matching = [s for s in states if s["state"] == target_state]
-    hook.log.info(
-        "Alarms: %s", ", ".join(f"{s['name']}={s['state']}" for s in states) or "none found"
+    hook.log.info("Alarms: %s", describe_states(states))
+    return states_matching(states, target_state=target_state, require_all=require_all)
+
+
+def metric_window(
+    period: int, evaluation_periods: int, now: dt.datetime | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """The last ``evaluation_periods`` periods of ``period`` seconds up to ``now``."""
+    end = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    return end - dt.timedelta(seconds=period * evaluation_periods), end
+
+
+def metric_evaluation(
+    data: dict[str, list[tuple[dt.datetime, float]]],
+    start: dt.datetime,
+    *,
+    value_id: str,
+    comparison_operator: str,
+    threshold: float,
+    period: int,
+    evaluation_periods: int,
+    datapoints_to_alarm: int | None = None,
+    treat_missing_data: str = "missing",
+) -> Evaluation:
+    """The query ``value_id``'s points from ``start`` on, against the threshold."""
+    values = period_values(data.get(value_id, []), start, period, evaluation_periods)
+    return evaluate(
+        values,
+        comparison_operator=comparison_operator,
+        threshold=threshold,
+        datapoints_to_alarm=datapoints_to_alarm,
+        treat_missing_data=treat_missing_data,
     )
-    if not states or not matching or (require_all and len(matching) < len(states)):
-        return None
-    return {"alarms": [s["name"] for s in matching], "states": matching}
 
 
 def metric_condition(
@@ -162,14 +206,15 @@ def metric_condition(
     now: dt.datetime | None = None,
 ) -> Evaluation:
     """A metric or metric-math query compared with a threshold over the last N periods."""
-    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    start = now - dt.timedelta(seconds=period * evaluation_periods)
-    data = hook.get_metric_data(list(queries), start, now)
-    values = period_values(data.get(value_id, []), start, period, evaluation_periods)
-    return evaluate(
-        values,
+    start, end = metric_window(period, evaluation_periods, now)
+    return metric_evaluation(
+        hook.get_metric_data(list(queries), start, end),
+        start,
+        value_id=value_id,
         comparison_operator=comparison_operator,
         threshold=threshold,
+        period=period,
+        evaluation_periods=evaluation_periods,
         datapoints_to_alarm=datapoints_to_alarm,
         treat_missing_data=treat_missing_data,
     )

@@ -20,6 +20,31 @@ MAX_DATUMS_PER_CALL = 1000
 MAX_QUERIES_PER_CALL = 500
 
 
+def describe_alarms_request(
+    alarm_names: Iterable[str] | None = None,
+    alarm_name_prefix: str | None = None,
+    state_value: str | None = None,
+) -> dict[str, Any]:
+    """The ``DescribeAlarms`` arguments selecting metric alarms by names or prefix."""
+    kwargs: dict[str, Any] = {"AlarmTypes": ["MetricAlarm"]}
+    if alarm_names:
+        kwargs["AlarmNames"] = list(alarm_names)
+    if alarm_name_prefix:
+        kwargs["AlarmNamePrefix"] = alarm_name_prefix
+    if state_value:
+        kwargs["StateValue"] = state_value
+    return kwargs
+
+
+def add_metric_results(
+    found: dict[str, list[tuple[dt.datetime, float]]], response: dict[str, Any]
+) -> None:
+    """Add one ``GetMetricData`` page's ``(timestamp, value)`` points to ``found`` by query id."""
+    for result in response.get("MetricDataResults", []):
+        points = found.setdefault(result["Id"], [])
+        points.extend(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
+
+
 class CloudWatchMetricsHook(AwsBaseHook):
     """Interact with Amazon CloudWatch metrics, alarms and dashboards.
 
@@ -67,11 +92,7 @@ class CloudWatchMetricsHook(AwsBaseHook):
             }
             while True:
                 response = self.conn.get_metric_data(**kwargs)
-                for result in response.get("MetricDataResults", []):
-                    points = out.setdefault(result["Id"], [])
-                    points.extend(
-                        zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-                    )
+                add_metric_results(out, response)
                 token = response.get("NextToken")
                 if not token:
                     break
@@ -112,13 +133,7 @@ class CloudWatchMetricsHook(AwsBaseHook):
         state_value: str | None = None,
     ) -> list[dict]:
         """Metric alarms by names or prefix (all pages)."""
-        kwargs: dict[str, Any] = {"AlarmTypes": ["MetricAlarm"]}
-        if alarm_names:
-            kwargs["AlarmNames"] = list(alarm_names)
-        if alarm_name_prefix:
-            kwargs["AlarmNamePrefix"] = alarm_name_prefix
-        if state_value:
-            kwargs["StateValue"] = state_value
+        kwargs = describe_alarms_request(alarm_names, alarm_name_prefix, state_value)
         alarms: list[dict] = []
         while True:
             response = self.conn.describe_alarms(**kwargs)

@@ -1,9 +1,11 @@
 """Deferrable triggers of the CloudWatch sensors.
 
-aiobotocore is not installed, so each check runs the hook's sync call in a worker thread
-(``asyncio.to_thread``) and the triggerer's event loop stays free. A trigger gives up at
-``deadline`` (epoch seconds) with a ``timeout`` event; the sensor turns that into a skip
-(``soft_fail``) or a timeout error.
+As the Amazon provider's own triggers do, each trigger has one hook and asks CloudWatch with
+the hook's aiobotocore client (``async with await self.hook.get_async_conn() as client``), so
+the triggerer's event loop never waits on a call. What a check decides is
+:mod:`image_mlops.cloudwatch.conditions`', the same code as the sensors' ``poke``. A trigger
+gives up at ``deadline`` (epoch seconds) with a ``timeout`` event; the sensor turns that into
+a skip (``soft_fail``) or a timeout error.
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from image_mlops.cloudwatch import conditions
+from image_mlops.cloudwatch.hooks import (
+    MAX_QUERIES_PER_CALL,
+    CloudWatchMetricsHook,
+    add_metric_results,
+    describe_alarms_request,
+)
 
 
 class _CloudWatchPollTrigger(BaseTrigger):
@@ -39,33 +50,35 @@ class _CloudWatchPollTrigger(BaseTrigger):
             "region_name": self.region_name,
         }
 
-    def hook(self):
-        from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
-
+    @cached_property
+    def hook(self) -> CloudWatchMetricsHook:
         return CloudWatchMetricsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
-    def check(self) -> dict | None:  # pragma: no cover - overridden
+    async def check(self, client: Any) -> dict | None:  # pragma: no cover - overridden
+        """The event's payload when the condition holds, else None (``client``: aiobotocore)."""
         raise NotImplementedError
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                result = await asyncio.to_thread(self.check)
-            except Exception as exc:
-                yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
-                return
-            if result is not None:
-                yield TriggerEvent({"status": "success", **result})
-                return
-            if time.time() >= self.deadline:
-                yield TriggerEvent({"status": "timeout", "attempts": attempt})
-                return
-            self.log.info(
-                "Condition not met (attempt %s); next check in %ss", attempt, self.poke_interval
-            )
-            await asyncio.sleep(self.poke_interval)
+        try:
+            async with await self.hook.get_async_conn() as client:
+                while True:
+                    attempt += 1
+                    result = await self.check(client)
+                    if result is not None:
+                        yield TriggerEvent({"status": "success", **result})
+                        return
+                    if time.time() >= self.deadline:
+                        yield TriggerEvent({"status": "timeout", "attempts": attempt})
+                        return
+                    self.log.info(
+                        "Condition not met (attempt %s); next check in %ss",
+                        attempt,
+                        self.poke_interval,
+                    )
+                    await asyncio.sleep(self.poke_interval)
+        except Exception as exc:
+            yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
 
 
 class CloudWatchAlarmTrigger(_CloudWatchPollTrigger):
@@ -98,15 +111,15 @@ class CloudWatchAlarmTrigger(_CloudWatchPollTrigger):
             },
         )
 
-    def check(self) -> dict | None:
-        from image_mlops.cloudwatch.conditions import alarms_matching
-
-        return alarms_matching(
-            self.hook(),
-            alarm_names=self.alarm_names,
-            alarm_name_prefix=self.alarm_name_prefix,
-            target_state=self.target_state,
-            require_all=self.require_all,
+    async def check(self, client: Any) -> dict | None:
+        request = describe_alarms_request(self.alarm_names, self.alarm_name_prefix)
+        alarms: list[dict] = []
+        async for page in client.get_paginator("describe_alarms").paginate(**request):
+            alarms.extend(page.get("MetricAlarms", []))
+        states = conditions.states_of(alarms)
+        self.log.info("Alarms: %s", conditions.describe_states(states))
+        return conditions.states_matching(
+            states, target_state=self.target_state, require_all=self.require_all
         )
 
 
@@ -123,10 +136,25 @@ class CloudWatchMetricTrigger(_CloudWatchPollTrigger):
             {"condition": self.condition, **self._base_kwargs()},
         )
 
-    def check(self) -> dict | None:
-        from image_mlops.cloudwatch.conditions import ALARM, metric_condition
-
-        result = metric_condition(self.hook(), **self.condition)
-        if result.state == ALARM:
+    async def check(self, client: Any) -> dict | None:
+        condition = dict(self.condition)
+        queries = condition.pop("queries")
+        start, end = conditions.metric_window(
+            condition["period"], condition["evaluation_periods"], condition.pop("now", None)
+        )
+        data: dict[str, list] = {}
+        paginator = client.get_paginator("get_metric_data")
+        for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
+            async for page in paginator.paginate(
+                MetricDataQueries=list(queries[first : first + MAX_QUERIES_PER_CALL]),
+                StartTime=start,
+                EndTime=end,
+                ScanBy="TimestampAscending",
+            ):
+                add_metric_results(data, page)
+        for points in data.values():
+            points.sort(key=lambda p: p[0])
+        result = conditions.metric_evaluation(data, start, **condition)
+        if result.state == conditions.ALARM:
             return {"reason": result.reason, "values": result.values}
         return None
