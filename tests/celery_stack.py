@@ -24,8 +24,8 @@ from types import SimpleNamespace
 
 from classify_fixtures import deploy_production_model
 
-from image_mlops.airflow_api import AirflowClient
 from image_mlops.config import Settings
+from image_mlops_dev.airflow_api import AirflowClient
 from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID, ca_bundle
 from image_mlops_dev.stack.manager import isolated_environment
 from image_mlops_dev.stack.processes import free_port

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from conftest import SKLEARN_IMAGE, wait_endpoint_settled
+from sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
 
 from image_mlops import s3layout
 from image_mlops.serving.container import (
@@ -22,7 +23,6 @@ from image_mlops.serving.container import (
     ENV_PACKAGE_VERSION,
 )
 from image_mlops.serving.integrity import ApprovedArtifact
-from image_mlops.serving.sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
 
 __all__ = [
     "PRIMARY_CENTROIDS",

@@ -174,7 +174,7 @@ def airflow_services(airflow_db: LocalStack) -> LocalStack:
 
 def airflow_client(dag_ids: list[str]):
     """A REST client on the session's running Airflow, with ``dag_ids`` parsed and unpaused."""
-    from image_mlops.airflow_api import AirflowClient
+    from image_mlops_dev.airflow_api import AirflowClient
 
     client = AirflowClient(f"http://127.0.0.1:{get_settings().airflow_port}")
     client.wait_for_dags(dag_ids, timeout=300)
@@ -211,7 +211,7 @@ def module_leaves_the_stack_as_it_found_it(request):
 def _pause_unpaused_dags() -> None:
     if not _UNPAUSED:
         return
-    from image_mlops.airflow_api import AirflowClient
+    from image_mlops_dev.airflow_api import AirflowClient
 
     client = AirflowClient(f"http://127.0.0.1:{get_settings().airflow_port}")
     for dag_id in sorted(_UNPAUSED):

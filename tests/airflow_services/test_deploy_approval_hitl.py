@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sample_model import publish_sample_package, upload_sample_images
 
 from image_mlops import registry
-from image_mlops.airflow_api import ApprovalAnswerer
 from image_mlops.deployment import history, production_model
-from image_mlops.serving.sample_model import publish_sample_package, upload_sample_images
+from image_mlops_dev.airflow_api import ApprovalAnswerer
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 DAG_ID = "deploy_model"

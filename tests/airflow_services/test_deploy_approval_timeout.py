@@ -12,10 +12,10 @@ import datetime as dt
 import time
 
 import pytest
+from sample_model import publish_sample_package
 
 from image_mlops import registry
 from image_mlops.deployment import history, production_model
-from image_mlops.serving.sample_model import publish_sample_package
 
 pytestmark = pytest.mark.stack
 DAG_ID = "deploy_model"

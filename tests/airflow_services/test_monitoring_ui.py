@@ -16,12 +16,12 @@ import urllib.request
 import pytest
 from classify_fixtures import insert_classified
 from conftest import wait_for_alarm_evaluation
+from sample_model import colour_image
 
 from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.alarms import alarm_definitions, put_alarms
 from image_mlops.monitoring.kpis import compute_kpis
 from image_mlops.monitoring.publish import metric_data, metrics_hook
-from image_mlops.serving.sample_model import colour_image
 from image_mlops_dev.docs_screenshots import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.stack

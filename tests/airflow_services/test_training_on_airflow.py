@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from image_mlops.airflow_api import AirflowApiError
+from image_mlops_dev.airflow_api import AirflowApiError
 
 pytestmark = pytest.mark.stack
 DAG_ID = "train_and_register"

@@ -14,6 +14,12 @@ import botocore.exceptions
 import pytest
 from classify_fixtures import colour_image, put_incoming
 from conftest import SKLEARN_IMAGE, run_dag, wait_endpoint_settled, wait_for_alarm_states
+from sample_model import (
+    INFERENCE_PY,
+    publish_sample_package,
+    upload_sample_images,
+    write_artifact,
+)
 
 from image_mlops import registry, s3layout
 from image_mlops.classification import records
@@ -23,12 +29,6 @@ from image_mlops.monitoring import metrics as m
 from image_mlops.monitoring.publish import metrics_hook
 from image_mlops.serving import integrity
 from image_mlops.serving.container import CONTAINER_ENVIRONMENT
-from image_mlops.serving.sample_model import (
-    INFERENCE_PY,
-    publish_sample_package,
-    upload_sample_images,
-    write_artifact,
-)
 
 pytestmark = pytest.mark.stack
 

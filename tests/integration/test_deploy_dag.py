@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from conftest import endpoint_invocations, run_dag
+from sample_model import publish_sample_package, upload_sample_images
 
 from image_mlops.aws import aws_client
 from image_mlops.deployment import history, production_model, scaling
-from image_mlops.serving.sample_model import publish_sample_package, upload_sample_images
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 STAGES = ("staging", "production")

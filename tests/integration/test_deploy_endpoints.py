@@ -6,15 +6,15 @@ import dataclasses
 import json
 
 import pytest
-
-from image_mlops.deployment import endpoints, flow, history, production_model
-from image_mlops.serving.runtime import get_runtime
-from image_mlops.serving.sample_model import (
+from sample_model import (
     PRIMARY_CENTROIDS,
     colour_image,
     publish_sample_package,
     upload_sample_images,
 )
+
+from image_mlops.deployment import endpoints, flow, history, production_model
+from image_mlops.serving.runtime import get_runtime
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_dag
+from sample_model import publish_sample_package, upload_sample_images
 
 from image_mlops.deployment import history, production_model, scaling
-from image_mlops.serving.sample_model import publish_sample_package, upload_sample_images
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -49,13 +49,14 @@ def test_an_alarm_during_the_production_canary_rolls_it_back(
     keeps all the traffic."""
     import threading
 
-    from image_mlops.deployment import endpoints
-    from image_mlops.serving.runtime import get_runtime
-    from image_mlops.serving.sample_model import (
+    from sample_model import (
         FAILING_INFERENCE_PY,
         PRIMARY_CENTROIDS,
         colour_image,
     )
+
+    from image_mlops.deployment import endpoints
+    from image_mlops.serving.runtime import get_runtime
 
     monkeypatch.setenv("IMAGE_MLOPS_REQUIRE_PRODUCTION_APPROVAL", "false")
     monkeypatch.setenv("IMAGE_MLOPS_TRAFFIC_WAIT_SECONDS", "20")

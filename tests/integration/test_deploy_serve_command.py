@@ -11,14 +11,14 @@ import urllib.request
 
 import pytest
 from conftest import ROOT
-
-from image_mlops.deployment import endpoints, flow
-from image_mlops.serving.sample_model import (
+from sample_model import (
     PRIMARY_CENTROIDS,
     colour_image,
     publish_sample_package,
     upload_sample_images,
 )
+
+from image_mlops.deployment import endpoints, flow
 from image_mlops_dev.stack.processes import free_port
 
 pytestmark = pytest.mark.stack

@@ -94,8 +94,9 @@ def _sample_artifact(s3, bucket: str, name: str):
     import hashlib
     import tempfile
 
+    from sample_model import write_artifact
+
     from image_mlops.serving.integrity import ApprovedArtifact
-    from image_mlops.serving.sample_model import write_artifact
 
     with tempfile.TemporaryDirectory() as tmp:
         body = write_artifact(Path(tmp) / "model.tar.gz").read_bytes()

@@ -21,15 +21,15 @@ from conftest import (
     wait_endpoint_settled,
     wait_for_alarm_evaluation,
 )
-
-from image_mlops.deployment import endpoints, flow
-from image_mlops.serving.container import CONTAINER_ENVIRONMENT
-from image_mlops.serving.sample_model import (
+from sample_model import (
     PRIMARY_CENTROIDS,
     colour_image,
     publish_sample_package,
     upload_sample_images,
 )
+
+from image_mlops.deployment import endpoints, flow
+from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 
 pytestmark = pytest.mark.stack
 
@@ -193,9 +193,9 @@ def test_endpoints_come_back_after_down_and_up(tmp_path):
     import hashlib
 
     from private_emulator import PrivateEmulator
+    from sample_model import write_artifact
 
     from image_mlops.serving.integrity import ApprovedArtifact
-    from image_mlops.serving.sample_model import write_artifact
 
     emulator = PrivateEmulator(tmp_path / "journal.bin", tmp_path / "emulator.log")
     emulator.start()

