@@ -80,17 +80,24 @@ def test_the_readme_is_short_and_its_links_exist():
 # what they name is looked up in the code, never in a list kept by hand:
 #
 # * an `image-mlops …` command (a code span or a line of a code block whose command word is
-#   image-mlops): each sub-command word and each --option, in the CLI's argparse parser;
+#   image-mlops): each sub-command word, each --option and each positional choice, in the
+#   CLI's argparse parser;
 # * a `make X` command: each target, in the Makefile;
-# * an IMAGE_MLOPS_* name, anywhere in the text: a setting of image_mlops.config, or a name the
-#   code reads or sets as a whole string (the model's environment, the local stack's secrets,
-#   the emulator's knobs; Python under plugins/, dev/, dags/ and the tests' conftest.py);
+# * an IMAGE_MLOPS_* name, anywhere in the text: a setting (a field of a settings dataclass,
+#   image_mlops.config's or another's), or a name the code holds as a whole string (the
+#   model's environment, the local stack's secrets, the emulator's knobs: Python under
+#   plugins/, dev/, dags/ and tests/conftest.py), or one the compose file, the Dockerfile or
+#   .ci/run reads;
 # * a DAG parameter, where the docs name one: the first column of a table headed "Param", the
-#   code spans after "Param:"/"Params:", "the Param `x`", "`x` Param", and the keys of a run's
-#   conf (`--conf '{…}'`, `"conf": {…}`, `conf={…}`, conf `{…}`): a Param of the DAG the
-#   command or the section names (its heading, or the DAG named last before it), else of some DAG;
-# * a measured figure (see FIGURE below): the command that produced it, named in the same
-#   paragraph, table or list item, or in its section before it.
+#   code spans after "Param:"/"Params:", "the Param `x`", "`x` Param", and the top-level keys
+#   of a run's conf (`--conf '{…}'`, `"conf": {…}`, `conf={…}`, conf `{…}`): a Param of the
+#   DAG the line triggers or the section's heading names, else of some DAG;
+# * a file of the repository (bench/x.py, tests/…, image_mlops/…): it exists;
+# * a measured figure: a number with a unit of time, rate or size (ms, s, min, images/s,
+#   rows/s, MiB, GiB, …) in a paragraph or list item that says "measured"/"timed" or gives it
+#   as approximate (≈, ~), or in a table row whose header or section says so. It names the
+#   command that produced it, in the same block or earlier in its section: a bench/ script, a
+#   make target or a pytest run of an existing file. docs/tests.md states the rule for writers.
 
 DOC_FILES = [
     ROOT / "README.md",
@@ -247,6 +254,11 @@ def dag_params() -> dict[str, set[str]]:
     return {dag_id: set(dag.params.keys()) for dag_id, dag in bag.dags.items()}
 
 
+#: A file of the repository, from its root or inside a package (image_mlops/…, image_mlops_dev/…).
+REPO_PATH = re.compile(
+    r"(?<![\w/.-])(?:bench|tests|dags|plugins|dev|docs|infra|constraints|docker|\.ci|\.github"
+    r"|image_mlops|image_mlops_dev)/[\w/.-]+\.(?:py|json|ya?ml|sql|md|txt|sh)\b"
+)
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -354,6 +366,9 @@ def doc_problems(name: str, text: str, context) -> list[str]:
                 problems += check_cli(words[1:], parsers)
             elif head == "make":
                 problems += check_make(words[1:], targets)
+    for path in sorted(set(REPO_PATH.findall(text))):
+        if not any((ROOT / root / path).exists() for root in ("", "plugins", "dev")):
+            problems.append(f"{path} is no file of the repository")
     problems += [
         f"{variable} is no setting and nothing reads it"
         for variable in sorted(set(SETTING_NAME.findall(text)) - settings)
@@ -388,6 +403,7 @@ def test_the_docs_check_reports_what_does_not_exist(named_things):
 
 Reset with `image-mlops catalog reset`, or `image-mlops catalog load-sample --wipe`, then
 `make deploy-everything`. Set `IMAGE_MLOPS_NOPE=1`. `image-mlops upload labelled ./pictures`.
+See `bench/nope.py`.
 
 | Param | default | meaning |
 |---|---|---|
@@ -406,6 +422,7 @@ Validation checks ≈ 9,999 images/s per core.
         "made-up.md: `image-mlops catalog load-sample` has no option --wipe",
         "made-up.md: `make deploy-everything` is no target of the Makefile",
         "made-up.md: `image-mlops upload` takes feedback, incoming, labeled as area, not labelled",
+        "made-up.md: bench/nope.py is no file of the repository",
         "made-up.md: IMAGE_MLOPS_NOPE is no setting and nothing reads it",
         "made-up.md: `canary_size` is no Param of deploy_model",
         "made-up.md: `batch_sise` is no Param of classify_images",
@@ -413,6 +430,6 @@ Validation checks ≈ 9,999 images/s per core.
         "Validation checks ≈ 9,999 images/s per core.",
     ]
     real = made_up.replace("Validation checks ≈", "`bench/validation_throughput.py` measured")
-    made_up_lines = r"(?s)Reset with.*?pictures`\.|\| `canary_size`[^\n]*\n|, \"batch_sise\": 1"
+    made_up_lines = r"(?s)Reset with.*?nope\.py`\.|\| `canary_size`[^\n]*\n|, \"batch_sise\": 1"
     real = re.sub(made_up_lines, "", real)
     assert doc_problems("made-up.md", real, named_things) == []
