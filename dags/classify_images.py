@@ -35,6 +35,7 @@ from airflow.sdk import Param, dag, task
 
 from image_mlops.assets import PREDICTIONS, PRODUCTION_MODEL, VALIDATED_INCOMING_IMAGES
 from image_mlops.config import get_settings
+from image_mlops.dag_defaults import default_args
 
 settings = get_settings()
 
@@ -45,11 +46,7 @@ settings = get_settings()
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "classification"],
-    default_args={
-        "owner": "image-mlops",
-        "retries": 2,
-        "retry_delay": pendulum.duration(seconds=30),
-    },
+    default_args=default_args(),
     params={
         "batch_size": Param(
             None,

@@ -43,6 +43,7 @@ from airflow.task.trigger_rule import TriggerRule
 
 from image_mlops.assets import PRODUCTION_MODEL, REGISTERED_MODEL
 from image_mlops.config import get_settings
+from image_mlops.dag_defaults import default_args
 from image_mlops.deployment.operators import RegistryApprovalOperator
 from image_mlops.deployment.sensors import EndpointDeploymentSensor
 from image_mlops.notifications import ApprovalNotifier
@@ -58,11 +59,9 @@ CANDIDATE_VERSION = "{{ ti.xcom_pull(task_ids='resolve_candidate')['version'] }}
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "deployment"],
-    default_args={
-        "owner": "image-mlops",
-        "retries": 1,
-        "retry_delay": pendulum.duration(seconds=30),
-    },
+    # one retry, not two: each try of a deployment step may act on a live endpoint (create,
+    # update, roll back); a second transient error is for a person to look at
+    default_args=default_args(retries=1),
     params={
         "model_package": Param(
             None,

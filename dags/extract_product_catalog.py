@@ -30,8 +30,9 @@ from airflow.sdk import Param, dag, task
 
 from image_mlops.assets import PRODUCT_CATALOG
 from image_mlops.config import get_settings
+from image_mlops.dag_defaults import default_args
 
-_settings = get_settings()
+settings = get_settings()
 
 
 @dag(
@@ -41,15 +42,11 @@ _settings = get_settings()
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "catalog"],
-    default_args={
-        "owner": "image-mlops",
-        "retries": 2,
-        "retry_delay": pendulum.duration(minutes=1),
-    },
+    default_args=default_args(),
     params={
         "limit": Param(0, type="integer", minimum=0, description="At most this many (0 = all)."),
         "batch_size": Param(
-            _settings.catalog_batch_size,
+            settings.catalog_batch_size,
             type="integer",
             minimum=1,
             description="Products per download batch (one mapped task each).",

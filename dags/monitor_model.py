@@ -1,8 +1,9 @@
 """
 ### monitor_model — KPIs and drift of the production model in CloudWatch
 
-Runs **hourly and whenever new predictions or feedback land** (Assets `predictions`,
-`feedback`). For the model version serving production (or the `model_version` Param):
+Runs **hourly and whenever new predictions or feedback land** (Assets `predictions` from
+`classify_images`, `feedback` from `ingest_labels` when it recorded new feedback rows). For
+the model version serving production (or the `model_version` Param):
 
 1. **compute_and_publish** — joins the `predictions` table with ground truth from
    `s3://<raw>/feedback/*.csv` over the last `window_hours`: per-class true/false positives,
@@ -13,8 +14,10 @@ Runs **hourly and whenever new predictions or feedback land** (Assets `predictio
    `Model`, `Class`, `Stat`) with the window end as explicit timestamp.
 2. **dashboard_and_alarms** — PutMetricAlarm (TP below `IMAGE_MLOPS_TP_ALARM_THRESHOLD`,
    recall below `IMAGE_MLOPS_RECALL_ALARM_THRESHOLD`, PSI above
-   `IMAGE_MLOPS_PSI_ALARM_THRESHOLD`) and PutDashboard, idempotently. Locally the alarms'
-   definitions are evaluated and their state set, since the emulator does not evaluate them.
+   `IMAGE_MLOPS_PSI_ALARM_THRESHOLD`, and the artifact integrity alarm), each with the
+   notification topic as its alarm action, and PutDashboard, idempotently; returns the alarms
+   in ALARM. CloudWatch evaluates the alarms (locally the emulator does, as CloudWatch does,
+   when metric data arrives): this task only reads their state.
 3. **write_report** — a self-contained HTML report at
    `s3://<output>/monitoring/reports/<run>.html`.
 
@@ -23,19 +26,11 @@ Nothing to monitor (no production model) → the run is skipped, not failed.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pendulum
-from airflow.sdk import (
-    AssetOrTimeSchedule,
-    CronTriggerTimetable,
-    Param,
-    dag,
-    get_current_context,
-    task,
-)
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from image_mlops.assets import FEEDBACK, PREDICTIONS
+from image_mlops.dag_defaults import default_args
 
 
 @dag(
@@ -47,7 +42,7 @@ from image_mlops.assets import FEEDBACK, PREDICTIONS
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "monitoring"],
-    default_args={"owner": "image-mlops", "retries": 2, "retry_delay": dt.timedelta(minutes=1)},
+    default_args=default_args(),
     params={
         "window_hours": Param(24, type="number", minimum=0.01, description="KPI window (hours)."),
         "model_version": Param(
@@ -83,11 +78,11 @@ def monitor_model():
         return update_dashboard_and_alarms(get_settings(), summary["classes"])
 
     @task
-    def write_report(summary: dict, alarms: dict) -> str:
+    def write_report(summary: dict, alarms: dict, run_id=None) -> str:
         from image_mlops.config import get_settings
         from image_mlops.monitoring.report import write_report as write
 
-        return write(get_settings(), summary, alarms, get_current_context()["run_id"])
+        return write(get_settings(), summary, alarms, run_id)
 
     summary = compute_and_publish()
     write_report(summary, dashboard_and_alarms(summary))

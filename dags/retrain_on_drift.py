@@ -5,10 +5,11 @@ Every 10 minutes, and whenever labelled images are added (the `validated_labeled
 Asset: `ingest_labels` or `validate_images`), one run at a time:
 
 1. **wait_for_drift_alarm** — deferrable `CloudWatchAlarmSensor` on the model's alarms
-   (`image-mlops-<model>-*`: true positives low, recall low, PSI high) in state ALARM.
-   On AWS the alarms' real state is read; locally the sensor evaluates each alarm's own
-   definition against the metric data. A quiet period ends the run as *skipped* after
-   `wait_minutes` (soft fail), not as an error.
+   (`image-mlops-<model>-*`: true positives low, recall low, PSI high) in state ALARM. It
+   reads their state (DescribeAlarms) every `poke_seconds`; CloudWatch evaluates the alarms
+   that `monitor_model` defines (locally the emulator does, as CloudWatch does, when metric
+   data arrives). A quiet period ends the run as *skipped* after `wait_minutes` (soft fail),
+   not as an error.
 2. **decide** — the guards, each decision logged and stored with its reason in the
    `retrain_decisions` table: at most one `train_and_register` run queued/running, a
    cool-down of `IMAGE_MLOPS_RETRAIN_COOLDOWN_MINUTES` since the last drift retraining
@@ -24,21 +25,18 @@ Asset: `ingest_labels` or `validate_images`), one run at a time:
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, get_current_context, task
-from airflow.timetables.assets import AssetOrTimeSchedule
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from image_mlops.assets import VALIDATED_LABELED_IMAGES
 from image_mlops.cloudwatch.sensors import CloudWatchAlarmSensor
 from image_mlops.config import get_settings
+from image_mlops.dag_defaults import default_args
 from image_mlops.monitoring.metrics import alarm_prefix
 from image_mlops.monitoring.retrain import ACTIVE_STATES, TARGET_DAG_ID
 
-_settings = get_settings()
+settings = get_settings()
 
 
 @dag(
@@ -51,7 +49,8 @@ _settings = get_settings()
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "monitoring", "training"],
-    default_args={"owner": "image-mlops", "retries": 1, "retry_delay": dt.timedelta(minutes=1)},
+    # one retry, not two: the DAG runs every 10 minutes, and the next run decides again
+    default_args=default_args(retries=1),
     params={
         "poke_seconds": Param(60, type="integer", minimum=1, description="Alarm check interval."),
         "wait_minutes": Param(
@@ -64,47 +63,42 @@ _settings = get_settings()
 def retrain_on_drift():
     wait_for_drift_alarm = CloudWatchAlarmSensor(
         task_id="wait_for_drift_alarm",
-        alarm_name_prefix=alarm_prefix(_settings.model_name),
+        alarm_name_prefix=alarm_prefix(settings.model_name),
         target_state="ALARM",
-        aws_conn_id=_settings.aws_conn_id,
-        region_name=_settings.region,
+        aws_conn_id=settings.aws_conn_id,
+        region_name=settings.region,
         deferrable=True,
         check_interval="{{ params.poke_seconds }}",
         max_wait="{{ params.wait_minutes * 60 }}",
         soft_fail=True,
-        retries=0,
+        retries=0,  # a retry would only wait again: the next run does
     )
 
     @task
-    def decide(alarm_event: dict) -> dict:
+    def decide(alarm_event: dict, ti=None, run_id=None) -> dict:
         from image_mlops.monitoring.retrain import decide_and_record
 
-        context = get_current_context()
-        active = context["ti"].get_dr_count(dag_id=TARGET_DAG_ID, states=list(ACTIVE_STATES))
+        active = ti.get_dr_count(dag_id=TARGET_DAG_ID, states=list(ACTIVE_STATES))
         return decide_and_record(
             get_settings(),
             alarms=(alarm_event or {}).get("alarms", []),
             active_runs=active,
-            dag_run_id=context["run_id"],
+            dag_run_id=run_id,
         ).as_dict()
 
     @task.short_circuit
     def should_trigger(decision: dict) -> bool:
         return bool(decision["trigger"])
 
+    decision = decide(wait_for_drift_alarm.output)
     trigger_retraining = TriggerDagRunOperator(
         task_id="trigger_retraining",
         trigger_dag_id=TARGET_DAG_ID,
-        trigger_run_id="{{ ti.xcom_pull(task_ids='decide')['trigger_run_id'] }}",
-        conf={
-            "reason": "{{ ti.xcom_pull(task_ids='decide')['reason'] }}",
-            "drift_since": "{{ ti.xcom_pull(task_ids='decide')['drift_since'] }}",
-        },
+        trigger_run_id=decision["trigger_run_id"],
+        conf={"reason": decision["reason"], "drift_since": decision["drift_since"]},
         skip_when_already_exists=True,
         wait_for_completion=False,
     )
-
-    decision = decide(wait_for_drift_alarm.output)
     should_trigger(decision) >> trigger_retraining
 
 

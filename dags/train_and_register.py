@@ -34,19 +34,17 @@ from __future__ import annotations
 
 import pendulum
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from image_mlops.assets import REGISTERED_MODEL, VALIDATED_LABELED_IMAGES
 from image_mlops.config import get_settings
+from image_mlops.dag_defaults import default_args
 
 settings = get_settings()
 
 
 def _schedule():
     if settings.retrain_min_new_labeled > 0:
-        from airflow.timetables.assets import AssetOrTimeSchedule
-        from airflow.timetables.trigger import CronTriggerTimetable
-
         return AssetOrTimeSchedule(
             timetable=CronTriggerTimetable(settings.training_schedule, timezone="UTC"),
             assets=VALIDATED_LABELED_IMAGES,
@@ -60,11 +58,9 @@ def _schedule():
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "training"],
-    default_args={
-        "owner": "image-mlops",
-        "retries": 1,
-        "retry_delay": pendulum.duration(seconds=30),
-    },
+    # one retry, not two: a retried `train` starts a new SageMaker training job (up to
+    # IMAGE_MLOPS_TRAINING_MAX_RUNTIME_SECONDS of paid compute)
+    default_args=default_args(retries=1),
     params={
         "hyperparameters": Param(
             {}, type="object", description='train.py hyperparameters, e.g. {"C": 0.01, "seed": 0}'

@@ -28,6 +28,7 @@ from airflow.sdk import dag, task, task_group
 
 from image_mlops.assets import VALIDATED_INCOMING_IMAGES, VALIDATED_LABELED_IMAGES
 from image_mlops.config import get_settings
+from image_mlops.dag_defaults import default_args
 
 settings = get_settings()
 LISTED = "none_failed_min_one_success"
@@ -39,11 +40,7 @@ LISTED = "none_failed_min_one_success"
     catchup=False,
     max_active_runs=2,
     tags=["image-mlops", "validation"],
-    default_args={
-        "owner": "image-mlops",
-        "retries": 2,
-        "retry_delay": pendulum.duration(seconds=30),
-    },
+    default_args=default_args(),
     doc_md=__doc__,
 )
 def validate_images():

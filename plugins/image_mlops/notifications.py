@@ -12,7 +12,22 @@ Events (the ``event`` message attribute, for subscription filter policies):
   they did);
 * ``retraining_started`` — retrain_on_drift triggered train_and_register;
 * ``waiting_for_labels`` — the drift is real but the labels to learn it are not there yet
-  (once per wait, not at every decision).
+  (once per wait, not at every decision);
+* ``task_failed`` — a task of any DAG failed for good (its retries spent), with the link to
+  its log: :func:`task_failure_notifier`, every DAG's ``on_failure_callback``
+  (:mod:`image_mlops.dag_defaults`);
+* ``quality_gate_failed`` — a trained candidate missed the quality gate and was not
+  registered;
+* ``smoke_test_failed`` — a deployed model failed its smoke test (staging: production is
+  untouched; production: it is rolled back, and ``rolled_back`` follows);
+* ``validation_counts_mismatch`` — a validation run's books do not balance (objects in !=
+  validated + quarantined);
+* ``integrity_refused`` — an artifact was refused because its bytes are not the approved
+  ones.
+
+CloudWatch tells the same topic when the drift or integrity alarms go to ALARM (their
+``AlarmActions``: :mod:`image_mlops.monitoring.alarms`); those messages are CloudWatch's own
+JSON, without the ``event`` attribute.
 
 The topic is ``IMAGE_MLOPS_NOTIFICATION_TOPIC`` (a name in the deployment's account and
 region, or an ARN; empty: no notifications). Locally ``make up`` creates it in the emulator's
@@ -22,6 +37,7 @@ sent is logged and the pipeline goes on: people are told, the model is not held 
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -39,6 +55,11 @@ EVENTS = (
     "drift_alarm",
     "retraining_started",
     "waiting_for_labels",
+    "task_failed",
+    "quality_gate_failed",
+    "smoke_test_failed",
+    "validation_counts_mismatch",
+    "integrity_refused",
 )
 #: SNS refuses a subject over 100 characters.
 MAX_SUBJECT = 100
@@ -126,3 +147,53 @@ class ApprovalNotifier(SnsNotifier):
             super().notify(context)
         except (BotoCoreError, ClientError) as exc:
             log.warning("approval notification to %s not sent: %s", self.target_arn, exc)
+
+
+#: The failed task, its try and the link to its log, rendered from the task's context.
+TASK_FAILED_SUBJECT = "{{ ('Failed: ' ~ ti.dag_id ~ '.' ~ ti.task_id)[:100] }}"
+TASK_FAILED_MESSAGE = (
+    "Task {{ ti.task_id }}"
+    "{{ '[%d]' % ti.map_index if ti.map_index is not none and ti.map_index >= 0 else '' }}"
+    " of DAG {{ ti.dag_id }} failed (try {{ ti.try_number }}, run {{ ti.run_id }}).\n\n"
+    "Error: {{ exception }}\n\n"
+    "Log: {{ ti.log_url }}\n"
+)
+
+
+class TaskFailureNotifier(SnsNotifier):
+    """``task_failed``: the provider's notifier, its subject, message and attributes rendered
+    from the failed task's context (the log link is ``ti.log_url``, built from
+    ``[api] base_url``).
+
+    One instance serves every task of a DAG (``default_args``); each call renders into a copy,
+    so a second failure in the same process (``dag.test()``, mapped tasks) is not sent with
+    the first one's text.
+    """
+
+    def __init__(self, *, settings: Settings, target_arn: str, **kwargs: Any) -> None:
+        super().__init__(
+            aws_conn_id=settings.aws_conn_id,
+            region_name=settings.region,
+            target_arn=target_arn,
+            subject=TASK_FAILED_SUBJECT,
+            message=TASK_FAILED_MESSAGE,
+            message_attributes=attributes(
+                "task_failed",
+                settings,
+                dag_id="{{ ti.dag_id }}",
+                task_id="{{ ti.task_id }}",
+                run_id="{{ ti.run_id }}",
+                link="{{ ti.log_url }}",
+            ),
+            **kwargs,
+        )
+
+    def __call__(self, *args: Any) -> None:
+        return SnsNotifier.__call__(copy.copy(self), *args)
+
+
+def task_failure_notifier(settings: Settings | None = None) -> TaskFailureNotifier | None:
+    """The ``on_failure_callback`` of every DAG (None: notifications are off)."""
+    settings = settings or get_settings()
+    target = topic_arn(settings)
+    return None if target is None else TaskFailureNotifier(settings=settings, target_arn=target)

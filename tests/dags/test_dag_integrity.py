@@ -173,6 +173,32 @@ def test_dag_policy(dag_bag, path):
             assert task.owner == owner, f"{where}: task {task.task_id} has owner {task.owner}"
 
 
+@pytest.mark.parametrize("path", DAG_FILES, ids=_ids(DAG_FILES))
+def test_dag_shares_the_default_args_and_tells_the_topic_when_a_task_fails(dag_bag, path):
+    """default_args from image_mlops.dag_defaults: a pendulum retry_delay, and every task's
+    failure reaching the notification topic through the provider's SnsNotifier."""
+    import pendulum
+    from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+
+    from image_mlops import dag_defaults
+    from image_mlops.notifications import TaskFailureNotifier, topic_arn
+
+    [dag] = _dags_of(dag_bag, path)
+    args = dag.default_args
+    assert args["owner"] == dag_defaults.OWNER
+    assert args["retry_delay"] == dag_defaults.RETRY_DELAY
+    assert isinstance(args["retry_delay"], pendulum.Duration)
+    notifier = args["on_failure_callback"]
+    assert isinstance(notifier, TaskFailureNotifier) and isinstance(notifier, SnsNotifier)
+    assert notifier.target_arn == topic_arn()
+    assert notifier.message_attributes["event"] == "task_failed"
+    assert "{{ ti.log_url }}" in notifier.message
+    for task in dag.tasks:
+        callbacks = task.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert notifier in callbacks, f"{dag.dag_id}.{task.task_id} tells nobody when it fails"
+
+
 def _dag_decorator_start_dates(tree: ast.AST) -> list[ast.expr]:
     """The start_date= expressions of @dag(...) decorators and DAG(...) calls."""
     found = []

@@ -101,3 +101,14 @@ def collect(settings: Settings) -> int:
     new = events.record(settings, read_all(settings))
     log.info("feedback: %s new label rows recorded", new)
     return new
+
+
+def emit_if_new(new_rows: int, event) -> int:
+    """Emit the ``feedback`` Asset event only when new feedback rows were recorded (else skip):
+    ``monitor_model`` recomputes the KPIs with the new ground truth."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not new_rows:
+        raise AirflowSkipException("no new feedback row in this run")
+    event.extra = {"new_rows": new_rows}
+    return new_rows
