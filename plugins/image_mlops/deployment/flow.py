@@ -209,6 +209,16 @@ def check(settings: Settings, stage: str, deployment: dict[str, Any]) -> dict:
     reason = f"{stage} smoke test failed: {result.reason}"
     if result.examples:
         reason += " (e.g. " + "; ".join(result.examples[:3]) + ")"
+    notifications.notify(
+        "smoke_test_failed",
+        f"{settings.model_name} v{deployment['package_version']} failed the {stage} smoke test",
+        reason
+        + (". Production is untouched." if stage == "staging" else ". It is being rolled back."),
+        settings,
+        version=deployment["package_version"],
+        stage=stage,
+        run_id=run_id,
+    )
     if stage == "staging":
         history.record(
             settings,

@@ -149,12 +149,25 @@ def load_verified(
 def report_failure(
     approved: ApprovedArtifact, where: str, found: str, settings: Settings | None = None
 ) -> None:
-    """One ``ArtifactIntegrityFailures`` datum (the integrity alarm watches it), and a log."""
+    """One ``ArtifactIntegrityFailures`` datum (the integrity alarm watches it), a log, and
+    the ``integrity_refused`` notification."""
+    from image_mlops import notifications
     from image_mlops.aws import aws_client
     from image_mlops.monitoring import metrics as m
 
     settings = settings or get_settings()
     log.error("artifact integrity: %s: %s %s", where, approved.url, found)
+    try:
+        notifications.notify(
+            "integrity_refused",
+            f"{settings.model_name}: artifact refused ({where})",
+            f"{where}: {approved.url} {found}, but sha256 {approved.sha256} was approved. "
+            "Nothing loaded it; find out who replaced it, then deploy an approved package again.",
+            settings,
+            artifact=approved.url,
+        )
+    except Exception:  # nor on SNS: the refusal stands whoever hears of it
+        log.exception("could not notify integrity_refused")
     now = dt.datetime.now(dt.UTC)
     try:
         aws_client("cloudwatch", settings).put_metric_data(

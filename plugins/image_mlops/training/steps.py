@@ -208,12 +208,22 @@ def quality_gate(settings: Settings, evaluated: dict) -> dict:
     for note in result.notes:
         log.info("quality gate: %s", note)
     if not result.passed:
-        raise gate.QualityGateFailed(
+        from image_mlops import notifications
+
+        message = (
             "quality gate failed, model not registered: "
             + "; ".join(result.reasons)
             + ". Improve the data or hyperparameters and trigger train_and_register again "
             "(or lower IMAGE_MLOPS_MIN_ACCURACY / IMAGE_MLOPS_MAX_REGRESSION on purpose)."
         )
+        notifications.notify(
+            "quality_gate_failed",
+            f"{settings.model_name}: candidate failed the quality gate",
+            message,
+            settings,
+            accuracy=result.accuracy,
+        )
+        raise gate.QualityGateFailed(message)
     log.info(
         "quality gate passed: accuracy %.4f (min %.4f, production %s); recent window: "
         "candidate %s, production %s",

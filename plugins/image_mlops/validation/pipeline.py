@@ -151,10 +151,20 @@ def finalize_run(
         part = s3.get_object(Bucket=settings.raw_bucket, Key=s3layout.run_reasons_part_key(key))
         reasons.append(part["Body"].read())
     if total["in"] != total["validated"] + total["quarantined"]:
-        raise ValidationRunError(
+        from image_mlops import notifications
+
+        message = (
             f"run {run_id}: {total['in']} objects in but {total['validated']} validated + "
             f"{total['quarantined']} quarantined — look for them under raw/ and rerun"
         )
+        notifications.notify(
+            "validation_counts_mismatch",
+            "validate_images: the run's counts do not add up",
+            message,
+            settings,
+            run_id=run_id,
+        )
+        raise ValidationRunError(message)
     if total["quarantined"]:
         s3.put_object(
             Bucket=settings.raw_bucket,
