@@ -63,9 +63,20 @@ def unsubscribe_queue(url: str, settings: Settings | None = None) -> None:
     sqs.delete_queue(QueueUrl=url)
 
 
+def _alarm_name(message: str | None) -> str | None:
+    """The alarm of CloudWatch's alarm message (JSON with ``AlarmName``), else None."""
+    try:
+        body = json.loads(message or "")
+    except ValueError:
+        return None
+    return body.get("AlarmName") if isinstance(body, dict) else None
+
+
 def drain(url: str, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every notification waiting in the queue (received and deleted), oldest first:
-    ``{"event", "subject", "message", "attributes", "sent_at"}``."""
+    ``{"event", "subject", "message", "attributes", "sent_at", "alarm"}``. ``event`` is the
+    pipeline's ``event`` attribute; CloudWatch's alarm messages have none, and ``alarm`` names
+    their alarm (None for the pipeline's)."""
     sqs = admin_client("sqs", settings or get_settings())
     notes = []
     while True:
@@ -84,6 +95,7 @@ def drain(url: str, settings: Settings | None = None) -> list[dict[str, Any]]:
                     "message": envelope.get("Message"),
                     "attributes": attributes,
                     "sent_at": envelope.get("Timestamp"),
+                    "alarm": _alarm_name(envelope.get("Message")),
                 }
             )
         sqs.delete_message_batch(

@@ -265,3 +265,24 @@ def test_chart_markers_carry_their_series_time_and_value_on_hover():
     # no data: a sentence and no titles
     empty = line_chart({"mug": []}, title="recall per class")
     assert "no data yet" in empty and "<title>" not in empty
+
+
+def test_the_drift_and_integrity_alarms_tell_the_notification_topic():
+    from image_mlops.config import Settings
+    from image_mlops.monitoring.alarms import alarm_definitions, integrity_alarm
+    from image_mlops.notifications import topic_arn
+
+    settings = Settings(notification_topic="image-mlops-notifications")
+    alarms = [*alarm_definitions(settings, ["mug", "lamp"]), integrity_alarm(settings)]
+    assert len(alarms) == 2 * 2 + 1 + 1  # tp-low and recall-low per class, PSI, integrity
+    topic = topic_arn(settings)
+    assert topic == (
+        f"arn:aws:sns:{settings.region}:{settings.account_id}:image-mlops-notifications"
+    )
+    for alarm in alarms:
+        assert alarm["ActionsEnabled"] is True, alarm["AlarmName"]
+        assert alarm["AlarmActions"] == [topic], alarm["AlarmName"]
+    # notifications off: no action, none enabled (PutMetricAlarm refuses an empty ARN)
+    off = Settings(notification_topic="")
+    for alarm in [*alarm_definitions(off, ["mug"]), integrity_alarm(off)]:
+        assert alarm["ActionsEnabled"] is False and alarm["AlarmActions"] == []

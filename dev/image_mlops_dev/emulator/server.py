@@ -38,7 +38,7 @@ from image_mlops_dev.emulator.applicationautoscaling import targets as autoscali
 from image_mlops_dev.emulator.awslambda.invoke import LambdaInvocations, is_lambda_invoke
 from image_mlops_dev.emulator.cloudformation import added as cloudformation_added
 from image_mlops_dev.emulator.cloudformation import resources as cloudformation_resources
-from image_mlops_dev.emulator.cloudwatch import metric_data
+from image_mlops_dev.emulator.cloudwatch import alarm_actions, metric_data
 from image_mlops_dev.emulator.cloudwatch.alarms import AlarmEvaluation, AlarmEvaluator
 from image_mlops_dev.emulator.http.authorization import Authorization, EmulatorPaths
 from image_mlops_dev.emulator.http.faults import FaultInjector
@@ -87,6 +87,7 @@ def apply_moto_patches() -> None:
     cloudformation_resources.apply()
     cloudformation_added.apply()
     metric_data.apply()
+    alarm_actions.apply()
     bucket_policy.apply()
     etags.apply()
     checksums.apply()

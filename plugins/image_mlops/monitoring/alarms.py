@@ -1,8 +1,13 @@
 """The alarms, as code from the metric constants and the threshold settings.
 
 Per class: true positives below ``tp_alarm_threshold`` and recall below
-``recall_alarm_threshold``; per model: prediction-mix PSI above ``psi_alarm_threshold``.
-PutMetricAlarm is an upsert, so :func:`put_alarms` is idempotent.
+``recall_alarm_threshold``; per model: prediction-mix PSI above ``psi_alarm_threshold``; and
+the artifact integrity alarm. PutMetricAlarm is an upsert, so :func:`put_alarms` is idempotent.
+
+Each alarm tells the notification topic when it goes to ALARM (``AlarmActions``; none when
+notifications are off). CloudWatch publishes to a topic encrypted with a key whose policy
+lets ``cloudwatch.amazonaws.com`` use it; with the AWS managed key ``alias/aws/sns`` it
+cannot, and the action fails (the template's topic has a customer managed key for that).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ def _alarm(
     threshold: float,
     description: str,
 ) -> dict:
+    from image_mlops.notifications import topic_arn
+
+    topic = topic_arn(settings)
     return {
         "AlarmName": name,
         "AlarmDescription": description,
@@ -45,7 +53,8 @@ def _alarm(
         "Threshold": float(threshold),
         # no monitoring run in the period = no evidence of a problem
         "TreatMissingData": "notBreaching",
-        "ActionsEnabled": False,
+        "ActionsEnabled": topic is not None,
+        "AlarmActions": [topic] if topic else [],
         "Tags": [{"Key": "project", "Value": "image-mlops"}],
     }
 

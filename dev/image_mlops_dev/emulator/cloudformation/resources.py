@@ -10,7 +10,10 @@
 * ``AWS::IAM::Role``: its ``ManagedPolicyArns`` are attached (and detached when the stack
   deletes it);
 * ``AWS::StepFunctions::StateMachine`` gets its ``DefinitionSubstitutions`` and is made where
-  the Step Functions API reads (moto did neither).
+  the Step Functions API reads (moto did neither);
+* ``AWS::KMS::Key``: its ``KeyPolicy`` (an object in the template) is kept as the JSON text
+  ``GetKeyPolicy`` answers, as KMS keeps it (moto kept the object, and its ``DescribeKey``
+  then failed on it).
 """
 
 from __future__ import annotations
@@ -182,8 +185,21 @@ def _apply_cloudformation_roles() -> None:
     patch(Role, "delete_from_cloudformation_json", classmethod(delete_from_cloudformation_json))
 
 
+def _apply_cloudformation_keys() -> None:
+    import json
+
+    from moto.kms.models import Key
+
+    def policy_as_text(key: Any, properties: dict, account_id: str, region_name: str) -> None:
+        if not isinstance(key.policy, str):
+            key.policy = json.dumps(key.policy)
+
+    _after_cloudformation_create(Key, policy_as_text)
+
+
 def apply() -> None:
     _apply_cloudformation_buckets()
+    _apply_cloudformation_keys()
     _apply_cloudformation_list_defaults()
     _apply_cloudformation_state_machines()
     _apply_cloudformation_roles()

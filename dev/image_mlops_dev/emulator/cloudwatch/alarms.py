@@ -8,9 +8,10 @@ alarm of the emulator: the alarm's metric (or metric-math ``Metrics``) over its 
 → ``ALARM``; ``TreatMissingData`` missing | ignore | breaching | notBreaching:
 :func:`image_mlops.cloudwatch.conditions.evaluate`). A state that changes is written with
 ``SetAlarmState`` through the emulator's own API, so it is journaled and its history kept,
-and every reader (sensors, dashboards, ``DescribeAlarms``) sees it as on AWS. The thread also
-evaluates once a minute without new data (missing data moves alarms too), and once after a
-restart.
+and every reader (sensors, dashboards, ``DescribeAlarms``) sees it as on AWS; then the
+alarm's actions for the new state run (:mod:`.alarm_actions`: SNS topics, as CloudWatch
+publishes to them). The thread also evaluates once a minute without new data (missing data
+moves alarms too), and once after a restart.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from image_mlops.cloudwatch.conditions import INSUFFICIENT_DATA, evaluate, period_values
+from image_mlops_dev.emulator.cloudwatch.alarm_actions import CLOUDWATCH, run_actions
 from image_mlops_dev.emulator.http.wsgi import request_action
 from image_mlops_dev.emulator.platform import Platform
 
@@ -138,7 +140,7 @@ class AlarmEvaluator:
 
     def _client(self, region: str) -> Any:
         # CloudWatch evaluates its alarms itself: the emulator acts as the service
-        return self.platform.client("cloudwatch", region, as_service="cloudwatch.amazonaws.com")
+        return self.platform.client("cloudwatch", region, as_service=CLOUDWATCH)
 
     def evaluate_all(self, now: dt.datetime | None = None) -> int:
         """Evaluate every metric alarm; returns how many changed state."""
@@ -163,10 +165,19 @@ class AlarmEvaluator:
                         log.warning("alarm %s is not evaluated: %s", alarm["AlarmName"], exc)
                         continue
                     if result.state != alarm["StateValue"]:
+                        reason = f"Threshold evaluated: {result.reason}"[:1023]
                         cloudwatch.set_alarm_state(
                             AlarmName=alarm["AlarmName"],
                             StateValue=result.state,
-                            StateReason=f"Threshold evaluated: {result.reason}"[:1023],
+                            StateReason=reason,
+                        )
+                        run_actions(
+                            lambda service, region=region: self.platform.client(
+                                service, region, as_service=CLOUDWATCH
+                            ),
+                            alarm,
+                            result.state,
+                            reason,
                         )
                         log.info(
                             "alarm %s: %s → %s",
