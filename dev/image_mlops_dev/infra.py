@@ -378,6 +378,61 @@ def mwaa_environment_statements() -> list[Any]:
     ]
 
 
+def notification_key() -> dict[str, Any]:
+    """The customer managed key of the notification topic, whose policy lets CloudWatch publish
+    the alarms' actions to the topic and the workers publish through SNS.
+
+    Source: Amazon SNS Developer Guide, "Enable compatibility between event sources from AWS
+    services and encrypted topics" (https://docs.aws.amazon.com/sns/latest/dg/
+    sns-key-management.html#compatibility-with-aws-services, read 2026-12-07): a service that
+    publishes to an encrypted topic, CloudWatch among them, needs a customer managed key whose
+    policy allows the service's principal ``kms:GenerateDataKey*`` and ``kms:Decrypt``; the
+    AWS managed key ``alias/aws/sns`` cannot be given that policy, and an alarm's action to a
+    topic encrypted with it fails (AWS Knowledge Center, "How do I configure a CloudWatch alarm
+    with an encrypted Amazon SNS topic?", https://repost.aws/knowledge-center/
+    cloudwatch-configure-alarm-sns). A publisher needs the same two actions on the key: the
+    worker role gets them only through SNS (``kms:ViaService``). The account's root keeps
+    administering the key, as in KMS's default key policy, so the key is never unmanageable.
+    """
+    both = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    statements = [
+        {
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": both,
+            "Resource": "*",
+        },
+        {
+            "Sid": "WorkersPublishThroughSns",
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
+            "Action": both,
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}
+            },
+        },
+    ]
+    return {
+        "Type": "AWS::KMS::Key",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "Description": "image-mlops notification topic (CloudWatch alarms publish to it)",
+            "EnableKeyRotation": True,
+            "KeyPolicy": {"Version": "2012-10-17", "Statement": statements},
+        },
+    }
+
+
 def template(settings: Settings | None = None) -> dict[str, Any]:
     """The CloudFormation template (a dict; :func:`render` writes it as YAML)."""
     from image_mlops.registry import models_bucket_policy
@@ -700,12 +755,15 @@ def template(settings: Settings | None = None) -> dict[str, Any]:
             },
         },
     }
+    resources["NotificationKey"] = notification_key()
     resources["NotificationTopic"] = {
         "Type": "AWS::SNS::Topic",
         "Properties": {
             "TopicName": {"Ref": "NotificationTopicName"},
             "DisplayName": "image-mlops",
-            "KmsMasterKeyId": "alias/aws/sns",
+            # not alias/aws/sns: CloudWatch cannot publish the alarms' actions to a topic
+            # encrypted with the AWS managed key (notification_key)
+            "KmsMasterKeyId": {"Ref": "NotificationKey"},
         },
     }
     resources["NotificationEmailSubscription"] = {

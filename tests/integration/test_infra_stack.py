@@ -111,7 +111,15 @@ def test_the_stack_deploys_what_the_dags_need(admin, deploy):
     assert outputs["SageMakerRoleArn"] == sagemaker_role["Arn"]
     assert outputs["NotificationTopicArn"].endswith(f":{names['NotificationTopicName']}")
     attributes = aws.sns.get_topic_attributes(TopicArn=outputs["NotificationTopicArn"])
-    assert attributes["Attributes"]["KmsMasterKeyId"] == "alias/aws/sns"
+    # the stack's own key (CloudWatch cannot publish to a topic under alias/aws/sns), its
+    # policy the JSON text KMS answers, naming CloudWatch
+    key_id = attributes["Attributes"]["KmsMasterKeyId"]
+    assert key_id != "alias/aws/sns"
+    key = aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
+    key_policy = json.loads(aws.kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    by_sid = {statement["Sid"]: statement for statement in key_policy["Statement"]}
+    assert by_sid["CloudWatchAlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert f"IMAGE_MLOPS_MODELS_BUCKET={names['ModelsBucketName']}" in outputs["Settings"]
     # one owner of the dashboard: monitor_model writes it, the stack does not
     dashboards = aws.cloudwatch.list_dashboards()["DashboardEntries"]

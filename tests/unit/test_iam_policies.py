@@ -214,3 +214,42 @@ def test_the_mwaa_key_statement_is_the_aws_owned_key_variant():
         "kms:Encrypt",
         "kms:GenerateDataKey*",
     ]
+
+
+#: The notification topic as the policy documents name it (docs/iam's account and region).
+TOPIC = "arn:aws:sns:us-east-1:123456789012:image-mlops-notifications"
+#: SNS actions near Publish that no DAG needs.
+OTHER_SNS_ACTIONS = (
+    "sns:Subscribe",
+    "sns:CreateTopic",
+    "sns:DeleteTopic",
+    "sns:SetTopicAttributes",
+    "sns:GetTopicAttributes",
+    "sns:ListSubscriptionsByTopic",
+)
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_every_dag_may_publish_to_the_topic_and_nothing_more_of_sns(dag_id):
+    """Every DAG tells the topic when a task fails (its on_failure_callback), so each policy
+    allows sns:Publish on the topic — under the emulator's IAM evaluation, as the local stack
+    enforces it — and no other topic, and no other SNS action."""
+    from image_mlops_dev.emulator.iam.evaluation import RequestContext, decide
+
+    policy = json.loads((ROOT / "docs" / "iam" / f"{dag_id}.json").read_text())
+    session = "arn:aws:sts::123456789012:assumed-role/image-mlops-worker/AmazonMWAA-local"
+
+    def allowed(action: str, resource: str) -> bool:
+        return decide([policy], [], RequestContext(action, resource, session)).allowed
+
+    assert allowed("sns:Publish", TOPIC)
+    assert not allowed("sns:Publish", TOPIC + "-other")
+    assert not allowed("sns:Publish", "arn:aws:sns:us-east-1:123456789012:someone-elses")
+    for action in OTHER_SNS_ACTIONS:
+        assert not allowed(action, TOPIC), action
+    sns_statements = [
+        s for s in policy["Statement"] if any(a.startswith("sns:") for a in s["Action"])
+    ]
+    assert sns_statements == [
+        {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": TOPIC}
+    ]

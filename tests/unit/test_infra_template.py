@@ -312,3 +312,42 @@ def test_the_mwaa_policy_allows_what_mwaa_does_and_nothing_near_it(
     """The worker role as an MWAA execution role: AWS's published statements, evaluated by the
     emulator's IAM evaluation for this environment and bucket."""
     assert _mwaa_decides(mwaa_policy, action, resource, **keys) is allowed
+
+
+def test_the_topic_has_a_key_cloudwatch_may_use_and_the_workers_only_through_sns():
+    """CloudWatch cannot publish the alarms' actions to a topic encrypted with alias/aws/sns
+    (infra.notification_key's sources): the topic's key is the stack's own, whose policy allows
+    cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey* (as the emulator checks it
+    before it runs an alarm's action), the account's root administers it, and the worker role
+    uses it only through SNS."""
+    from image_mlops_dev.emulator.cloudwatch.alarm_actions import key_policy_allows_cloudwatch
+
+    resources = infra.template()["Resources"]
+    assert resources["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == {
+        "Ref": "NotificationKey"
+    }
+    key = resources["NotificationKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    policy = key["Properties"]["KeyPolicy"]
+    assert key_policy_allows_cloudwatch(policy)
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["CloudWatchAlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(by_sid["CloudWatchAlarmsPublish"]["Action"]) == [
+        "kms:Decrypt",
+        "kms:GenerateDataKey*",
+    ]
+    assert by_sid["AccountAdministersTheKey"]["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    }
+    workers = by_sid["WorkersPublishThroughSns"]
+    assert workers["Principal"] == {"AWS": {"Fn::GetAtt": ["WorkerRole", "Arn"]}}
+    assert workers["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}
+    }
+    # the key check would refuse the AWS managed key's kind of policy (no CloudWatch grant)
+    without_cloudwatch = {
+        **policy,
+        "Statement": [s for s in policy["Statement"] if s["Sid"] != "CloudWatchAlarmsPublish"],
+    }
+    assert not key_policy_allows_cloudwatch(without_cloudwatch)
