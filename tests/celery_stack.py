@@ -29,6 +29,7 @@ from image_mlops_dev.airflow_api import AirflowClient
 from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID, ca_bundle
 from image_mlops_dev.stack.manager import isolated_environment
 from image_mlops_dev.stack.processes import free_port
+from image_mlops_dev.stack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Settings of the profile (the rest are the stack's defaults).
@@ -109,13 +110,14 @@ def celery_stack(workers: int, settings: dict[str, str] | None = None) -> Iterat
     env = isolated_environment(dict(os.environ), state, free_port(), free_port(), free_port())
     env.update({**PROFILE, **(settings or {})})
     resolved = Settings.from_env(env)
+    ports = StackSettings.from_env(env)
     try:
         output = run_stack("up", env, workers)
-        client = AirflowClient(f"http://127.0.0.1:{resolved.airflow_port}")
+        client = AirflowClient(f"http://127.0.0.1:{ports.airflow_port}")
         client.wait_for_dags(list(DAGS), timeout=300)
         # the test's own setup, with this stack's bootstrap key
         kwargs = {
-            "endpoint_url": resolved.emulator_url,
+            "endpoint_url": ports.emulator_url,
             "region_name": resolved.region,
             "verify": str(ca_bundle(resolved)),
             "aws_access_key_id": LOCAL_ACCESS_KEY_ID,

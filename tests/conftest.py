@@ -72,6 +72,7 @@ for _key in [k for k in os.environ if k.startswith("IMAGE_MLOPS_") and k.endswit
     del os.environ[_key]
 
 from image_mlops.config import get_settings  # noqa: E402
+from image_mlops_dev.stack.settings import get_stack_settings  # noqa: E402
 
 _stack = LocalStack(get_settings(), emulator_faults=True)  # the fault suite needs its rules
 # The tests act as Airflow does (the worker role, credentials from the environment): a key of
@@ -176,7 +177,7 @@ def airflow_client(dag_ids: list[str]):
     """A REST client on the session's running Airflow, with ``dag_ids`` parsed and unpaused."""
     from image_mlops_dev.airflow_api import AirflowClient
 
-    client = AirflowClient(f"http://127.0.0.1:{get_settings().airflow_port}")
+    client = AirflowClient(f"http://127.0.0.1:{get_stack_settings().airflow_port}")
     client.wait_for_dags(dag_ids, timeout=300)
     for dag_id in dag_ids:
         client.set_paused(dag_id, False)
@@ -213,7 +214,7 @@ def _pause_unpaused_dags() -> None:
         return
     from image_mlops_dev.airflow_api import AirflowClient
 
-    client = AirflowClient(f"http://127.0.0.1:{get_settings().airflow_port}")
+    client = AirflowClient(f"http://127.0.0.1:{get_stack_settings().airflow_port}")
     for dag_id in sorted(_UNPAUSED):
         client.set_paused(dag_id, True)
     _UNPAUSED.clear()

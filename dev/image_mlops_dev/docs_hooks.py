@@ -12,19 +12,21 @@ import argparse
 import os
 
 SETTINGS_MARK = "<!-- generated: settings -->"
+STACK_SETTINGS_MARK = "<!-- generated: stack-settings -->"
 CLI_MARK = "<!-- generated: cli -->"
 #: how an empty default shows in the settings table
 EMPTY = "*(empty)*"
 
 
-def settings_table() -> str:
+def settings_table(rows: list[tuple[str, str, str]] | None = None) -> str:
+    """The table of ``rows`` (variable, default, meaning): by default the deployment settings."""
     from image_mlops.config import describe_settings
 
-    rows = [
+    lines = [
         f"| `{name}` | {f'`{default}`' if default != '' else EMPTY} | {doc} |"
-        for name, default, doc in describe_settings()
+        for name, default, doc in (describe_settings() if rows is None else rows)
     ]
-    return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
+    return "\n".join(["| variable | default | meaning |", "|---|---|---|", *lines])
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: str):
@@ -57,6 +59,10 @@ def command_names() -> list[str]:
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if SETTINGS_MARK in markdown:
         markdown = markdown.replace(SETTINGS_MARK, settings_table())
+    if STACK_SETTINGS_MARK in markdown:
+        from image_mlops_dev.stack.settings import describe_stack_settings
+
+        markdown = markdown.replace(STACK_SETTINGS_MARK, settings_table(describe_stack_settings()))
     if CLI_MARK in markdown:
         markdown = markdown.replace(CLI_MARK, cli_reference())
     return markdown

@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from image_mlops.config import PROJECT_ROOT, get_settings
+from image_mlops.config import PROJECT_ROOT
 
 OUT = PROJECT_ROOT / "docs" / "img" / "screenshots"
 #: (file name, path on the api-server, full page?)
@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=None, help="the api-server (default: the local stack)")
     args = parser.parse_args(argv)
-    take((args.url or f"http://127.0.0.1:{get_settings().airflow_port}").rstrip("/"))
+    from image_mlops_dev.stack.settings import get_stack_settings
+
+    take((args.url or f"http://127.0.0.1:{get_stack_settings().airflow_port}").rstrip("/"))
     return 0
 
 

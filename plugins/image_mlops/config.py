@@ -19,8 +19,6 @@ PREFIX = "IMAGE_MLOPS_"
 TARGETS = ("local", "aws")
 VALIDATION_ENGINES = ("airflow", "stepfunctions")
 TRAFFIC_ROUTINGS = ("all_at_once", "canary", "linear")
-#: Airflow executors the local stack can run: LocalExecutor, or CeleryExecutor with workers.
-STACK_EXECUTORS = ("local", "celery")
 
 #: The project checkout (``plugins/image_mlops/config.py`` → three levels up).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -34,277 +32,259 @@ class SettingsError(ValueError):
     """A setting has a value we cannot use; the message names the variable and the fix."""
 
 
-def _setting(default: Any, doc: str) -> Any:
+def setting(default: Any, doc: str) -> Any:
+    """A field of a settings dataclass: its default and its documentation (the settings page)."""
     return field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
 class Settings:
     # --- where the pipeline runs -------------------------------------------------------
-    target: str = _setting("local", "`local` (embedded emulator, default) or `aws`.")
-    aws_conn_id: str = _setting("aws_default", "Airflow connection for AWS.")
-    catalog_conn_id: str = _setting(
+    target: str = setting("local", "`local` (embedded emulator, default) or `aws`.")
+    aws_conn_id: str = setting("aws_default", "Airflow connection for AWS.")
+    catalog_conn_id: str = setting(
         "product_catalog_db", "Airflow connection for the product catalogue database."
     )
-    mlops_conn_id: str = _setting(
+    mlops_conn_id: str = setting(
         "image_mlops_db",
         "Airflow connection for the pipeline's own tables (predictions, deployments).",
     )
-    region: str = _setting("us-east-1", "AWS region.")
-    account_id: str = _setting(
+    region: str = setting("us-east-1", "AWS region.")
+    account_id: str = setting(
         "123456789012", "AWS account id (used to build ARNs; the emulator's default)."
     )
 
     # --- buckets and names ---------------------------------------------------------------
-    raw_bucket: str = _setting("image-mlops-raw", "Bucket for raw, error, feedback objects.")
-    validated_bucket: str = _setting("image-mlops-validated", "Bucket for validated images.")
-    models_bucket: str = _setting("image-mlops-models", "Bucket for model artifacts.")
-    output_bucket: str = _setting("image-mlops-output", "Bucket for predictions.")
-    model_name: str = _setting(
+    raw_bucket: str = setting("image-mlops-raw", "Bucket for raw, error, feedback objects.")
+    validated_bucket: str = setting("image-mlops-validated", "Bucket for validated images.")
+    models_bucket: str = setting("image-mlops-models", "Bucket for model artifacts.")
+    output_bucket: str = setting("image-mlops-output", "Bucket for predictions.")
+    model_name: str = setting(
         "product-image-classifier",
         "Model package group; endpoints are `<name>-staging` and `<name>-production`.",
     )
 
     # --- SageMaker ---------------------------------------------------------------------------
-    sagemaker_role_arn: str = _setting(
+    sagemaker_role_arn: str = setting(
         "arn:aws:iam::123456789012:role/image-mlops-sagemaker",
         "Execution role for SageMaker training jobs, models and endpoints.",
     )
-    training_framework: str = _setting(
+    training_framework: str = setting(
         "sklearn",
         "SageMaker framework whose containers train and serve the model (`sklearn`, `pytorch`, "
         "`tensorflow`; its image URIs are AWS's, as the SageMaker SDK publishes them: "
         "`image_mlops.training.image_uris`).",
     )
-    framework_version: str = _setting(
+    framework_version: str = setting(
         "1.4-2-py312",
         "Version of the framework's SageMaker containers for training and inference (the "
         "default: scikit-learn 1.4.2 on Python 3.12, numpy 2.1 and Pillow, so the built-in model "
         "installs nothing when it starts).",
     )
-    framework_py_version: str = _setting(
+    framework_py_version: str = setting(
         "", "Python version of the framework's containers where it has several (`py311`)."
     )
-    training_image_uri: str = _setting(
+    training_image_uri: str = setting(
         "", "Your own training container image (empty: the framework's image)."
     )
-    inference_image_uri: str = _setting(
+    inference_image_uri: str = setting(
         "", "Your own serving container image (empty: the framework's image)."
     )
-    training_source_dir: str = _setting(
+    training_source_dir: str = setting(
         "",
         "Folder of your own script-mode training program (empty: the built-in model, "
         "`image_mlops/include/scripts/`); uploaded as the job's `sourcedir.tar.gz`.",
     )
-    training_entry_point: str = _setting(
+    training_entry_point: str = setting(
         "train.py", "The training program in the source folder (SageMaker's `sagemaker_program`)."
     )
-    training_hyperparameters: str = _setting(
+    training_hyperparameters: str = setting(
         "",
         "Default hyperparameters of the training program, a JSON object (a run's "
         "`hyperparameters` Param wins over them).",
     )
-    training_instance_type: str = _setting("ml.m5.large", "Training instance type.")
-    training_max_runtime_seconds: int = _setting(
+    training_instance_type: str = setting("ml.m5.large", "Training instance type.")
+    training_max_runtime_seconds: int = setting(
         3600, "A training job running longer than this is stopped (its MaxRuntimeInSeconds)."
     )
-    job_poll_seconds: int = _setting(
+    job_poll_seconds: int = setting(
         30,
         "Seconds between status checks of SageMaker jobs, endpoints and Step Functions "
         "executions (the deferred tasks wait in the triggerer, not in a worker slot).",
     )
-    evaluation_timeout_seconds: int = _setting(
+    evaluation_timeout_seconds: int = setting(
         3600,
         "An evaluation's Batch Transform job (the candidate's or production's, in its own "
         "serving container) running longer than this is stopped and the evaluation fails.",
     )
-    inference_instance_type: str = _setting("ml.m5.large", "Endpoint instance type.")
-    staging_instance_count: int = _setting(1, "Instances of the staging endpoint.")
-    production_instance_count: int = _setting(
+    inference_instance_type: str = setting("ml.m5.large", "Endpoint instance type.")
+    staging_instance_count: int = setting(1, "Instances of the staging endpoint.")
+    production_instance_count: int = setting(
         2,
         "Instances of the production endpoint (a canary or linear shift needs at least two; "
         "with one the update is all at once, and the log says why).",
     )
-    staging_traffic_routing: str = _setting(
+    staging_traffic_routing: str = setting(
         "all_at_once",
         "How a staging update shifts traffic to the new model: `all_at_once`, `canary` or "
         "`linear` (SageMaker deployment guardrails; alarms roll it back).",
     )
-    production_traffic_routing: str = _setting(
+    production_traffic_routing: str = setting(
         "canary", "How a production update shifts traffic (as for staging)."
     )
-    canary_percent: int = _setting(
+    canary_percent: int = setting(
         50, "Canary: the share of the new fleet's capacity that takes traffic first (<= 50)."
     )
-    linear_step_percent: int = _setting(
+    linear_step_percent: int = setting(
         50, "Linear: the share of the new fleet's capacity added per step (10-50)."
     )
-    traffic_wait_seconds: int = _setting(
+    traffic_wait_seconds: int = setting(
         300,
         "Baking time after each traffic shift, its rollback alarms watched "
         "(WaitIntervalInSeconds, 0-3600).",
     )
-    termination_wait_seconds: int = _setting(
+    termination_wait_seconds: int = setting(
         120, "How long the old fleet is kept after an update completes (0-3600)."
     )
-    data_capture_percent: int = _setting(
+    data_capture_percent: int = setting(
         20,
         "Share (0-100) of the staging and production endpoints' invocations captured into "
         "`s3://OUTPUT/data-capture/` (SageMaker data capture); monitoring's input-drift "
         "statistics read them. 0: no capture.",
     )
-    autoscaling_min_instances: int = _setting(
+    autoscaling_min_instances: int = setting(
         2, "Autoscaling of the production variant: fewest instances."
     )
-    autoscaling_max_instances: int = _setting(
+    autoscaling_max_instances: int = setting(
         4, "Autoscaling of the production variant: most instances (0: no autoscaling)."
     )
-    autoscaling_target_invocations: int = _setting(
+    autoscaling_target_invocations: int = setting(
         100,
         "Autoscaling keeps the production variant near this many invocations per instance "
         "per minute (target tracking on SageMakerVariantInvocationsPerInstance).",
     )
-    deployment_timeout_seconds: int = _setting(
+    deployment_timeout_seconds: int = setting(
         1800, "An update taking longer is rolled back (MaximumExecutionTimeoutInSeconds)."
     )
 
     # --- validation (stage 1) --------------------------------------------------------------
-    validation_engine: str = _setting(
+    validation_engine: str = setting(
         "airflow", "`airflow` (mapped batches) or `stepfunctions` (state machine + Lambda)."
     )
-    validation_state_machine_arn: str = _setting(
+    validation_state_machine_arn: str = setting(
         "", "State machine ARN when the validation engine is `stepfunctions`."
     )
-    validation_batch_size: int = _setting(200, "Images per validation batch (one task each).")
-    validation_max_active_batches: int = _setting(
+    validation_batch_size: int = setting(200, "Images per validation batch (one task each).")
+    validation_max_active_batches: int = setting(
         4, "Validation batches running at once (mapped task concurrency)."
     )
-    validation_workers: int = _setting(
+    validation_workers: int = setting(
         0, "Threads checking the images of one validation batch (0 = the worker's cores)."
     )
-    validation_schedule: str = _setting("*/5 * * * *", "Cron schedule of `validate_images`.")
-    validation_claim_lease_seconds: int = _setting(
+    validation_schedule: str = setting("*/5 * * * *", "Cron schedule of `validate_images`.")
+    validation_claim_lease_seconds: int = setting(
         45,
         "How long an object's validation claim holds if its worker dies; after it, another "
         "run takes the object (a failed try releases its claims at once).",
     )
-    max_image_bytes: int = _setting(20 * 1024 * 1024, "Largest accepted file, in bytes.")
-    min_image_side: int = _setting(32, "Smallest accepted width and height, in pixels.")
-    max_image_pixels: int = _setting(
+    max_image_bytes: int = setting(20 * 1024 * 1024, "Largest accepted file, in bytes.")
+    min_image_side: int = setting(32, "Smallest accepted width and height, in pixels.")
+    max_image_pixels: int = setting(
         40_000_000, "Pixel-bomb guard: largest accepted width × height."
     )
-    allowed_formats: tuple[str, ...] = _setting(
+    allowed_formats: tuple[str, ...] = setting(
         ("JPEG", "PNG", "WEBP"), "Accepted image formats (Pillow names, comma-separated)."
     )
 
     # --- training and registry (stages 2-3) -------------------------------------------------
-    training_schedule: str = _setting("@weekly", "Schedule of `train_and_register`.")
-    min_accuracy: float = _setting(0.80, "Quality gate: minimum test accuracy.")
-    max_regression: float = _setting(
+    training_schedule: str = setting("@weekly", "Schedule of `train_and_register`.")
+    min_accuracy: float = setting(0.80, "Quality gate: minimum test accuracy.")
+    max_regression: float = setting(
         0.02, "Quality gate: largest accuracy drop allowed against production."
     )
-    retrain_min_new_labeled: int = _setting(
+    retrain_min_new_labeled: int = setting(
         0, "Train when this many new labelled images were validated (0 = off)."
     )
-    label_ingest_schedule: str = _setting(
+    label_ingest_schedule: str = setting(
         "*/15 * * * *", "Schedule of `ingest_labels` (feedback and review → labelled images)."
     )
 
     # --- deployment (stage 4) ----------------------------------------------------------------
-    smoke_tolerance: float = _setting(
+    smoke_tolerance: float = setting(
         0.05, "Smoke test: accuracy may be this much below the registered accuracy."
     )
-    smoke_sample_size: int = _setting(60, "Labelled held-out images sent in the smoke test.")
-    require_production_approval: bool = _setting(
+    smoke_sample_size: int = setting(60, "Labelled held-out images sent in the smoke test.")
+    require_production_approval: bool = setting(
         True, "Ask a second human approval before production."
     )
-    notification_topic: str = _setting(
+    notification_topic: str = setting(
         "image-mlops-notifications",
         "SNS topic (name in the account and region, or ARN) told when an approval is "
         "needed, a model is deployed or rolled back, a drift alarm fires, retraining starts "
         "or waits for labels (empty: no notifications).",
     )
-    approval_timeout_hours: float = _setting(
+    approval_timeout_hours: float = setting(
         72.0,
         "An approval nobody answers within this many hours is answered Reject: nothing is "
         "deployed, and the registry and the history say so (0 = wait for ever).",
     )
 
     # --- classification (stage 5) ------------------------------------------------------------
-    confidence_threshold: float = _setting(
+    confidence_threshold: float = setting(
         0.6, "Below this top-class confidence an image goes to `_uncertain/`."
     )
-    classify_batch_size: int = _setting(256, "Images per classification request batch.")
-    classify_s3_threads: int = _setting(
+    classify_batch_size: int = setting(256, "Images per classification request batch.")
+    classify_s3_threads: int = setting(
         24,
         "Parallel S3 reads and copies per classification batch: each request mostly waits on "
         "the network (20 ms and more on AWS), so many in flight hide the round trip "
         "(1 = one at a time).",
     )
-    batch_transform_threshold: int = _setting(
+    batch_transform_threshold: int = setting(
         5000, "Classification runs larger than this use one Batch Transform job."
     )
 
     # --- monitoring (stage 6) ----------------------------------------------------------------
-    cloudwatch_namespace: str = _setting("ImageMLOps", "CloudWatch namespace of all metrics.")
-    tp_alarm_threshold: float = _setting(
+    cloudwatch_namespace: str = setting("ImageMLOps", "CloudWatch namespace of all metrics.")
+    tp_alarm_threshold: float = setting(
         3, "Alarm when a class's true positives per period fall below this."
     )
-    recall_alarm_threshold: float = _setting(0.8, "Alarm when a class's recall falls below.")
-    psi_alarm_threshold: float = _setting(0.2, "Alarm when prediction-mix PSI exceeds this.")
-    retrain_cooldown_minutes: int = _setting(
+    recall_alarm_threshold: float = setting(0.8, "Alarm when a class's recall falls below.")
+    psi_alarm_threshold: float = setting(0.2, "Alarm when prediction-mix PSI exceeds this.")
+    retrain_cooldown_minutes: int = setting(
         24 * 60, "At most one drift retraining per this many minutes."
     )
-    drift_retrain_min_new_labels: int = _setting(
+    drift_retrain_min_new_labels: int = setting(
         50,
         "A drift retraining waits until this many labels were recorded after the data "
         "snapshot of the latest registered model (0 = do not wait).",
     )
 
     # --- product catalogue (stage 7) -----------------------------------------------------
-    catalog_fetch_size: int = _setting(2000, "Rows per server-side cursor fetch.")
-    catalog_image_timeout: float = _setting(10.0, "Seconds per main-image download.")
-    catalog_image_retries: int = _setting(2, "Retries per main-image download.")
-    catalog_batch_size: int = _setting(
+    catalog_fetch_size: int = setting(2000, "Rows per server-side cursor fetch.")
+    catalog_image_timeout: float = setting(10.0, "Seconds per main-image download.")
+    catalog_image_retries: int = setting(2, "Retries per main-image download.")
+    catalog_batch_size: int = setting(
         500, "Products per main-image download batch (one mapped task each)."
     )
-    catalog_allowed_networks: tuple[str, ...] = _setting(
+    catalog_allowed_networks: tuple[str, ...] = setting(
         (),
         "Networks (CIDR, comma-separated) the image downloader may reach although they are "
         "not public: an internal image host. Loopback, private, link-local, multicast and "
         "reserved addresses are refused otherwise.",
     )
-    catalog_s3_allowed_prefixes: tuple[str, ...] = _setting(
+    catalog_s3_allowed_prefixes: tuple[str, ...] = setting(
         (),
         "`s3://bucket/prefix` locations catalogue image URLs may be read from "
         "(comma-separated; empty: the sample catalogue's `s3://RAW/catalog-media/`).",
     )
-    catalog_max_redirects: int = _setting(5, "Redirects an image download may follow.")
+    catalog_max_redirects: int = setting(5, "Redirects an image download may follow.")
 
-    # --- local stack ------------------------------------------------------------------------------
-    state_dir: Path = _setting(  # noqa: RUF009 - a Path is immutable
-        PROJECT_ROOT / ".local", "Folder for all local state (database, emulator, logs)."
-    )
-    pg_port: int = _setting(54329, "Port of the embedded PostgreSQL (127.0.0.1).")
-    emulator_port: int = _setting(5055, "Port of the local AWS emulator (127.0.0.1).")
-    airflow_port: int = _setting(8080, "Port of the Airflow api-server (UI and REST API).")
-    stack_executor: str = _setting(
-        "local",
-        "Local stack: Airflow's executor, `local` (LocalExecutor) or `celery` (CeleryExecutor: "
-        "Redis and `IMAGE_MLOPS_STACK_WORKERS` Celery workers; needs `redis-server`). "
-        "`make up EXECUTOR=celery` chooses it for one start.",
-    )
-    stack_workers: int = _setting(
-        2,
-        "Local stack on `celery`: how many Celery workers, each with its own state folder and "
-        "temporary directory, as if on a machine of its own.",
-    )
-    redis_port: int = _setting(63799, "Port of the local stack's Redis, Celery's broker.")
-    airflow_login: bool = _setting(
-        False,
-        "Local stack: require an Airflow login (user `admin`, password generated into "
-        "`.local/airflow/simple_auth_manager_passwords.json.generated`) instead of everyone "
-        "being admin.",
+    # --- local state -------------------------------------------------------------------------
+    state_dir: Path = setting(  # noqa: RUF009 - a Path is immutable
+        PROJECT_ROOT / ".local",
+        "Folder for local state: the CLI's log, `image-mlops serve`'s model cache, and the "
+        "local stack's database, emulator and logs.",
     )
 
     # ------------------------------------------------------------------------------------------
@@ -352,15 +332,6 @@ class Settings:
     def buckets(self) -> tuple[str, ...]:
         return (self.raw_bucket, self.validated_bucket, self.models_bucket, self.output_bucket)
 
-    @property
-    def emulator_url(self) -> str:
-        """The local emulator's AWS endpoint (TLS, its certificate from the stack's own CA)."""
-        return f"https://127.0.0.1:{self.emulator_port}"
-
-    @property
-    def airflow_url(self) -> str:
-        return f"http://localhost:{self.airflow_port}"
-
     def instance_count(self, stage: str) -> int:
         """Instances of the ``staging`` or ``production`` endpoint."""
         self.endpoint_name(stage)  # checks the stage
@@ -379,15 +350,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            name = PREFIX + f.name.upper()
-            raw = environ.get(name)
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _parse(name, raw, f.default)
-        settings = cls(**values)
+        settings = cls(**values_from_env(cls, environ))
         settings._check()
         return settings
 
@@ -421,7 +384,6 @@ CHOICES = {
     "validation_engine": VALIDATION_ENGINES,
     "staging_traffic_routing": TRAFFIC_ROUTINGS,
     "production_traffic_routing": TRAFFIC_ROUTINGS,
-    "stack_executor": STACK_EXECUTORS,
 }
 #: Settings bounded as SageMaker bounds what they become.
 RANGES = {
@@ -438,7 +400,6 @@ POSITIVE = (
     "max_image_bytes",
     "staging_instance_count",
     "production_instance_count",
-    "stack_workers",
 )
 
 
@@ -466,6 +427,20 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         raise SettingsError(f"{name}={raw!r} is not a valid {kind}") from None
 
 
+def values_from_env(cls: type, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The fields of the settings dataclass ``cls`` that ``environ`` (default: the process's
+    environment) sets as ``IMAGE_MLOPS_<FIELD>``, parsed to the type of their default."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        name = PREFIX + f.name.upper()
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        values[f.name] = _parse(name, raw, f.default)
+    return values
+
+
 def get_settings() -> Settings:
     """Settings from the current environment (cheap; read again on every call)."""
     return Settings.from_env()
@@ -473,8 +448,13 @@ def get_settings() -> Settings:
 
 def describe_settings() -> list[tuple[str, str, str]]:
     """(variable, default, description) for every setting: the docs' settings reference."""
+    return describe_fields(Settings)
+
+
+def describe_fields(cls: type) -> list[tuple[str, str, str]]:
+    """(variable, default, description) of every field of the settings dataclass ``cls``."""
     rows = []
-    for f in dataclasses.fields(Settings):
+    for f in dataclasses.fields(cls):
         default = f.default
         if isinstance(default, tuple):
             default = ",".join(default)

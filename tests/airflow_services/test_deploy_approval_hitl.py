@@ -8,6 +8,7 @@ from sample_model import publish_sample_package, upload_sample_images
 from image_mlops import registry
 from image_mlops.deployment import history, production_model
 from image_mlops_dev.airflow_api import ApprovalAnswerer
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 DAG_ID = "deploy_model"
@@ -50,9 +51,8 @@ def test_approve_twice_deploys_to_production(client, settings, tmp_path, notific
     notes = notification_inbox()
     asked = {n["attributes"]["link"] for n in notes if n["event"] == "approval_needed"}
     for task_id in ("approve_candidate", "approve_production"):
-        link = (
-            f"{settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}/tasks/{task_id}/required_actions"
-        )
+        airflow = get_stack_settings().airflow_url
+        link = f"{airflow}/dags/{DAG_ID}/runs/{run_id}/tasks/{task_id}/required_actions"
         assert any(found.startswith(link) for found in asked), (link, asked)
     assert any(n["event"] == "deployed" and n["attributes"]["run_id"] == run_id for n in notes)
 

@@ -23,6 +23,7 @@ from image_mlops.monitoring.alarms import alarm_definitions, put_alarms
 from image_mlops.monitoring.kpis import compute_kpis
 from image_mlops.monitoring.publish import metric_data, metrics_hook
 from image_mlops_dev.docs_screenshots import CHROMIUM_ARGS
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = pytest.mark.stack
 
@@ -146,7 +147,7 @@ def test_kpi_page_in_the_api_server(airflow_services, clean_aws, settings, test_
     assert model.baseline_uri == (
         f"s3://{settings.models_bucket}/{settings.model_name}/3/baseline.json"
     )
-    base = f"http://127.0.0.1:{settings.airflow_port}"
+    base = f"http://127.0.0.1:{get_stack_settings().airflow_port}"
     url = f"{base}/image-mlops/?hours=6&period=3600"
     with urllib.request.urlopen(url, timeout=60) as response:
         assert response.status == 200

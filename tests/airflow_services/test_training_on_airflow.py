@@ -9,6 +9,7 @@ import time
 import pytest
 
 from image_mlops_dev.airflow_api import AirflowApiError
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = pytest.mark.stack
 DAG_ID = "train_and_register"
@@ -78,7 +79,7 @@ def test_a_training_job_waits_in_the_triggerer_and_its_failure_fails_the_task(
 
     _upload_labeled(clean_aws, settings)
     faults.add(
-        settings.emulator_url,
+        get_stack_settings().emulator_url,
         action="hang",
         method="GET",
         bucket=settings.models_bucket,
@@ -90,9 +91,11 @@ def test_a_training_job_waits_in_the_triggerer_and_its_failure_fails_the_task(
             DAG_ID, conf={"hyperparameters": {"image_size": -3}, "reason": "a job that fails"}
         )
         _wait_for_train_state(client, run_id, ("deferred",), only_run=True)
-        faults.wait_fired(settings.emulator_url)  # the job is running, held at its download
+        # the job is running, held at its download
+        faults.wait_fired(get_stack_settings().emulator_url)
     finally:
-        faults.clear(settings.emulator_url)  # released: the download is retried and goes on
+        # released: the download is retried and goes on
+        faults.clear(get_stack_settings().emulator_url)
     train = _wait_for_train_state(client, run_id, ("up_for_retry", "failed"))
     assert train["try_number"] == 1
     # no second try (the stack is shared): it would start 30 s on (retry_delay), and while it

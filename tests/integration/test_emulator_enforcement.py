@@ -25,6 +25,8 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import SKLEARN_IMAGE
 
+from image_mlops_dev.stack.settings import get_stack_settings
+
 pytestmark = pytest.mark.stack
 
 WORKER_SESSION = "arn:aws:sts::123456789012:assumed-role/image-mlops-worker/"
@@ -162,7 +164,7 @@ def test_a_plain_http_request_to_a_tls_only_bucket_is_refused(aws, settings):
     from image_mlops_dev.stack.identities import emulator_plain_url
 
     plain = boto3.client(
-        "s3", endpoint_url=emulator_plain_url(settings), region_name=settings.region
+        "s3", endpoint_url=emulator_plain_url(get_stack_settings()), region_name=settings.region
     )
     key = f"incoming/plain-{uuid.uuid4().hex[:8]}.jpg"
     with pytest.raises(ClientError) as refused:
@@ -242,7 +244,7 @@ def test_a_worker_cannot_turn_the_emulators_own_knobs(settings):
     context = ssl.create_default_context(cafile=str(ca_bundle(settings)))
     for path in ("/_emulator/latency", "/_emulator/faults"):
         request = AWSRequest(
-            method="POST", url=f"{settings.emulator_url}{path}", data=b'{"s3_ms": 5000}'
+            method="POST", url=f"{get_stack_settings().emulator_url}{path}", data=b'{"s3_ms": 5000}'
         )
         SigV4Auth(worker, "s3", settings.region).add_auth(request)
         prepared = urllib.request.Request(

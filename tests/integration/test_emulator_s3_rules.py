@@ -18,6 +18,7 @@ import pytest
 from validation_corpus import put_raw_http
 
 from image_mlops_dev.emulator.s3.rules import rfc2047_value
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = pytest.mark.stack
 
@@ -47,7 +48,7 @@ def _code(exc: botocore.exceptions.ClientError) -> str:
 
 
 def _raw_put(settings, key: str, headers: dict[str, bytes], body: bytes = b"x") -> int:
-    return put_raw_http(settings.emulator_url, BUCKET, key, headers, body)
+    return put_raw_http(get_stack_settings().emulator_url, BUCKET, key, headers, body)
 
 
 def test_a_key_over_1024_bytes_is_refused_as_by_s3(aws, bucket):

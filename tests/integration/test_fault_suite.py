@@ -32,6 +32,7 @@ from image_mlops import s3layout
 from image_mlops.validation import pipeline, validator
 from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID
 from image_mlops_dev.stack.processes import free_port
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -119,9 +120,9 @@ def fault_report():
 
 @pytest.fixture
 def emulator(settings):
-    faults.clear(settings.emulator_url)
-    yield settings.emulator_url
-    faults.clear(settings.emulator_url)
+    faults.clear(get_stack_settings().emulator_url)
+    yield get_stack_settings().emulator_url
+    faults.clear(get_stack_settings().emulator_url)
 
 
 def test_sigkill_of_the_task_between_copy_and_delete(clean_aws, settings, emulator):

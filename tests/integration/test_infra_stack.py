@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from image_mlops_dev import infra
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = pytest.mark.stack
 
@@ -167,7 +168,7 @@ def _as_role(role: str, settings, *services: str) -> list:
 
     from image_mlops_dev.stack.identities import ca_bundle, worker_credentials_environment
 
-    endpoint = worker_credentials_environment(settings, role)
+    endpoint = worker_credentials_environment(get_stack_settings(), role)
     answer = requests.get(
         endpoint["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
         headers={"Authorization": endpoint["AWS_CONTAINER_AUTHORIZATION_TOKEN"]},
@@ -178,7 +179,7 @@ def _as_role(role: str, settings, *services: str) -> list:
     return [
         boto3.client(
             service,
-            endpoint_url=settings.emulator_url,
+            endpoint_url=get_stack_settings().emulator_url,
             region_name=settings.region,
             verify=str(ca_bundle(settings)),
             aws_access_key_id=credentials["AccessKeyId"],

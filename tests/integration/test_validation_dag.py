@@ -11,6 +11,8 @@ import pytest
 from conftest import ADMIN_CONN, run_dag
 from validation_corpus import corpus
 
+from image_mlops_dev.stack.settings import get_stack_settings
+
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
@@ -138,9 +140,9 @@ def test_an_s3_error_on_one_object_skips_only_that_object(clean_aws, settings):
     aws = clean_aws
     cases = _put_corpus(aws, settings)
     victim = "incoming/UPPER.PNG"
-    faults.clear(settings.emulator_url)
+    faults.clear(get_stack_settings().emulator_url)
     faults.add(
-        settings.emulator_url,
+        get_stack_settings().emulator_url,
         action="error",
         method="DELETE",
         bucket=settings.raw_bucket,
@@ -153,7 +155,7 @@ def test_an_s3_error_on_one_object_skips_only_that_object(clean_aws, settings):
             pipeline.validate_batch(key, settings)
         first = pipeline.finalize_run("manual__s3-error", manifests, settings)
     finally:
-        faults.clear(settings.emulator_url)
+        faults.clear(get_stack_settings().emulator_url)
     assert first["skipped"] == 1 and first["skipped_by_reason"] == {"error": 1}
     assert _raw_images(aws, settings) == [victim]
     assert first["in"] == len(cases) - 1
@@ -187,7 +189,7 @@ def test_one_odd_object_never_holds_back_its_batch(clean_aws, settings, dag_bag)
         aws.s3.put_object(Bucket=raw, Key=key, Body=data)
     non_ascii = photo_jpeg(seed=50, size=64)
     status = put_raw_http(
-        settings.emulator_url,
+        get_stack_settings().emulator_url,
         raw,
         "incoming/café.jpg",
         {"x-amz-meta-title": "Café ☕".encode()},

@@ -13,6 +13,7 @@ import pytest
 from validation_corpus import corpus
 
 from image_mlops.config import INCLUDE_DIR
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = pytest.mark.stack
 
@@ -138,7 +139,7 @@ def test_a_failing_lambda_fails_the_execution(clean_aws, admin, settings, local_
     definition["States"]["ValidateBatches"]["ItemProcessor"]["States"]["ValidateBatch"].pop("Retry")
     # a machine of the test's own (the deploying user's), with the stack's machine's role
     quick = admin.stepfunctions.create_state_machine(
-        name=f"validate-no-retry-{settings.pg_port}",
+        name=f"validate-no-retry-{get_stack_settings().pg_port}",
         definition=json.dumps(definition),
         roleArn=described["roleArn"],
     )["stateMachineArn"]

@@ -28,6 +28,7 @@ from private_emulator import PrivateEmulator, emulator_command, emulator_environ
 from image_mlops.config import get_settings
 from image_mlops_dev.stack.identities import BOOTSTRAP_SECRET, LOCAL_ACCESS_KEY_ID, ca_bundle
 from image_mlops_dev.stack.processes import free_port
+from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = pytest.mark.stack
 
@@ -42,7 +43,7 @@ def aws(admin):
 def _client(settings, service: str, key: str | None = None, secret: str | None = None, **config):
     return boto3.client(
         service,
-        endpoint_url=settings.emulator_url,
+        endpoint_url=get_stack_settings().emulator_url,
         region_name=settings.region,
         verify=str(ca_bundle(settings)),
         aws_access_key_id=key or LOCAL_ACCESS_KEY_ID,
@@ -74,7 +75,7 @@ def _body(aws, settings, key: str) -> bytes:
 
 
 def test_an_unsigned_write_cannot_replace_a_model_artifact(aws, settings, artifact):
-    url = f"{settings.emulator_url}/{settings.models_bucket}/{artifact}"
+    url = f"{get_stack_settings().emulator_url}/{settings.models_bucket}/{artifact}"
     status, _, body = _send(
         urllib.request.Request(url, data=b"import os; os.system('evil')", method="PUT")
     )
@@ -85,7 +86,7 @@ def test_an_unsigned_write_cannot_replace_a_model_artifact(aws, settings, artifa
     assert _send(urllib.request.Request(url))[0] == 403
     status, _, body = _send(
         urllib.request.Request(
-            settings.emulator_url,
+            get_stack_settings().emulator_url,
             data=b"{}",
             method="POST",
             headers={
@@ -98,7 +99,7 @@ def test_an_unsigned_write_cannot_replace_a_model_artifact(aws, settings, artifa
 
 
 def test_a_cross_origin_request_gets_no_cors_grant(aws, settings, artifact):
-    url = f"{settings.emulator_url}/{settings.models_bucket}/{artifact}"
+    url = f"{get_stack_settings().emulator_url}/{settings.models_bucket}/{artifact}"
     preflight = urllib.request.Request(
         url,
         method="OPTIONS",
@@ -156,7 +157,7 @@ def test_a_wrong_secret_or_another_key_is_refused(aws, settings, artifact):
 
 def test_a_signed_request_with_a_swapped_body_is_refused(aws, settings, artifact):
     """Replaying a captured signature with other bytes: the body hash no longer matches."""
-    url = f"{settings.emulator_url}/{settings.models_bucket}/{artifact}"
+    url = f"{get_stack_settings().emulator_url}/{settings.models_bucket}/{artifact}"
     original = b"the approved artifact, re-uploaded"
     request = AWSRequest(
         method="PUT",
@@ -233,7 +234,7 @@ def test_the_emulator_listens_on_loopback_only(local_stack, settings):
         pytest.skip("this machine has no non-loopback IPv4 address to try from")
     with socket.socket() as outsider, pytest.raises(OSError):
         outsider.settimeout(3)
-        outsider.connect((address, settings.emulator_port))
+        outsider.connect((address, get_stack_settings().emulator_port))
 
 
 def test_the_emulator_refuses_to_start_without_a_key(tmp_path):

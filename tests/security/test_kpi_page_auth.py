@@ -27,6 +27,7 @@ import pytest
 from image_mlops.config import Settings
 from image_mlops_dev.stack.manager import LocalStack
 from image_mlops_dev.stack.processes import free_port
+from image_mlops_dev.stack.settings import StackSettings
 
 pytestmark = [pytest.mark.stack]
 
@@ -53,8 +54,8 @@ def login_api_server(airflow_db, tmp_path_factory):
     """An api-server of the session's Airflow with login required (everyone-admin off)."""
     folder = tmp_path_factory.mktemp("login-api-server")
     port = free_port()
-    settings = Settings.from_env({**os.environ, "IMAGE_MLOPS_AIRFLOW_LOGIN": "true"})
-    env = LocalStack(settings).airflow_environment()
+    login = StackSettings.from_env({**os.environ, "IMAGE_MLOPS_AIRFLOW_LOGIN": "true"})
+    env = LocalStack(Settings.from_env(), login).airflow_environment()
     passwords = folder / "passwords.json"
     env.update(
         {

@@ -20,6 +20,7 @@ import pytest
 from image_mlops_dev.stack.manager import GENERATED_SECRETS, load_env_file
 from image_mlops_dev.stack.postgres import EmbeddedPostgres, PasswordRefused, _bin
 from image_mlops_dev.stack.processes import free_port
+from image_mlops_dev.stack.settings import get_stack_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def test_a_superuser_login_without_the_password_is_refused(local_stack, settings
         with pytest.raises(psycopg.OperationalError) as refused:
             psycopg.connect(
                 host="127.0.0.1",
-                port=settings.pg_port,
+                port=get_stack_settings().pg_port,
                 user="postgres",
                 dbname="airflow",
                 connect_timeout=5,
@@ -41,7 +42,7 @@ def test_a_superuser_login_without_the_password_is_refused(local_stack, settings
     pg = local_stack.postgres
     env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
     proc = subprocess.run(
-        [str(_bin("psql")), "-h", str(pg.data_dir), "-p", str(settings.pg_port), "-U",
+        [str(_bin("psql")), "-h", str(pg.data_dir), "-p", str(get_stack_settings().pg_port), "-U",
          "postgres", "-w", "-c", "SELECT 1"],
         env=env, capture_output=True, text=True, check=False, timeout=30,
     )  # fmt: skip
@@ -131,7 +132,7 @@ def test_an_env_file_from_before_passwords_is_named_with_the_fix(monkeypatch):
     settings = get_settings()
     stack = LocalStack(settings)
     stack.check_database_connections()  # the session's connections carry the password
-    old = f"postgres://postgres@127.0.0.1:{settings.pg_port}/product_catalog"
+    old = f"postgres://postgres@127.0.0.1:{get_stack_settings().pg_port}/product_catalog"
     monkeypatch.setenv("AIRFLOW_CONN_PRODUCT_CATALOG_DB", old)
     with pytest.raises(StackError) as error:
         stack.check_database_connections()

@@ -15,6 +15,7 @@ from image_mlops.config import (
     describe_settings,
     get_settings,
 )
+from image_mlops_dev.stack.settings import StackSettings, describe_stack_settings
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -69,13 +70,14 @@ def test_absolute_and_home_paths(tmp_path):
 
 
 def test_empty_value_means_default():
-    assert Settings.from_env({"IMAGE_MLOPS_PG_PORT": ""}).pg_port == Settings().pg_port
+    assert Settings.from_env({"IMAGE_MLOPS_MIN_ACCURACY": ""}).min_accuracy == 0.80
+    assert StackSettings.from_env({"IMAGE_MLOPS_PG_PORT": ""}).pg_port == StackSettings().pg_port
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "kind"),
     [
-        ("IMAGE_MLOPS_PG_PORT", "fifty", "int"),
+        ("IMAGE_MLOPS_CLASSIFY_BATCH_SIZE", "fifty", "int"),
         ("IMAGE_MLOPS_MIN_ACCURACY", "high", "float"),
         ("IMAGE_MLOPS_REQUIRE_PRODUCTION_APPROVAL", "maybe", "bool"),
         ("IMAGE_MLOPS_VALIDATION_BATCH_SIZE", "1.5", "int"),
@@ -130,11 +132,22 @@ def test_endpoint_names():
 
 
 def test_urls_follow_the_ports():
-    settings = Settings.from_env(
+    settings = StackSettings.from_env(
         {"IMAGE_MLOPS_EMULATOR_PORT": "6001", "IMAGE_MLOPS_AIRFLOW_PORT": "9090"}
     )
     assert settings.emulator_url == "https://127.0.0.1:6001"
     assert settings.airflow_url == "http://localhost:9090"
+
+
+def test_the_local_stack_settings_are_not_deployment_settings():
+    """Ports, executor and login are the development install's (image_mlops_dev): a
+    deployment never starts the local stack, so its Settings do not carry them."""
+    stack_fields = {f.name for f in dataclasses.fields(StackSettings)}
+    assert {"pg_port", "emulator_port", "airflow_port", "stack_executor"} <= stack_fields
+    assert stack_fields.isdisjoint(FIELDS)
+    variables = {variable for variable, _, _ in describe_stack_settings()}
+    assert "IMAGE_MLOPS_STACK_WORKERS" in variables
+    assert variables.isdisjoint(variable for variable, _, _ in describe_settings())
 
 
 def test_describe_settings_covers_every_field():

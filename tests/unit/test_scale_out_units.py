@@ -13,6 +13,7 @@ from image_mlops.config import Settings, SettingsError
 from image_mlops_dev.stack import scale_out
 from image_mlops_dev.stack.manager import LocalStack, Topology
 from image_mlops_dev.stack.processes import StackError
+from image_mlops_dev.stack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,16 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 )
 def test_the_stack_settings_refuse_what_the_stack_cannot_run(variable, value):
     with pytest.raises(SettingsError, match=variable):
-        Settings.from_env({variable: value})
+        StackSettings.from_env({variable: value})
 
 
 def test_the_topology_is_the_settings_or_what_is_asked_when_nothing_runs(tmp_path):
-    settings = Settings.from_env(
-        {"IMAGE_MLOPS_STATE_DIR": str(tmp_path), "IMAGE_MLOPS_STACK_EXECUTOR": "celery"}
-    )
-    assert LocalStack(settings).topology() == Topology("celery", 2)
-    assert LocalStack(settings, workers=3).topology() == Topology("celery", 3)
-    assert LocalStack(settings, executor="local", workers=3).topology() == Topology("local")
+    settings = Settings.from_env({"IMAGE_MLOPS_STATE_DIR": str(tmp_path)})
+    celery = StackSettings.from_env({"IMAGE_MLOPS_STACK_EXECUTOR": "celery"})
+    assert LocalStack(settings, celery).topology() == Topology("celery", 2)
+    assert LocalStack(settings, celery, workers=3).topology() == Topology("celery", 3)
+    local = LocalStack(settings, celery, executor="local", workers=3)
+    assert local.topology() == Topology("local")
     assert Topology("celery", 1).describe() == "CeleryExecutor with 1 worker"
     assert Topology("local").describe() == "LocalExecutor"
 

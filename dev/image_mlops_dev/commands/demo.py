@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from image_mlops_dev.airflow_api import AirflowApiError
     from image_mlops_dev.demo.story import DemoError, run_demo
     from image_mlops_dev.stack.processes import StackError
+    from image_mlops_dev.stack.settings import get_stack_settings
 
     settings = local_settings()
     if not settings.is_local:
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         result = run_demo(settings, interactive=args.interactive)
     except (StackError, DemoError, AirflowApiError) as exc:
         raise CommandError(
-            f"{exc}\n(the stack is still up: `make status`, `make logs`, {settings.airflow_url})"
+            f"{exc}\n(the stack is still up: `make status`, `make logs`, "
+            f"{get_stack_settings().airflow_url})"
         ) from exc
     if args.result_json:
         args.result_json.write_text(json.dumps(dataclasses.asdict(result), indent=2, default=str))

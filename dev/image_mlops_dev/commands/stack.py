@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_topology_arguments(parser: argparse.ArgumentParser) -> None:
     """``--executor`` / ``--workers`` (``make up EXECUTOR=celery WORKERS=2``)."""
-    from image_mlops.config import STACK_EXECUTORS
+    from image_mlops_dev.stack.settings import STACK_EXECUTORS
 
     parser.add_argument(
         "--executor",
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             # boto3 and the AWS CLI too: the emulator, its CA, and the worker role's
             # credentials (from the environment, as Airflow gets them)
             env = stack.airflow_environment(base={})
-            env["AWS_ENDPOINT_URL"] = stack.settings.emulator_url
+            env["AWS_ENDPOINT_URL"] = stack.stack_settings.emulator_url
             env["AWS_CA_BUNDLE"] = str(ca_bundle(stack.settings))
             for key in sorted(env):
                 print(f"export {key}={shlex.quote(env[key])}")

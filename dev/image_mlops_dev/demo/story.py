@@ -21,6 +21,7 @@ from pathlib import Path
 from image_mlops.config import Settings
 from image_mlops_dev.airflow_api import AirflowApiError, AirflowClient, ApprovalAnswerer
 from image_mlops_dev.demo.progress import Progress
+from image_mlops_dev.stack.settings import get_stack_settings
 
 DAG_IDS = (
     "extract_product_catalog",
@@ -63,7 +64,9 @@ class DemoStory:
         timeout: float = 900,
     ) -> None:
         self.settings = settings
-        self.client = client or AirflowClient(f"http://127.0.0.1:{settings.airflow_port}")
+        stack = get_stack_settings()
+        self.airflow_url = stack.airflow_url
+        self.client = client or AirflowClient(f"http://127.0.0.1:{stack.airflow_port}")
         self.interactive = interactive
         self.progress = progress or Progress()
         self.data_dir = data_dir or settings.state_dir / "demo-data"
@@ -105,7 +108,7 @@ class DemoStory:
             raise DemoError(
                 f"{dag_id} run {run_id} ended {run['state']} (failed tasks: "
                 f"{', '.join(failed) or 'none'}); see the task logs at "
-                f"{self.settings.airflow_url}/dags/{dag_id}/runs/{run_id}"
+                f"{self.airflow_url}/dags/{dag_id}/runs/{run_id}"
             )
         return run
 
@@ -123,7 +126,7 @@ class DemoStory:
                 self._prompted.add(key)
                 self.progress.line(
                     f"  waiting for your decision on {key[1]}: "
-                    f"{self.settings.airflow_url}/dags/{dag_id}/runs/{run_id}"
+                    f"{self.airflow_url}/dags/{dag_id}/runs/{run_id}"
                 )
 
     def trigger_and_follow(self, dag_id: str, conf: dict | None = None) -> str:
@@ -247,7 +250,7 @@ class DemoStory:
                 run_id = self.client.wait_for_new_run("deploy_model", known_deploys, timeout=60)
                 p.line(
                     f"  deploy_model {run_id} now waits for a human to approve version 2: "
-                    f"{self.settings.airflow_url}/dags/deploy_model/runs/{run_id}"
+                    f"{self.airflow_url}/dags/deploy_model/runs/{run_id}"
                 )
             except AirflowApiError:
                 pass

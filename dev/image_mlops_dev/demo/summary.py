@@ -10,6 +10,7 @@ from image_mlops import s3layout
 from image_mlops.aws import aws_client
 from image_mlops.config import Settings
 from image_mlops.registry import decode_counts, list_packages
+from image_mlops_dev.stack.settings import get_stack_settings
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -283,9 +284,8 @@ def format_summary(settings: Settings, result: Any) -> str:
                 ["time", "event", "subject"],
             )
         )
-    parts.append(
-        f"\nAirflow UI:  {settings.airflow_url}   (stack keeps running; `make down` stops it)"
-    )
-    parts.append(f"KPI page:    {settings.airflow_url}/image-mlops/")
-    parts.append(f"Review page: {settings.airflow_url}/image-mlops/review")
+    airflow_url = get_stack_settings().airflow_url
+    parts.append(f"\nAirflow UI:  {airflow_url}   (stack keeps running; `make down` stops it)")
+    parts.append(f"KPI page:    {airflow_url}/image-mlops/")
+    parts.append(f"Review page: {airflow_url}/image-mlops/review")
     return "\n".join(parts)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from image_mlops.config import Settings, get_settings
+from image_mlops_dev.stack.settings import StackSettings, get_stack_settings
 
 #: The bootstrap key's id; its secret is generated per installation (``.env``).
 LOCAL_ACCESS_KEY_ID = "image-mlops-local"
@@ -44,19 +45,19 @@ def ca_bundle(settings: Settings) -> Path:
     return tls_dir(settings) / "ca.pem"
 
 
-def emulator_plain_url(settings: Settings) -> str:
+def emulator_plain_url(stack: StackSettings) -> str:
     """The emulator's port over plain HTTP (health, and the credentials endpoint)."""
-    return f"http://127.0.0.1:{settings.emulator_port}"
+    return f"http://127.0.0.1:{stack.emulator_port}"
 
 
-def worker_credentials_environment(settings: Settings, role: str = WORKER_ROLE) -> dict[str, str]:
+def worker_credentials_environment(stack: StackSettings, role: str = WORKER_ROLE) -> dict[str, str]:
     """What an MWAA environment gives Airflow's processes: the container credentials
     endpoint of its execution role (the worker role) and its token."""
     from image_mlops_dev.emulator.sts.credentials import container_token
 
     return {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": (
-            f"{emulator_plain_url(settings)}/_emulator/credentials/{role}"
+            f"{emulator_plain_url(stack)}/_emulator/credentials/{role}"
         ),
         "AWS_CONTAINER_AUTHORIZATION_TOKEN": container_token(bootstrap_secret()),
     }
@@ -69,7 +70,7 @@ def admin_client(service: str, settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     return boto3.client(
         service,
-        endpoint_url=settings.emulator_url,
+        endpoint_url=get_stack_settings().emulator_url,
         region_name=settings.region,
         verify=str(ca_bundle(settings)),
         aws_access_key_id=LOCAL_ACCESS_KEY_ID,
@@ -98,7 +99,7 @@ def emulator_call(
     settings = settings or get_settings()
     data = json.dumps(payload).encode() if payload is not None else None
     request = signed_request(
-        f"{url or settings.emulator_url}{path}",
+        f"{url or get_stack_settings().emulator_url}{path}",
         method=method,
         data=data,
         credentials=credentials or (LOCAL_ACCESS_KEY_ID, bootstrap_secret()),

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from image_mlops.config import PROJECT_ROOT, Settings
@@ -44,6 +44,7 @@ from image_mlops_dev.stack.processes import (
     port_in_use,
     wait_for,
 )
+from image_mlops_dev.stack.settings import StackSettings
 
 AIRFLOW_DATABASE = "airflow"
 CATALOG_DATABASE = "product_catalog"
@@ -288,6 +289,8 @@ class Topology:
 @dataclass
 class LocalStack:
     settings: Settings
+    #: Its ports, executor and login (default: from the environment, as ``settings`` are).
+    stack_settings: StackSettings = field(default_factory=StackSettings.from_env)
     #: Start the emulator with fault injection (the test stack's fault suite; never the demo).
     emulator_faults: bool = False
     #: The executor and workers asked for (``make up EXECUTOR=celery WORKERS=2``); None: what
@@ -325,8 +328,8 @@ class LocalStack:
         with one executor and workers of another would leave tasks queued forever.
         """
         asked = Topology(
-            self.executor or self.settings.stack_executor,
-            self.workers or self.settings.stack_workers,
+            self.executor or self.stack_settings.stack_executor,
+            self.workers or self.stack_settings.stack_workers,
         )
         if asked.executor not in ("local", "celery"):
             raise StackError(f"unknown executor {asked.executor!r}: local or celery")
@@ -358,7 +361,7 @@ class LocalStack:
                 "(`make up` generates one into .env; see .env.example)"
             )
         return EmbeddedPostgres(
-            self.state_dir / "postgres" / "data", self.settings.pg_port, password=password
+            self.state_dir / "postgres" / "data", self.stack_settings.pg_port, password=password
         )
 
     def emulator(self) -> ManagedProcess:
@@ -369,7 +372,7 @@ class LocalStack:
                 "-m",
                 "image_mlops_dev.emulator",
                 "--port",
-                str(self.settings.emulator_port),
+                str(self.stack_settings.emulator_port),
                 "--journal",
                 str(self.journal),
                 "--tls-dir",
@@ -385,7 +388,7 @@ class LocalStack:
         airflow = str(Path(sys.executable).parent / "airflow")
         args = [airflow, name]
         if name == "api-server":
-            args += ["--port", str(self.settings.airflow_port), "--host", "127.0.0.1"]
+            args += ["--port", str(self.stack_settings.airflow_port), "--host", "127.0.0.1"]
         return ManagedProcess(
             # Airflow retitles its processes ("airflow api_server -- ..."), so match on that.
             name=name,
@@ -423,7 +426,7 @@ class LocalStack:
 
     @property
     def broker_url(self) -> str:
-        return scale_out.broker_url(self.settings.redis_port, scale_out.redis_password())
+        return scale_out.broker_url(self.stack_settings.redis_port, scale_out.redis_password())
 
     # -- environment -------------------------------------------------------------------------
     def _secrets(self) -> dict[str, str]:
@@ -445,7 +448,7 @@ class LocalStack:
 
     def airflow_environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ if base is None else base)
-        port = self.settings.airflow_port
+        port = self.stack_settings.airflow_port
         env.update(AIRFLOW_LOCAL_CONFIG)
         topology = self.topology()
         if topology.celery:
@@ -456,7 +459,7 @@ class LocalStack:
                     workers=topology.workers,
                 )
             )
-        if self.settings.airflow_login:
+        if self.stack_settings.airflow_login:
             # Airflow's simple auth manager with real users: it generates their passwords
             # into $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
             env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
@@ -469,7 +472,7 @@ class LocalStack:
             # credentials from the environment's container credentials endpoint
             for name in STATIC_CREDENTIALS:
                 env.pop(name, None)
-            env.update(worker_credentials_environment(self.settings))
+            env.update(worker_credentials_environment(self.stack_settings))
         env.update(
             {
                 "AIRFLOW_HOME": str(self.airflow_home),
@@ -492,19 +495,19 @@ class LocalStack:
         checks = [
             (
                 "PostgreSQL",
-                self.settings.pg_port,
+                self.stack_settings.pg_port,
                 "IMAGE_MLOPS_PG_PORT",
                 self.postgres.is_running(),
             ),
             (
                 "AWS emulator",
-                self.settings.emulator_port,
+                self.stack_settings.emulator_port,
                 "IMAGE_MLOPS_EMULATOR_PORT",
                 self.emulator().pid() is not None,
             ),
             (
                 "Airflow api-server",
-                self.settings.airflow_port,
+                self.stack_settings.airflow_port,
                 "IMAGE_MLOPS_AIRFLOW_PORT",
                 self.airflow_component("api-server").pid() is not None,
             ),
@@ -513,7 +516,7 @@ class LocalStack:
             checks.append(
                 (
                     "Redis",
-                    self.settings.redis_port,
+                    self.stack_settings.redis_port,
                     "IMAGE_MLOPS_REDIS_PORT",
                     self.redis().pid() is not None,
                 )
@@ -531,7 +534,7 @@ class LocalStack:
         from urllib.parse import urlsplit
 
         aws = os.environ.get("AIRFLOW_CONN_AWS_DEFAULT") or ""
-        if f"http://127.0.0.1:{self.settings.emulator_port}" in aws:
+        if f"http://127.0.0.1:{self.stack_settings.emulator_port}" in aws:
             # a .env from before the emulator spoke TLS and Airflow acted as the worker role
             raise StackError(
                 "AIRFLOW_CONN_AWS_DEFAULT in .env signs with the stack's key over plain HTTP, "
@@ -540,7 +543,7 @@ class LocalStack:
             )
         for name in ("AIRFLOW_CONN_PRODUCT_CATALOG_DB", "AIRFLOW_CONN_IMAGE_MLOPS_DB"):
             uri = urlsplit(os.environ.get(name) or "")
-            if uri.port == self.settings.pg_port and not uri.password:
+            if uri.port == self.stack_settings.pg_port and not uri.password:
                 raise StackError(
                     f"{name} in .env has no password, and the local PostgreSQL requires one: "
                     "copy that line from .env.example into .env (it uses "
@@ -579,7 +582,7 @@ class LocalStack:
     def emulator_ready(self) -> bool:
         try:
             with urllib.request.urlopen(
-                f"{emulator_plain_url(self.settings)}/_emulator/health", timeout=2
+                f"{emulator_plain_url(self.stack_settings)}/_emulator/health", timeout=2
             ):
                 return True
         except (urllib.error.URLError, OSError):
@@ -715,7 +718,7 @@ class LocalStack:
             raise StackError(f"`airflow db migrate` failed:\n{tail}")
 
     def start_redis(self) -> None:
-        port, password = self.settings.redis_port, scale_out.redis_password()
+        port, password = self.stack_settings.redis_port, scale_out.redis_password()
         scale_out.write_redis_config(self.state_dir / "redis", port, password)
         process = self.redis()
         process.start(os.environ.copy(), self.state_dir / "redis")
@@ -753,7 +756,7 @@ class LocalStack:
         )
 
     def airflow_health(self) -> dict | None:
-        url = f"http://127.0.0.1:{self.settings.airflow_port}/api/v2/monitor/health"
+        url = f"http://127.0.0.1:{self.stack_settings.airflow_port}/api/v2/monitor/health"
         try:
             with urllib.request.urlopen(url, timeout=3) as response:
                 return json.loads(response.read())
@@ -770,9 +773,9 @@ class LocalStack:
     def up(self, airflow: bool = True, say: Callable[[str], None] = _say) -> None:
         started = time.monotonic()
         self.check_ports()
-        say(f"PostgreSQL      127.0.0.1:{self.settings.pg_port}")
+        say(f"PostgreSQL      127.0.0.1:{self.stack_settings.pg_port}")
         self.start_postgres()
-        say(f"AWS emulator    {self.settings.emulator_url}")
+        say(f"AWS emulator    {self.stack_settings.emulator_url}")
         self.start_emulator()
         say(f"AWS side        CloudFormation stack {self.stack_name} (infra/image-mlops.yaml)")
         self.deploy_aws_side()
@@ -783,10 +786,10 @@ class LocalStack:
             components = ", ".join(AIRFLOW_COMPONENTS)
             say(f"Airflow         {topology.describe()}: starting {components} ...")
             if topology.celery:
-                say(f"Redis           127.0.0.1:{self.settings.redis_port} (Celery's broker)")
+                say(f"Redis           127.0.0.1:{self.stack_settings.redis_port} (Celery's broker)")
             self.start_airflow()
         elapsed = time.monotonic() - started
-        say(f"stack up in {elapsed:.0f} s; Airflow UI: {self.settings.airflow_url}")
+        say(f"stack up in {elapsed:.0f} s; Airflow UI: {self.stack_settings.airflow_url}")
 
     def stop_airflow(self, say: Callable[[str], None] = _say) -> None:
         """Stop Airflow's services (and the Celery workers and Redis of the scale-out profile);
@@ -817,7 +820,7 @@ class LocalStack:
             (
                 "postgres",
                 f"running (pid {pg_pid})" if pg_pid else "stopped",
-                f"127.0.0.1:{self.settings.pg_port}",
+                f"127.0.0.1:{self.stack_settings.pg_port}",
             )
         )
         emulator = self.emulator()
@@ -825,7 +828,7 @@ class LocalStack:
         state = f"running (pid {pid})" if pid else _stopped_or_dead(emulator)
         if pid and not self.emulator_ready():
             state += ", not answering"
-        rows.append(("emulator", state, self.settings.emulator_url))
+        rows.append(("emulator", state, self.stack_settings.emulator_url))
         health = self.airflow_health() or {}
         key = {"api-server": "metadatabase", "dag-processor": "dag_processor"}
         for name in AIRFLOW_COMPONENTS:
@@ -835,13 +838,15 @@ class LocalStack:
             part = (health.get(key.get(name, name)) or {}).get("status")
             if pid and part and part != "healthy":
                 state += f", {part}"
-            where = self.settings.airflow_url if name == "api-server" else str(process.log_file)
+            where = (
+                self.stack_settings.airflow_url if name == "api-server" else str(process.log_file)
+            )
             rows.append((name, state, where))
         if self.redis_recorded():
             redis = self.redis()
             pid = redis.pid()
             state = f"running (pid {pid})" if pid else _stopped_or_dead(redis)
-            rows.append(("redis", state, f"127.0.0.1:{self.settings.redis_port}"))
+            rows.append(("redis", state, f"127.0.0.1:{self.stack_settings.redis_port}"))
         answering = scale_out.answering_workers(self.broker_url) if self.redis_recorded() else set()
         for index in self.recorded_workers():
             worker = self.celery_worker(index)
