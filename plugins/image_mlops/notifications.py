@@ -155,7 +155,8 @@ TASK_FAILED_MESSAGE = (
     "Task {{ ti.task_id }}"
     "{{ '[%d]' % ti.map_index if ti.map_index is not none and ti.map_index >= 0 else '' }}"
     " of DAG {{ ti.dag_id }} failed (try {{ ti.try_number }}, run {{ ti.run_id }}).\n\n"
-    "Error: {{ exception }}\n\n"
+    # a worker's context has the exception; Airflow 3.2's dag.test() gives none (the log has it)
+    "{% if exception is defined %}Error: {{ exception }}\n\n{% endif %}"
     "Log: {{ ti.log_url }}\n"
 )
 

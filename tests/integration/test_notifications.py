@@ -50,7 +50,11 @@ def test_a_failed_task_tells_the_topic_with_the_link_to_its_log(
         f"Task resolve_candidate of DAG deploy_model failed (try 1, run {run.run_id})"
         in (note["message"])
     )
-    assert "Error: " in note["message"]
+    # the exception, where Airflow hands it to the callback (3.3; 3.2's dag.test() does not)
+    from airflow import __version__ as airflow_version
+
+    if not airflow_version.startswith("3.2."):
+        assert "Error: " in note["message"] and "987654" in note["message"]
 
 
 # -- Alarm actions ----------------------------------------------------------------------------
