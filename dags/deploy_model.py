@@ -49,6 +49,9 @@ from image_mlops.deployment.sensors import EndpointDeploymentSensor
 from image_mlops.notifications import ApprovalNotifier
 
 settings = get_settings()
+# Results travel as task arguments elsewhere; here the candidate is read with xcom_pull: the
+# approval operators' subjects are text around its version, and an argument would make
+# resolve_candidate an upstream of the deploy tasks and defeat their trigger rule.
 CANDIDATE_ARN = "{{ ti.xcom_pull(task_ids='resolve_candidate')['arn'] }}"
 CANDIDATE_VERSION = "{{ ti.xcom_pull(task_ids='resolve_candidate')['version'] }}"
 
