@@ -273,8 +273,9 @@ def cpu_seconds(process) -> float:
 
 def classify_in_worker(batch: dict, model: dict, run_id: str) -> dict:
     from image_mlops.classification import run
+    from image_mlops.config import get_settings
 
-    return run.classify(batch, model, run_id)
+    return run.classify(get_settings(), batch, model, run_id)
 
 
 def batched(model: dict, settings, batch_size: int, pool, run_id: str) -> tuple[float, dict, dict]:
@@ -282,15 +283,15 @@ def batched(model: dict, settings, batch_size: int, pool, run_id: str) -> tuple[
     from image_mlops.classification import run
 
     started = time.perf_counter()
-    batch_list = run.plan(model, run_id, batch_size, settings)
+    batch_list = run.plan(settings, model, run_id, batch_size)
     planned = time.perf_counter()
     if pool is None:
-        results = [run.classify(b, model, run_id, settings=settings) for b in batch_list]
+        results = [run.classify(settings, b, model, run_id) for b in batch_list]
     else:
         jobs = [pool.apply_async(classify_in_worker, (b, model, run_id)) for b in batch_list]
         results = [job.get() for job in jobs]
     classified = time.perf_counter()
-    summary = run.finish(run_id, results, settings)
+    summary = run.finish(settings, run_id, results)
     finished = time.perf_counter()
     steps = {
         "plan": planned - started,

@@ -62,25 +62,25 @@ def classify_images():
     def find_production_model():
         from image_mlops.classification import run
 
-        return run.find_model()
+        return run.find_model(get_settings())
 
     @task
     def plan_batches(model: dict, run_id=None, params=None) -> list[dict]:
         from image_mlops.classification import run
 
-        return run.plan(model, run_id, params.get("batch_size"))
+        return run.plan(get_settings(), model, run_id, params.get("batch_size"))
 
     @task
     def choose_route(model: dict, batch_list: list[dict], run_id=None) -> str:
         from image_mlops.classification import run
 
-        return run.prepare(model, run_id, list(batch_list))
+        return run.prepare(get_settings(), model, run_id, list(batch_list))
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def transform_request(model: dict, batch_list: list[dict], route: str, run_id=None):
         from image_mlops.classification import run
 
-        return run.transform_request(model, run_id, list(batch_list), route)
+        return run.transform_request(get_settings(), model, run_id, list(batch_list), route)
 
     @task(
         map_index_template="{{ task.op_kwargs['batch']['index'] }}",
@@ -89,13 +89,13 @@ def classify_images():
     def classify_batch(batch: dict, model: dict, route: str, run_id=None) -> dict:
         from image_mlops.classification import run
 
-        return run.classify(batch, model, run_id, route)
+        return run.classify(get_settings(), batch, model, run_id, route)
 
     @task(outlets=[PREDICTIONS])
     def write_run_manifest(results: list[dict], run_id=None) -> dict:
         from image_mlops.classification import run
 
-        return run.finish(run_id, list(results))
+        return run.finish(get_settings(), run_id, list(results))
 
     model = find_production_model()
     batch_list = plan_batches(model)

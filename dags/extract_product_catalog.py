@@ -61,7 +61,7 @@ def extract_product_catalog():
         from image_mlops.catalog.pipeline import extract_chunks
 
         return extract_chunks(
-            run_id, get_settings(), batch_size=params["batch_size"], limit=params["limit"]
+            get_settings(), run_id, batch_size=params["batch_size"], limit=params["limit"]
         )
 
     @task(max_active_tis_per_dagrun=4)
@@ -69,14 +69,14 @@ def extract_product_catalog():
         """Download one chunk's main images and keep its descriptions."""
         from image_mlops.catalog.pipeline import download_chunk
 
-        return download_chunk(run_id, chunk, get_settings())
+        return download_chunk(get_settings(), run_id, chunk)
 
     @task(outlets=[PRODUCT_CATALOG], trigger_rule="none_failed")
     def write_manifest(chunks: list[int], run_id=None) -> dict:
         """Write catalog/<run>/products.jsonl and return the run's summary."""
         from image_mlops.catalog.pipeline import write_manifest as write
 
-        return write(run_id, chunks, get_settings())
+        return write(get_settings(), run_id, chunks)
 
     chunks = extract_products()
     downloads = download_main_images.expand(chunk=chunks)

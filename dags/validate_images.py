@@ -49,7 +49,7 @@ def validate_images():
         """List raw objects, write the batch manifests; XCom: their keys."""
         from image_mlops.validation.pipeline import plan_run
 
-        return plan_run(run_id)
+        return plan_run(get_settings(), run_id)
 
     @task.branch
     def choose_engine() -> str:
@@ -62,14 +62,16 @@ def validate_images():
         """Validate one batch manifest; XCom: its counts."""
         from image_mlops.validation.pipeline import validate_batch
 
-        return validate_batch(manifest_key, attempt=str(ti.try_number))
+        return validate_batch(get_settings(), manifest_key, attempt=str(ti.try_number))
 
     @task
     def state_machine_request(manifest_keys: list[str], run_id=None, ti=None) -> dict:
         """The state machine (a setting, read at run time), the execution's name, its input."""
         from image_mlops.validation.pipeline import state_machine_request
 
-        return state_machine_request(run_id, manifest_keys, try_number=ti.try_number)
+        return state_machine_request(
+            get_settings(), run_id, manifest_keys, try_number=ti.try_number
+        )
 
     @task_group
     def stepfunctions(manifest_keys):
@@ -92,7 +94,7 @@ def validate_images():
         """Merge results, assert in = validated + quarantined, metrics; XCom: the summary."""
         from image_mlops.validation.pipeline import finalize_run
 
-        return finalize_run(run_id, manifest_keys)
+        return finalize_run(get_settings(), run_id, manifest_keys)
 
     @task(outlets=[VALIDATED_LABELED_IMAGES])
     def emit_labeled(summary: dict, outlet_events=None) -> int:

@@ -138,7 +138,7 @@ def test_classifies_into_class_folders_then_rerun_and_new_model(dag_bag, clean_a
     model = run.find_model(settings)
     batch_key = "_work/classify/" + manifests[0].rsplit("/", 1)[-1].removesuffix(".jsonl")
     batch = {"batch_key": batch_key + "/batches/batch-00000.json", "index": 0}
-    run.classify(batch, model, first.run_id, settings=settings)
+    run.classify(settings, batch, model, first.run_id)
     second = run_dag(dag_bag, "classify_images")
     assert second.state == "success"
     assert task_states(second)["classify_batch"] == "skipped"  # nothing pending

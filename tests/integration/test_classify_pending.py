@@ -31,8 +31,8 @@ def scene(clean_aws, local_stack, settings):
 
 def classify_all(settings, run_id: str) -> list[dict]:
     model = run.find_model(settings)
-    batch_list = run.plan(model, run_id, 2, settings)
-    return [run.classify(batch, model, run_id, settings=settings) for batch in batch_list]
+    batch_list = run.plan(settings, model, run_id, 2)
+    return [run.classify(settings, batch, model, run_id) for batch in batch_list]
 
 
 @pytest.fixture
@@ -188,8 +188,8 @@ def test_a_batch_classifies_the_same_with_and_without_threads(scene, threads):
     put_incoming(aws, settings, "twin-of-red-0.jpg", colour_image(RED, seed=0))
     put_incoming(aws, settings, "broken.jpg", b"\xff\xd8 not really a jpeg")
     model = run.find_model(settings)
-    (batch,) = run.plan(model, f"manual__threads{threads}", 100, settings)
-    summary = run.classify(batch, model, f"manual__threads{threads}", settings=settings)
+    (batch,) = run.plan(settings, model, f"manual__threads{threads}", 100)
+    summary = run.classify(settings, batch, model, f"manual__threads{threads}")
     # the twin has the same content: read, known by its sha256, not classified again
     assert summary | {"batch_key": None, "results_key": None} == {
         "batch_key": None,

@@ -96,8 +96,8 @@ def test_a_batch_under_mock_aws_stays_in_the_process(plain_aws_connection, no_ne
             "package_version": VERSION,
             "environment": {},
         }
-        (batch,) = run.plan(model, "manual__mock-aws", 50, settings)
-        summary = run.classify(batch, model, "manual__mock-aws", settings=settings)
+        (batch,) = run.plan(settings, model, "manual__mock-aws", 50)
+        summary = run.classify(settings, batch, model, "manual__mock-aws")
         placed = sorted(
             o["Key"]
             for o in s3.list_objects_v2(Bucket=settings.output_bucket, Prefix="predictions/")[

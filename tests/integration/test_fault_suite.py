@@ -103,8 +103,9 @@ def _assert_books(s3, settings, sent: dict[str, bytes], summaries: list[dict], n
 
 def _validate_in_process(manifest_key: str, attempt: str, env: dict | None = None):
     code = (
+        "from image_mlops.config import get_settings\n"
         "from image_mlops.validation.pipeline import validate_batch\n"
-        f"validate_batch({manifest_key!r}, attempt={attempt!r})\n"
+        f"validate_batch(get_settings(), {manifest_key!r}, attempt={attempt!r})\n"
     )
     return faults.python(code, env)
 
@@ -130,7 +131,7 @@ def test_sigkill_of_the_task_between_copy_and_delete(clean_aws, settings, emulat
     s3 = clean_aws.s3
     sent = _send(s3, settings)
     run_id = "fault__copy-then-delete"
-    (manifest,) = pipeline.plan_run(run_id, settings)
+    (manifest,) = pipeline.plan_run(settings, run_id)
 
     faults.add(
         emulator,
@@ -149,8 +150,8 @@ def test_sigkill_of_the_task_between_copy_and_delete(clean_aws, settings, emulat
     assert hung["matched"] == 5
     assert any(len(v) == 2 and v[0][0] == "raw" for v in places.values())
 
-    retry = pipeline.validate_batch(manifest, settings, attempt="2")  # Airflow's next try
-    summary = pipeline.finalize_run(run_id, [manifest], settings)
+    retry = pipeline.validate_batch(settings, manifest, attempt="2")  # Airflow's next try
+    summary = pipeline.finalize_run(settings, run_id, [manifest])
     assert retry["skipped"] == 0  # the dead try's leases are this batch's own: taken over
     _assert_books(s3, settings, sent, [summary], "task SIGKILL between copy and delete")
 
@@ -159,7 +160,7 @@ def test_sigkill_between_claim_and_copy_then_a_run_after_the_lease(clean_aws, se
     settings = _settings(settings)
     s3 = clean_aws.s3
     sent = _send(s3, settings)
-    (killed,) = pipeline.plan_run("fault__claimed", settings)
+    (killed,) = pipeline.plan_run(settings, "fault__claimed")
 
     faults.add(emulator, action="hang", method="PUT", bucket=settings.validated_bucket, nth=1)
     task = _validate_in_process(killed, attempt="1")
@@ -168,19 +169,19 @@ def test_sigkill_between_claim_and_copy_then_a_run_after_the_lease(clean_aws, se
     faults.clear(emulator)
 
     # a run at once: the objects the dead task leased are skipped as claimed, not lost
-    (early,) = pipeline.plan_run("fault__early", settings)
-    pipeline.validate_batch(early, settings, attempt="1")
-    early_summary = pipeline.finalize_run("fault__early", [early], settings)
+    (early,) = pipeline.plan_run(settings, "fault__early")
+    pipeline.validate_batch(settings, early, attempt="1")
+    early_summary = pipeline.finalize_run(settings, "fault__early", [early])
     assert early_summary["skipped_by_reason"].get(validator.SKIP_CLAIMED, 0) > 0
     # a run after the lease validates all of it
     time.sleep(LEASE + 1)
-    (later,) = pipeline.plan_run("fault__later", settings)
-    pipeline.validate_batch(later, settings, attempt="1")
-    later_summary = pipeline.finalize_run("fault__later", [later], settings)
+    (later,) = pipeline.plan_run(settings, "fault__later")
+    pipeline.validate_batch(settings, later, attempt="1")
+    later_summary = pipeline.finalize_run(settings, "fault__later", [later])
     assert later_summary["skipped"] == 0
     # the killed run's retry counts what it moved before it died, and nothing else
-    pipeline.validate_batch(killed, settings, attempt="2")
-    killed_summary = pipeline.finalize_run("fault__claimed", [killed], settings)
+    pipeline.validate_batch(settings, killed, attempt="2")
+    killed_summary = pipeline.finalize_run(settings, "fault__claimed", [killed])
     summaries = [killed_summary, early_summary, later_summary]
     _assert_books(s3, settings, sent, summaries, "task SIGKILL between claim and copy")
 
@@ -223,7 +224,7 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
         s3.create_bucket(Bucket=bucket)
     sent = _send(s3, settings)
     run_id = "fault__emulator-crash"
-    (manifest,) = pipeline.plan_run(run_id, settings, s3=s3)
+    (manifest,) = pipeline.plan_run(settings, run_id, s3=s3)
     connection = json.loads(faults.os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
     connection["extra"]["endpoint_url"] = url
     # the task fails fast once S3 is gone (one attempt per request, no back-off)
@@ -252,8 +253,8 @@ def test_sigkill_of_the_emulator_between_copy_and_delete(tmp_path, settings):
         assert task.returncode != 0
 
         emulator = start()  # the journal brings back everything applied before the crash
-        pipeline.validate_batch(manifest, settings, s3=s3, attempt="2")
-        summary = pipeline.finalize_run(run_id, [manifest], settings, s3=s3)
+        pipeline.validate_batch(settings, manifest, s3=s3, attempt="2")
+        summary = pipeline.finalize_run(settings, run_id, [manifest], s3=s3)
         _assert_books(s3, settings, sent, [summary], "emulator SIGKILL between copy and delete")
     finally:
         emulator.kill()
@@ -266,27 +267,27 @@ def test_a_reupload_during_the_move_is_kept_for_the_next_run(clean_aws, settings
     old, new = photo_jpeg(seed=1, size=96), photo_jpeg(seed=2, size=96)
     key = "incoming/reupload.jpg"
     s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=old)
-    (manifest,) = pipeline.plan_run("fault__reupload", settings)
+    (manifest,) = pipeline.plan_run(settings, "fault__reupload")
 
     faults.add(emulator, action="hang", method="DELETE", bucket=settings.raw_bucket, key_prefix=key)
     result: dict = {}
     worker = threading.Thread(
-        target=lambda: result.update(pipeline.validate_batch(manifest, settings, attempt="1"))
+        target=lambda: result.update(pipeline.validate_batch(settings, manifest, attempt="1"))
     )
     worker.start()
     faults.wait_fired(emulator)
     s3.put_object(Bucket=settings.raw_bucket, Key=key, Body=new)  # the user uploads again
     faults.clear(emulator)  # the delete goes on: conditional on the validated ETag
     worker.join(60)
-    first = pipeline.finalize_run("fault__reupload", [manifest], settings)
+    first = pipeline.finalize_run(settings, "fault__reupload", [manifest])
     assert first["validated"] == 1
     got = s3.get_object(Bucket=settings.validated_bucket, Key=key)["Body"].read()
     assert got == old
     assert s3.get_object(Bucket=settings.raw_bucket, Key=key)["Body"].read() == new
 
-    (next_manifest,) = pipeline.plan_run("fault__reupload-next", settings)
-    pipeline.validate_batch(next_manifest, settings, attempt="1")
-    second = pipeline.finalize_run("fault__reupload-next", [next_manifest], settings)
+    (next_manifest,) = pipeline.plan_run(settings, "fault__reupload-next")
+    pipeline.validate_batch(settings, next_manifest, attempt="1")
+    second = pipeline.finalize_run(settings, "fault__reupload-next", [next_manifest])
     # never silently replacing the validated image: the new upload is quarantined, kept whole
     assert second["by_reason"] == {"unsafe_key": 1}
     places = _places(s3, settings)[key]
@@ -300,11 +301,12 @@ def test_two_runs_at_once_in_two_processes(clean_aws, settings):
     sent = _send(s3, settings, extra=60)
     code = (
         "import sys\n"
+        "from image_mlops.config import get_settings\n"
         "from image_mlops.validation import pipeline\n"
-        "run = sys.argv[-1]\n"
-        "keys = pipeline.plan_run(run)\n"
-        "[pipeline.validate_batch(k, attempt='1') for k in keys]\n"
-        "import json; print('SUMMARY', json.dumps(pipeline.finalize_run(run, keys)))\n"
+        "run, settings = sys.argv[-1], get_settings()\n"
+        "keys = pipeline.plan_run(settings, run)\n"
+        "[pipeline.validate_batch(settings, k, attempt='1') for k in keys]\n"
+        "import json; print('SUMMARY', json.dumps(pipeline.finalize_run(settings, run, keys)))\n"
     )
     env = {
         "IMAGE_MLOPS_VALIDATION_BATCH_SIZE": "20",
@@ -320,11 +322,11 @@ def test_two_runs_at_once_in_two_processes(clean_aws, settings):
         line = next(x for x in out.decode().splitlines() if x.startswith("SUMMARY "))
         summaries.append(json.loads(line.removeprefix("SUMMARY ")))
     # a run that found objects leased by the other skipped them; a third run takes the rest
-    (rest,) = pipeline.plan_run("fault__race-rest", settings) or [None]
+    (rest,) = pipeline.plan_run(settings, "fault__race-rest") or [None]
     if rest:
         time.sleep(LEASE + 1)
-        pipeline.validate_batch(rest, settings, attempt="1")
-        summaries.append(pipeline.finalize_run("fault__race-rest", [rest], settings))
+        pipeline.validate_batch(settings, rest, attempt="1")
+        summaries.append(pipeline.finalize_run(settings, "fault__race-rest", [rest]))
     _assert_books(s3, settings, sent, summaries, "two runs at once")
 
 
@@ -342,7 +344,7 @@ def test_sigkill_of_classification_between_copy_and_record(
         name = f"shop{i % 3}/item-{i // 3}.jpg"  # basenames repeat across folders
         images[put_incoming(aws, settings, name, colour_image((200, 30, 30), seed=i))] = i
     model = run.find_model(settings)
-    (batch,) = run.plan(model, "fault__classify", batch_size=50, settings=settings)
+    (batch,) = run.plan(settings, model, "fault__classify", batch_size=50)
 
     faults.add(
         emulator,
@@ -355,8 +357,9 @@ def test_sigkill_of_classification_between_copy_and_record(
     code = (
         "import json\n"
         "from image_mlops.classification import run\n"
-        f"run.classify(json.loads({json.dumps(batch)!r}), json.loads({json.dumps(model)!r}), "
-        "'fault__classify')\n"
+        "from image_mlops.config import get_settings\n"
+        f"run.classify(get_settings(), json.loads({json.dumps(batch)!r}), "
+        f"json.loads({json.dumps(model)!r}), 'fault__classify')\n"
     )
     task = faults.python(code)
     faults.wait_fired(emulator, process=task)
@@ -366,9 +369,9 @@ def test_sigkill_of_classification_between_copy_and_record(
     assert 0 < len(placed_before) < len(images)
     assert records._execute(settings, "SELECT count(*) FROM predictions")[0][0] == 0
 
-    (again,) = run.plan(model, "fault__classify-2", batch_size=50, settings=settings)
+    (again,) = run.plan(settings, model, "fault__classify-2", batch_size=50)
     assert again["count"] == len(images)  # nothing was recorded: every image is pending
-    run.classify(again, model, "fault__classify-2", settings=settings)
+    run.classify(settings, again, model, "fault__classify-2")
     placed = [k for k in aws.keys(settings.output_bucket, "predictions/") if "_manifests/" not in k]
     rows = records._execute(settings, "SELECT source_key, output_key FROM predictions")
     assert len(rows) == len(images)

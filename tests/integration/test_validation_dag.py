@@ -150,20 +150,20 @@ def test_an_s3_error_on_one_object_skips_only_that_object(clean_aws, settings):
         times=100,
     )
     try:
-        manifests = pipeline.plan_run("manual__s3-error", settings)
+        manifests = pipeline.plan_run(settings, "manual__s3-error")
         for key in manifests:
-            pipeline.validate_batch(key, settings)
-        first = pipeline.finalize_run("manual__s3-error", manifests, settings)
+            pipeline.validate_batch(settings, key)
+        first = pipeline.finalize_run(settings, "manual__s3-error", manifests)
     finally:
         faults.clear(get_stack_settings().emulator_url)
     assert first["skipped"] == 1 and first["skipped_by_reason"] == {"error": 1}
     assert _raw_images(aws, settings) == [victim]
     assert first["in"] == len(cases) - 1
 
-    manifests = pipeline.plan_run("manual__s3-error-next", settings)
+    manifests = pipeline.plan_run(settings, "manual__s3-error-next")
     for key in manifests:
-        pipeline.validate_batch(key, settings)
-    second = pipeline.finalize_run("manual__s3-error-next", manifests, settings)
+        pipeline.validate_batch(settings, key)
+    second = pipeline.finalize_run(settings, "manual__s3-error-next", manifests)
     assert second["in"] == 1 and second["validated"] == 1  # its copy was already verified
     assert _raw_images(aws, settings) == []
     validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
@@ -244,16 +244,16 @@ def test_overlapping_runs_leave_each_image_in_one_place(clean_aws, settings):
 
     aws = clean_aws
     cases = _put_corpus(aws, settings)
-    a = pipeline.plan_run("run-a", settings)
-    b = pipeline.plan_run("run-b", settings)
+    a = pipeline.plan_run(settings, "run-a")
+    b = pipeline.plan_run(settings, "run-b")
     # run b takes the first half of the objects while run a is still planning/working
-    pipeline.validate_batch(b[0], settings)
+    pipeline.validate_batch(settings, b[0])
     for key in a:
-        pipeline.validate_batch(key, settings)
+        pipeline.validate_batch(settings, key)
     for key in b:
-        pipeline.validate_batch(key, settings)  # b re-runs its own batch too: idempotent
-    sa = pipeline.finalize_run("run-a", a, settings)
-    sb = pipeline.finalize_run("run-b", b, settings)
+        pipeline.validate_batch(settings, key)  # b re-runs its own batch too: idempotent
+    sa = pipeline.finalize_run(settings, "run-a", a)
+    sb = pipeline.finalize_run(settings, "run-b", b)
 
     assert _raw_images(aws, settings) == []
     validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
@@ -292,11 +292,11 @@ def test_copies_meet_in_one_batch_on_sse_kms_buckets(clean_aws, settings):
     assert etags["incoming/a.jpg"] != etags["incoming/z-copy.jpg"]
     assert hashlib.md5(original).hexdigest() not in etags.values()
 
-    manifests = pipeline.plan_run("manual__kms", settings)
+    manifests = pipeline.plan_run(settings, "manual__kms")
     assert len(manifests) == 3
     for key in reversed(manifests):
-        pipeline.validate_batch(key, settings)
-    summary = pipeline.finalize_run("manual__kms", manifests, settings)
+        pipeline.validate_batch(settings, key)
+    summary = pipeline.finalize_run(settings, "manual__kms", manifests)
 
     assert (summary["listed"], summary["in"], summary["skipped"]) == (6, 6, 0)
     assert (summary["validated"], summary["quarantined"]) == (5, 1)
@@ -423,11 +423,11 @@ def test_a_retried_finalize_publishes_its_counts_once(clean_aws, settings):
     )
     cases = _put_corpus(clean_aws, settings)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    manifests = pipeline.plan_run("manual__finalize-twice", settings)
+    manifests = pipeline.plan_run(settings, "manual__finalize-twice")
     for key in manifests:
-        pipeline.validate_batch(key, settings)
-    first = pipeline.finalize_run("manual__finalize-twice", manifests, settings)
-    retry = pipeline.finalize_run("manual__finalize-twice", manifests, settings)
+        pipeline.validate_batch(settings, key)
+    first = pipeline.finalize_run(settings, "manual__finalize-twice", manifests)
+    retry = pipeline.finalize_run(settings, "manual__finalize-twice", manifests)
     assert first["metrics_published"] is True and retry["metrics_published"] is False
     query = {
         "Id": "v",

@@ -50,8 +50,8 @@ SUCCESS_STATUSES = (STORED, UNCHANGED, ALREADY_VALIDATED)
 
 
 def extract_chunks(
-    run_id: str,
     settings: Settings,
+    run_id: str,
     *,
     batch_size: int | None = None,
     limit: int = 0,
@@ -186,7 +186,7 @@ def merge_summaries(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def download_chunk(
-    run_id: str, index: int, settings: Settings, *, s3: Any = None, threads: int = DOWNLOAD_THREADS
+    settings: Settings, run_id: str, index: int, *, s3: Any = None, threads: int = DOWNLOAD_THREADS
 ) -> dict[str, Any]:
     """Download the main images of one chunk; write its results part; return its counts."""
     s3 = s3 or aws_client("s3", settings)
@@ -216,7 +216,7 @@ def download_chunk(
 
 
 def write_manifest(
-    run_id: str, chunks: Iterable[int], settings: Settings, *, s3: Any = None
+    settings: Settings, run_id: str, chunks: Iterable[int], *, s3: Any = None
 ) -> dict[str, Any]:
     """Concatenate the results parts into ``catalog/<run>/products.jsonl``; return the summary.
 

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from image_mlops.classification import batches, endpoint, pending, records, transform
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,7 @@ NO_MODEL_MESSAGE = (
 )
 
 
-def find_model(settings: Settings | None = None) -> dict[str, Any] | None:
-    settings = settings or get_settings()
+def find_model(settings: Settings) -> dict[str, Any] | None:
     model = endpoint.production_model(settings)
     if model is None:
         log.warning(NO_MODEL_MESSAGE.format(endpoint=settings.endpoint_name("production")))
@@ -42,13 +41,12 @@ def find_model(settings: Settings | None = None) -> dict[str, Any] | None:
 
 
 def plan(
+    settings: Settings,
     model: dict[str, Any],
     run_id: str,
     batch_size: int | None = None,
-    settings: Settings | None = None,
 ) -> list[dict[str, Any]]:
     """Pending images → batch manifests; returns ``[{batch_key, index, count}]`` (small)."""
-    settings = settings or get_settings()
     records.ensure_predictions_table(settings)
     items = pending.pending_images(model["package_version"], settings)
     return batches.write_batches(
@@ -57,13 +55,12 @@ def plan(
 
 
 def prepare(
+    settings: Settings,
     model: dict[str, Any],
     run_id: str,
     batch_list: list[dict[str, Any]],
-    settings: Settings | None = None,
 ) -> str:
     """The route of this run (by its number of images)."""
-    settings = settings or get_settings()
     count = sum(b["count"] for b in batch_list)
     route = transform.choose_route(count, settings)
     log.info("%d images → route %s", count, route)
@@ -71,11 +68,11 @@ def prepare(
 
 
 def transform_request(
+    settings: Settings,
     model: dict[str, Any],
     run_id: str,
     batch_list: list[dict[str, Any]],
     route: str,
-    settings: Settings | None = None,
 ) -> dict[str, Any] | None:
     """The Batch Transform job's request, or None on the endpoint route."""
     if route != transform.BATCH_TRANSFORM:
@@ -85,18 +82,17 @@ def transform_request(
 
 
 def classify(
+    settings: Settings,
     batch: dict[str, Any],
     model: dict[str, Any],
     run_id: str,
     route: str = transform.RUNTIME,
-    settings: Settings | None = None,
 ) -> dict[str, Any]:
     from image_mlops.classification.classify import classify_batch
 
-    settings = settings or get_settings()
     predictor = transform.predictor_for(route, model, run_id, batch["index"], settings)
     return classify_batch(batch["batch_key"], batch["index"], model, run_id, predictor, settings)
 
 
-def finish(run_id: str, results: list[dict[str, Any]], settings: Settings | None = None) -> dict:
+def finish(settings: Settings, run_id: str, results: list[dict[str, Any]]) -> dict:
     return batches.write_run_manifest(run_id, [r["results_key"] for r in results], settings)

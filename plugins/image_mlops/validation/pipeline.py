@@ -76,9 +76,8 @@ def _resolve_collisions(items: list[dict]) -> None:
             owner[dest] = item["key"]
 
 
-def plan_run(run_id: str, settings: Settings | None = None, s3=None) -> list[str]:
+def plan_run(settings: Settings, run_id: str, s3=None) -> list[str]:
     """List the raw objects, write the batch manifests; return the manifest keys."""
-    settings = settings or get_settings()
     s3 = s3 or aws_client("s3", settings)
     objects = batches.list_raw_objects(s3, settings.raw_bucket)
     items = [manifest_item(run_id, obj) for obj in objects]
@@ -104,14 +103,11 @@ def plan_run(run_id: str, settings: Settings | None = None, s3=None) -> list[str
     return keys
 
 
-def validate_batch(
-    manifest_key: str, settings: Settings | None = None, s3=None, attempt: str = ""
-) -> dict:
+def validate_batch(settings: Settings, manifest_key: str, s3=None, attempt: str = "") -> dict:
     """Validate one batch (the mapped task); returns its counts.
 
     ``attempt`` (the task's try number) is recorded in the objects' claims.
     """
-    settings = settings or get_settings()
     s3 = s3 or aws_client("s3", settings)
     manifest = read_json(s3, settings.raw_bucket, manifest_key)
     summary = validator.run_manifest(
@@ -121,11 +117,8 @@ def validate_batch(
     return summary
 
 
-def finalize_run(
-    run_id: str, manifest_keys: list[str], settings: Settings | None = None, s3=None
-) -> dict:
+def finalize_run(settings: Settings, run_id: str, manifest_keys: list[str], s3=None) -> dict:
     """Merge batch results and reasons, check the books, publish metrics; the run summary."""
-    settings = settings or get_settings()
     s3 = s3 or aws_client("s3", settings)
     total = {"listed": 0, "in": 0, "validated": 0, "quarantined": 0, "skipped": 0}
     by_reason: dict[str, int] = {}
@@ -266,10 +259,11 @@ def execution_name(run_id: str, try_number: int) -> str:
     return f"validate-{slug}-{digest}-t{int(try_number)}"
 
 
-def state_machine_request(run_id: str, manifest_keys: list[str], *, try_number: int = 1) -> dict:
+def state_machine_request(
+    settings: Settings, run_id: str, manifest_keys: list[str], *, try_number: int = 1
+) -> dict:
     """ARN (setting ``validation_state_machine_arn``), execution name and input for the Step
     Functions route."""
-    settings = get_settings()
     if not settings.validation_state_machine_arn:
         raise ValueError(
             "IMAGE_MLOPS_VALIDATION_ENGINE=stepfunctions needs "
