@@ -104,7 +104,7 @@ DOC_FILES = [
     ROOT / ".env.example",
     *sorted(p for p in (ROOT / "docs").rglob("*.md")),
 ]
-FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
+FENCE = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
 SPAN = re.compile(r"(?<!`)`([^`\n]+(?:\n[^`\n]+)?)`(?!`)")
 SETTING_NAME = re.compile(r"\bIMAGE_MLOPS_[A-Z0-9_]*[A-Z0-9]\b")
 SHELL_BREAK = re.compile(r"\$\(|&&|\|\||[;|()`]")
