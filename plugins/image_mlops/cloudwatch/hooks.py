@@ -83,20 +83,15 @@ class CloudWatchMetricsHook(AwsBaseHook):
         oldest first, following ``NextToken`` pages.
         """
         out: dict[str, list[tuple[dt.datetime, float]]] = {}
+        paginator = self.conn.get_paginator("get_metric_data")
         for start in range(0, len(queries), MAX_QUERIES_PER_CALL):
-            kwargs: dict[str, Any] = {
-                "MetricDataQueries": list(queries[start : start + MAX_QUERIES_PER_CALL]),
-                "StartTime": start_time,
-                "EndTime": end_time,
-                "ScanBy": scan_by,
-            }
-            while True:
-                response = self.conn.get_metric_data(**kwargs)
-                add_metric_results(out, response)
-                token = response.get("NextToken")
-                if not token:
-                    break
-                kwargs["NextToken"] = token
+            for page in paginator.paginate(
+                MetricDataQueries=list(queries[start : start + MAX_QUERIES_PER_CALL]),
+                StartTime=start_time,
+                EndTime=end_time,
+                ScanBy=scan_by,
+            ):
+                add_metric_results(out, page)
         for points in out.values():
             points.sort(key=lambda p: p[0])
         return out
@@ -133,15 +128,13 @@ class CloudWatchMetricsHook(AwsBaseHook):
         state_value: str | None = None,
     ) -> list[dict]:
         """Metric alarms by names or prefix (all pages)."""
-        kwargs = describe_alarms_request(alarm_names, alarm_name_prefix, state_value)
-        alarms: list[dict] = []
-        while True:
-            response = self.conn.describe_alarms(**kwargs)
-            alarms.extend(response.get("MetricAlarms", []))
-            token = response.get("NextToken")
-            if not token:
-                return alarms
-            kwargs["NextToken"] = token
+        request = describe_alarms_request(alarm_names, alarm_name_prefix, state_value)
+        paginator = self.conn.get_paginator("describe_alarms")
+        return [
+            alarm
+            for page in paginator.paginate(**request)
+            for alarm in page.get("MetricAlarms", [])
+        ]
 
     def put_metric_alarm(self, **definition: Any) -> None:
         """Create or update an alarm (PutMetricAlarm is an upsert: idempotent)."""
