@@ -93,6 +93,7 @@ def test_the_readme_is_short_and_its_links_exist():
 #   of a run's conf (`--conf '{…}'`, `"conf": {…}`, `conf={…}`, conf `{…}`): a Param of the
 #   DAG the line triggers or the section's heading names, else of some DAG;
 # * a file of the repository (bench/x.py, tests/…, image_mlops/…): it exists;
+# * a dotted name in our packages (image_mlops.registry.code_version): it imports;
 # * a measured figure: a number with a unit of time, rate or size (ms, s, min, images/s,
 #   rows/s, MiB, GiB, …) in a paragraph or list item that says "measured"/"timed" or gives it
 #   as approximate (≈, ~), or in a table row whose header or section says so. It names the
@@ -260,6 +261,31 @@ REPO_PATH = re.compile(
     r"(?<![\w/.-])(?:bench|tests|dags|plugins|dev|docs|infra|constraints|docker|\.ci|\.github"
     r"|image_mlops|image_mlops_dev)/[\w/.-]+\.(?:py|json|ya?ml|sql|md|txt|sh)\b"
 )
+#: A dotted name in our packages: image_mlops.registry.code_version, image_mlops_dev.….
+PYTHON_NAME = re.compile(r"(?<![\w.])(image_mlops(?:_dev)?(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def python_name_exists(dotted: str) -> bool:
+    """The longest importable module of ``dotted``, then attributes down the rest."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            value = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not f"{module_name}.".startswith(f"{exc.name}."):
+                raise  # the module exists and fails to import: that surfaces
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(value, attribute):
+                return False
+            value = getattr(value, attribute)
+        return True
+    return False
+
+
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -376,6 +402,9 @@ def doc_problems(name: str, text: str, context) -> list[str]:
                 problems += check_cli(words[1:], parsers)
             elif head == "make":
                 problems += check_make(words[1:], targets)
+    for dotted in sorted(set(PYTHON_NAME.findall(text))):
+        if not python_name_exists(dotted.rstrip(".")):
+            problems.append(f"{dotted.rstrip('.')} is no module or attribute of the code")
     for path in sorted(set(REPO_PATH.findall(text))):
         if not any((ROOT / root / path).exists() for root in ("", "plugins", "dev")):
             problems.append(f"{path} is no file of the repository")
@@ -413,7 +442,7 @@ def test_the_docs_check_reports_what_does_not_exist(named_things):
 
 Reset with `image-mlops catalog reset`, or `image-mlops catalog load-sample --wipe`, then
 `make deploy-everything`. Set `IMAGE_MLOPS_NOPE=1`. `image-mlops upload labelled ./pictures`.
-See `bench/nope.py`.
+See `bench/nope.py` and `image_mlops.deployment.packages.Candidate`.
 
 | Param | default | meaning |
 |---|---|---|
@@ -438,6 +467,8 @@ Classification measured 9,999 images/s.
         "made-up.md: `image-mlops catalog load-sample` has no option --wipe",
         "made-up.md: `make deploy-everything` is no target of the Makefile",
         "made-up.md: `image-mlops upload` takes feedback, incoming, labeled as area, not labelled",
+        "made-up.md: image_mlops.deployment.packages.Candidate is no module or attribute "
+        "of the code",
         "made-up.md: bench/nope.py is no file of the repository",
         "made-up.md: IMAGE_MLOPS_NOPE is no setting and nothing reads it",
         "made-up.md: `canary_size` is no Param of deploy_model",
@@ -449,6 +480,6 @@ Classification measured 9,999 images/s.
     ]
     real = made_up.replace("Validation checks ≈", "`bench/validation_throughput.py` measured")
     real = real.replace("Classification measured", "`make bench` measured")
-    made_up_lines = r"(?s)Reset with.*?nope\.py`\.|\| `canary_size`[^\n]*\n|, \"batch_sise\": 1"
+    made_up_lines = r"(?s)Reset with.*?Candidate`\.|\| `canary_size`[^\n]*\n|, \"batch_sise\": 1"
     real = re.sub(made_up_lines, "", real)
     assert doc_problems("made-up.md", real, named_things) == []
