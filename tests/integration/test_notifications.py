@@ -57,6 +57,51 @@ def test_a_failed_task_tells_the_topic_with_the_link_to_its_log(
         assert "Error: " in note["message"] and "987654" in note["message"]
 
 
+def test_a_failed_quality_gate_tells_the_topic(settings, notification_inbox):
+    """Decided where the gate decides (training.steps.quality_gate), as the worker role."""
+    from image_mlops.training import gate
+    from image_mlops.training.steps import quality_gate
+
+    evaluated = {"accuracy": 0.1, "production_accuracy": None, "recent": None}
+    with pytest.raises(gate.QualityGateFailed) as failed:
+        quality_gate(settings, evaluated)
+    [note] = [n for n in notification_inbox() if n["event"] == "quality_gate_failed"]
+    assert note["message"] == str(failed.value)
+    assert "accuracy 0.1000 is below the minimum" in note["message"]
+    assert note["attributes"]["accuracy"] == "0.1"
+
+
+def test_a_validation_run_whose_counts_do_not_add_up_tells_the_topic(
+    settings, aws, notification_inbox
+):
+    """Decided where the run is finalised (validation.pipeline.finalize_run): a batch result
+    with one object neither validated nor quarantined."""
+    from image_mlops import s3layout
+    from image_mlops.aws import put_json
+    from image_mlops.validation.pipeline import ValidationRunError, finalize_run
+
+    run_id = f"manual__notify-{uuid.uuid4().hex[:8]}"
+    manifest = s3layout.run_manifest_key(run_id, 1)
+    result = {
+        "listed": 3,
+        "in": 3,
+        "validated": 1,
+        "quarantined": 1,
+        "skipped": 0,
+        "by_reason": {"not_an_image": 1},
+        "validated_by_area": {"incoming": 1},
+    }
+    put_json(aws.s3, settings.raw_bucket, s3layout.run_result_key(manifest), result)
+    aws.s3.put_object(
+        Bucket=settings.raw_bucket, Key=s3layout.run_reasons_part_key(manifest), Body=b""
+    )
+    with pytest.raises(ValidationRunError, match="3 objects in but 1 validated"):
+        finalize_run(settings, run_id, [manifest])
+    [note] = [n for n in notification_inbox() if n["event"] == "validation_counts_mismatch"]
+    assert note["attributes"]["run_id"] == run_id
+    assert "3 objects in but 1 validated + 1 quarantined" in note["message"]
+
+
 # -- Alarm actions ----------------------------------------------------------------------------
 NAMESPACE = "ImageMLOpsTests/AlarmActions"
 KEY_FOR_CLOUDWATCH = {
