@@ -278,7 +278,8 @@ def format_summary(settings: Settings, result: Any) -> str:
         parts.append(
             _table(
                 [
-                    [(n["sent_at"] or "")[11:19], n["event"], n["subject"]]
+                    # CloudWatch's alarm messages carry no event attribute
+                    [(n["sent_at"] or "")[11:19], n["event"] or "(alarm)", n["subject"]]
                     for n in s["notifications"]
                 ],
                 ["time", "event", "subject"],
