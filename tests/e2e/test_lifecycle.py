@@ -204,6 +204,10 @@ def test_people_were_told_of_each_event_through_the_notification_topic(demo):
     assert events.index("waiting_for_labels") < events.index("retraining_started")
     approvals = [n for n in notes if n["event"] == "approval_needed"]
     assert all("/required_actions" in n["attributes"]["link"] for n in approvals)
+    # the drift alarms' own action (CloudWatch's message, through the stack's key), and no
+    # task of the story failed for good
+    assert any(n["alarm"] for n in notes), notes
+    assert "task_failed" not in events, [n for n in notes if n["event"] == "task_failed"]
     assert "Notifications (SNS topic" in demo["stdout"]
 
 
