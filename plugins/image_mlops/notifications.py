@@ -65,9 +65,8 @@ EVENTS = (
 MAX_SUBJECT = 100
 
 
-def topic_arn(settings: Settings | None = None) -> str | None:
+def topic_arn(settings: Settings) -> str | None:
     """The notification topic's ARN (None: notifications are off)."""
-    settings = settings or get_settings()
     topic = settings.notification_topic.strip()
     if not topic:
         return None
@@ -83,13 +82,10 @@ def attributes(event: str, settings: Settings, **extra: Any) -> dict[str, Any]:
     return {k: v if isinstance(v, int | float) else str(v) for k, v in values.items() if v}
 
 
-def notify(
-    event: str, subject: str, message: str, settings: Settings | None = None, **extra: Any
-) -> str | None:
+def notify(settings: Settings, event: str, subject: str, message: str, **extra: Any) -> str | None:
     """Publish one notification; returns its MessageId (None: off, or it could not be sent)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    settings = settings or get_settings()
     target = topic_arn(settings)
     message_attributes = attributes(event, settings, **extra)
     if target is None:

@@ -181,6 +181,7 @@ def test_dag_shares_the_default_args_and_tells_the_topic_when_a_task_fails(dag_b
     from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
     from image_mlops import dag_defaults
+    from image_mlops.config import get_settings
     from image_mlops.notifications import TaskFailureNotifier, topic_arn
 
     [dag] = _dags_of(dag_bag, path)
@@ -190,7 +191,7 @@ def test_dag_shares_the_default_args_and_tells_the_topic_when_a_task_fails(dag_b
     assert isinstance(args["retry_delay"], pendulum.Duration)
     notifier = args["on_failure_callback"]
     assert isinstance(notifier, TaskFailureNotifier) and isinstance(notifier, SnsNotifier)
-    assert notifier.target_arn == topic_arn()
+    assert notifier.target_arn == topic_arn(get_settings())
     assert notifier.message_attributes["event"] == "task_failed"
     assert "{{ ti.log_url }}" in notifier.message
     for task in dag.tasks:

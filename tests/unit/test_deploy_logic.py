@@ -208,7 +208,7 @@ def test_notification_topic_is_a_name_in_the_account_or_an_arn():
     arn = "arn:aws:sns:eu-west-1:111122223333:ml-alerts"
     assert notifications.topic_arn(Settings(notification_topic=arn)) == arn
     assert notifications.topic_arn(Settings(notification_topic="")) is None
-    assert notifications.notify("deployed", "s", "m", Settings(notification_topic="")) is None
+    assert notifications.notify(Settings(notification_topic=""), "deployed", "s", "m") is None
 
 
 def test_notification_events_are_a_closed_set():

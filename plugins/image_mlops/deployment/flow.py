@@ -196,12 +196,12 @@ def check(settings: Settings, stage: str, deployment: dict[str, Any]) -> dict:
         )
         if stage == "production":
             notifications.notify(
+                settings,
                 "deployed",
                 f"{settings.model_name} v{deployment['package_version']} serves production",
                 f"{endpoint_name} serves model package {deployment['package_arn']} "
                 f"({config_name}). Smoke test: accuracy {result.accuracy:.3f} on "
                 f"{result.samples} held-out images, p95 {result.latency_p95_ms:.1f} ms.",
-                settings,
                 version=deployment["package_version"],
                 run_id=run_id,
             )
@@ -210,11 +210,11 @@ def check(settings: Settings, stage: str, deployment: dict[str, Any]) -> dict:
     if result.examples:
         reason += " (e.g. " + "; ".join(result.examples[:3]) + ")"
     notifications.notify(
+        settings,
         "smoke_test_failed",
         f"{settings.model_name} v{deployment['package_version']} failed the {stage} smoke test",
         reason
         + (". Production is untouched." if stage == "staging" else ". It is being rolled back."),
-        settings,
         version=deployment["package_version"],
         stage=stage,
         run_id=run_id,
@@ -249,10 +249,10 @@ def check(settings: Settings, stage: str, deployment: dict[str, Any]) -> dict:
 
 def notify_rolled_back(settings: Settings, deployment: dict[str, Any], reason: str) -> None:
     notifications.notify(
+        settings,
         "rolled_back",
         f"{settings.model_name} v{deployment['package_version']} rolled back from production",
         reason,
-        settings,
         version=deployment["package_version"],
         run_id=deployment["run_id"],
     )

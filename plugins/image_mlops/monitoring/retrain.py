@@ -263,7 +263,7 @@ def notify_decision(
             )
         )
     for event, subject, message in events:
-        notifications.notify(event, subject, message, settings, run_id=dag_run_id)
+        notifications.notify(settings, event, subject, message, run_id=dag_run_id)
     return [event for event, _, _ in events]
 
 

@@ -159,11 +159,11 @@ def report_failure(
     log.error("artifact integrity: %s: %s %s", where, approved.url, found)
     try:
         notifications.notify(
+            settings,
             "integrity_refused",
             f"{settings.model_name}: artifact refused ({where})",
             f"{where}: {approved.url} {found}, but sha256 {approved.sha256} was approved. "
             "Nothing loaded it; find out who replaced it, then deploy an approved package again.",
-            settings,
             artifact=approved.url,
         )
     except Exception:  # nor on SNS: the refusal stands whoever hears of it

@@ -217,10 +217,10 @@ def quality_gate(settings: Settings, evaluated: dict) -> dict:
             "(or lower IMAGE_MLOPS_MIN_ACCURACY / IMAGE_MLOPS_MAX_REGRESSION on purpose)."
         )
         notifications.notify(
+            settings,
             "quality_gate_failed",
             f"{settings.model_name}: candidate failed the quality gate",
             message,
-            settings,
             accuracy=result.accuracy,
         )
         raise gate.QualityGateFailed(message)

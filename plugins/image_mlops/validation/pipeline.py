@@ -151,10 +151,10 @@ def finalize_run(settings: Settings, run_id: str, manifest_keys: list[str], s3=N
             f"{total['quarantined']} quarantined — look for them under raw/ and rerun"
         )
         notifications.notify(
+            settings,
             "validation_counts_mismatch",
             "validate_images: the run's counts do not add up",
             message,
-            settings,
             run_id=run_id,
         )
         raise ValidationRunError(message)
