@@ -46,7 +46,7 @@ settings = get_settings()
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "classification"],
-    default_args=default_args(),
+    default_args=default_args(settings),
     params={
         "batch_size": Param(
             None,

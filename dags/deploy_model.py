@@ -64,7 +64,7 @@ CANDIDATE_VERSION = "{{ ti.xcom_pull(task_ids='resolve_candidate')['version'] }}
     tags=["image-mlops", "deployment"],
     # one retry, not two: each try of a deployment step may act on a live endpoint (create,
     # update, roll back); a second transient error is for a person to look at
-    default_args=default_args(retries=1),
+    default_args=default_args(settings, retries=1),
     params={
         "model_package": Param(
             None,
@@ -102,7 +102,9 @@ def deploy_model():
         stage="approval",
         response_timeout=settings.approval_timeout,
         notifiers=[
-            ApprovalNotifier(subject=f"Approval needed: {settings.model_name} v{CANDIDATE_VERSION}")
+            ApprovalNotifier(
+                settings, subject=f"Approval needed: {settings.model_name} v{CANDIDATE_VERSION}"
+            )
         ],
     )
 
@@ -148,7 +150,8 @@ def deploy_model():
         response_timeout=settings.approval_timeout,
         notifiers=[
             ApprovalNotifier(
-                subject=f"Production approval needed: {settings.model_name} v{CANDIDATE_VERSION}"
+                settings,
+                subject=f"Production approval needed: {settings.model_name} v{CANDIDATE_VERSION}",
             )
         ],
     )

@@ -42,7 +42,7 @@ settings = get_settings()
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "catalog"],
-    default_args=default_args(),
+    default_args=default_args(settings),
     params={
         "limit": Param(0, type="integer", minimum=0, description="At most this many (0 = all)."),
         "batch_size": Param(

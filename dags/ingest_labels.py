@@ -36,7 +36,7 @@ settings = get_settings()
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "training", "labels"],
-    default_args=default_args(),
+    default_args=default_args(settings),
     doc_md=__doc__,
 )
 def ingest_labels():

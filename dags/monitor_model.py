@@ -30,7 +30,10 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from image_mlops.assets import FEEDBACK, PREDICTIONS
+from image_mlops.config import get_settings
 from image_mlops.dag_defaults import default_args
+
+settings = get_settings()
 
 
 @dag(
@@ -42,7 +45,7 @@ from image_mlops.dag_defaults import default_args
     catchup=False,
     max_active_runs=1,
     tags=["image-mlops", "monitoring"],
-    default_args=default_args(),
+    default_args=default_args(settings),
     params={
         "window_hours": Param(24, type="number", minimum=0.01, description="KPI window (hours)."),
         "model_version": Param(
@@ -56,7 +59,6 @@ def monitor_model():
     def compute_and_publish(params=None, run_id=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from image_mlops.config import get_settings
         from image_mlops.monitoring.publish import compute_and_publish as run
         from image_mlops.monitoring.sources import NoModelError
 
@@ -72,14 +74,12 @@ def monitor_model():
 
     @task
     def dashboard_and_alarms(summary: dict) -> dict:
-        from image_mlops.config import get_settings
         from image_mlops.monitoring.publish import update_dashboard_and_alarms
 
         return update_dashboard_and_alarms(get_settings(), summary["classes"])
 
     @task
     def write_report(summary: dict, alarms: dict, run_id=None) -> str:
-        from image_mlops.config import get_settings
         from image_mlops.monitoring.report import write_report as write
 
         return write(get_settings(), summary, alarms, run_id)

@@ -50,7 +50,7 @@ settings = get_settings()
     max_active_runs=1,
     tags=["image-mlops", "monitoring", "training"],
     # one retry, not two: the DAG runs every 10 minutes, and the next run decides again
-    default_args=default_args(retries=1),
+    default_args=default_args(settings, retries=1),
     params={
         "poke_seconds": Param(60, type="integer", minimum=1, description="Alarm check interval."),
         "wait_minutes": Param(

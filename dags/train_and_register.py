@@ -60,7 +60,7 @@ def _schedule():
     tags=["image-mlops", "training"],
     # one retry, not two: a retried `train` starts a new SageMaker training job (up to
     # IMAGE_MLOPS_TRAINING_MAX_RUNTIME_SECONDS of paid compute)
-    default_args=default_args(retries=1),
+    default_args=default_args(settings, retries=1),
     params={
         "hyperparameters": Param(
             {}, type="object", description='train.py hyperparameters, e.g. {"C": 0.01, "seed": 0}'

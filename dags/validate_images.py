@@ -40,7 +40,7 @@ LISTED = "none_failed_min_one_success"
     catchup=False,
     max_active_runs=2,
     tags=["image-mlops", "validation"],
-    default_args=default_args(),
+    default_args=default_args(settings),
     doc_md=__doc__,
 )
 def validate_images():

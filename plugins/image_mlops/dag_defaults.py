@@ -16,7 +16,7 @@ from typing import Any
 
 import pendulum
 
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings
 from image_mlops.notifications import task_failure_notifier
 
 OWNER = "image-mlops"
@@ -24,10 +24,10 @@ RETRIES = 2
 RETRY_DELAY = pendulum.duration(seconds=30)
 
 
-def default_args(*, retries: int = RETRIES, settings: Settings | None = None) -> dict[str, Any]:
+def default_args(settings: Settings, *, retries: int = RETRIES) -> dict[str, Any]:
     """A DAG's ``default_args``."""
     args: dict[str, Any] = {"owner": OWNER, "retries": retries, "retry_delay": RETRY_DELAY}
-    notifier = task_failure_notifier(settings or get_settings())
+    notifier = task_failure_notifier(settings)
     if notifier is not None:
         args["on_failure_callback"] = notifier
     return args

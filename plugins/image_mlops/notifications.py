@@ -44,7 +44,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.sns import SnsHook
 from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
-from image_mlops.config import Settings, get_settings
+from image_mlops.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,7 @@ class ApprovalNotifier(SnsNotifier):
     built from ``[api] base_url`` (the api-server's address users open).
     """
 
-    def __init__(self, *, subject: str, settings: Settings | None = None, **kwargs: Any) -> None:
-        settings = settings or get_settings()
+    def __init__(self, settings: Settings, *, subject: str, **kwargs: Any) -> None:
         super().__init__(
             aws_conn_id=settings.aws_conn_id,
             region_name=settings.region,
@@ -189,8 +188,7 @@ class TaskFailureNotifier(SnsNotifier):
         return SnsNotifier.__call__(copy.copy(self), *args)
 
 
-def task_failure_notifier(settings: Settings | None = None) -> TaskFailureNotifier | None:
+def task_failure_notifier(settings: Settings) -> TaskFailureNotifier | None:
     """The ``on_failure_callback`` of every DAG (None: notifications are off)."""
-    settings = settings or get_settings()
     target = topic_arn(settings)
     return None if target is None else TaskFailureNotifier(settings=settings, target_arn=target)
