@@ -42,7 +42,7 @@ PREDICTIONS = Asset(
     uri=f"s3://{_settings.output_bucket}/predictions/",
     group="predictions",
 )
-#: Ground-truth feedback files — emitted by whoever drops feedback (and the demo).
+#: Ground-truth feedback rows recorded — by `ingest_labels` (its `emit_feedback` task).
 FEEDBACK = Asset(
     name="feedback",
     uri=f"s3://{_settings.raw_bucket}/feedback/",

@@ -256,3 +256,41 @@ def test_two_registrations_at_once_never_share_a_version_folder(aws, settings, t
             training_run_id="manual__race-c",
             settings=settings,
         )
+
+
+def test_monitoring_reads_the_baseline_where_registration_wrote_it(aws, settings, tmp_path):
+    """A folder taken by a run that never registered makes the registry's version and the
+    package's folder differ: monitoring asks the registry, not the folder of that number."""
+    from image_mlops.monitoring.sources import monitored_model
+
+    latest = registry.latest_package(settings)
+    version = (latest.version if latest else 0) + 1
+    assert (
+        registry.reserve_version_folder(aws.s3, settings, version, "manual__abandoned") == version
+    )
+    prefix = s3layout.candidate_prefix(settings.model_name, "manual__folders")
+    artifact = write_artifact(tmp_path / "model.tar.gz").read_bytes()
+    for name, body in {
+        s3layout.MODEL_ARTIFACT: artifact,
+        s3layout.EVALUATION_FILE: json.dumps({"accuracy": 0.9}).encode(),
+        s3layout.BASELINE_FILE: json.dumps({"classes": ["red"]}).encode(),
+    }.items():
+        aws.s3.put_object(Bucket=settings.models_bucket, Key=prefix + name, Body=body)
+    package = registry.register_model_package(
+        settings,
+        candidate_prefix=prefix,
+        artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+        data_fingerprint="fp",
+        accuracy=0.9,
+        macro_f1=0.9,
+        training_run_id="manual__folders",
+    )
+    assert package.version == version
+    folder = (
+        f"s3://{settings.models_bucket}/{s3layout.model_prefix(settings.model_name, version + 1)}"
+    )
+    assert package.artifact_uri.startswith(folder)
+
+    monitored = monitored_model(settings, package.version)
+    assert monitored.baseline_uri == folder + s3layout.BASELINE_FILE
+    assert monitored.package_arn == package.arn

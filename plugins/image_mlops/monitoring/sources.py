@@ -58,10 +58,33 @@ def _production_model(settings: Settings):
     return production_model(settings)
 
 
+def registered_model(settings: Settings, version: int) -> MonitoredModel:
+    """Package ``version`` of the registry, its baseline where registration wrote it.
+
+    Registration reserves the version folder before the registry numbers the package, so the
+    two can differ: the package's ``baseline_uri`` (or its artifact's folder) is the truth. A
+    version the registry does not have is read from folder ``<version>/``, with a warning.
+    """
+    import logging
+
+    from image_mlops import registry
+
+    try:
+        package = registry.describe_package(settings, version)
+    except registry.PackageNotFound as exc:
+        logging.getLogger(__name__).warning("%s: reading the baseline of folder %s/", exc, version)
+        return MonitoredModel(version, baseline_uri_for(settings, version))
+    return MonitoredModel(
+        package.version,
+        package.baseline_uri or baseline_uri_for(settings, package.version, package.artifact_uri),
+        package_arn=package.arn,
+    )
+
+
 def monitored_model(settings: Settings, version: int | None = None) -> MonitoredModel:
     """The given version, or what the production endpoint serves (deployment room contract)."""
     if version:
-        return MonitoredModel(int(version), baseline_uri_for(settings, int(version)))
+        return registered_model(settings, int(version))
     serving = _production_model(settings)
     if serving is None:
         raise NoModelError(
@@ -69,7 +92,11 @@ def monitored_model(settings: Settings, version: int | None = None) -> Monitored
             "or pass the model_version Param"
         )
     version = serving.package_version
-    if version is None:
+    if version is None and serving.package_arn:
+        from image_mlops import registry
+
+        version = registry.describe_package(settings, serving.package_arn).version
+    if version is None:  # a model deploy_model did not create: its folder is all there is
         match = _VERSION_IN_URL.search(serving.model_data_url or "")
         if not match:
             raise NoModelError(f"cannot tell the package version of {serving.model_name}")

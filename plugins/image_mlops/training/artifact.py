@@ -1,7 +1,7 @@
 """The container-side scripts (image_mlops/include/scripts/) run as subprocesses; artifact packing.
 
-Used by the local training route, the quality gate (evaluating production's artifact) and
-the CLI, so every route runs the very same ``train.py`` / ``evaluate.py``.
+Used by the CLI (``image-mlops train`` / ``evaluate``); the DAGs run the same ``train.py`` /
+``evaluate.py`` inside SageMaker's containers.
 """
 
 from __future__ import annotations
