@@ -70,10 +70,17 @@ def test_pending_package_is_never_deployed(packages, settings):
     assert [r["outcome"] for r in history.for_run(settings, "t-pending-production")] == ["failed"]
 
 
-def test_broken_artifact_fails_staging_and_production_keeps_serving(packages, settings):
+def test_broken_artifact_fails_staging_and_production_keeps_serving(
+    packages, settings, notification_inbox
+):
     _deploy(settings, "production", packages["good"], "t-broken-setup")
+    notification_inbox()  # the setup's own notifications
     with pytest.raises(flow.DeploymentFailed, match="staging smoke test failed: accuracy"):
         _deploy(settings, "staging", packages["broken"], "t-broken")
+    [note] = [n for n in notification_inbox() if n["event"] == "smoke_test_failed"]
+    assert note["attributes"]["stage"] == "staging"
+    assert note["attributes"]["run_id"] == "t-broken"
+    assert note["message"].endswith("Production is untouched.")
     assert production_model(settings).package_arn == packages["good"]
     assert _label(settings.endpoint_name("production")) == "blue"
     [row] = history.for_run(settings, "t-broken")
