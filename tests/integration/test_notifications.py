@@ -242,6 +242,32 @@ def test_an_alarm_action_reaches_a_topic_with_a_key_cloudwatch_may_use_and_no_ot
         admin.cloudwatch.delete_alarms(AlarmNames=[alarm])
 
 
+def test_an_alarm_updated_while_in_alarm_keeps_its_state_and_tells_the_topic_once(admin, topics):
+    """monitor_model puts its alarms again on every run: as on AWS, an update leaves the
+    state as it was, so a breaching alarm does not run its actions again."""
+    alarm = f"alarm-update-{uuid.uuid4().hex[:8]}"
+    arn, url = topics["customer_key"]
+
+    def drain() -> list[dict]:
+        found = admin.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in found:
+            admin.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    try:
+        _breach(admin, alarm, [arn])
+        assert len(drain()) == 1
+        _breach(admin, alarm, [arn])  # the same definition again, and another breaching datum
+        wait_for_alarm_evaluation()
+        assert drain() == []
+        states = admin.cloudwatch.describe_alarm_history(
+            AlarmName=alarm, HistoryItemType="StateUpdate"
+        )["AlarmHistoryItems"]
+        assert [s["HistorySummary"] for s in states] == ["Alarm updated from OK to ALARM"]
+    finally:
+        admin.cloudwatch.delete_alarms(AlarmNames=[alarm])
+
+
 def test_the_integrity_alarm_tells_the_stacks_topic(settings, admin, notification_inbox):
     """The template's topic (its own key) and the alarm as the package defines it: a refused
     artifact reaches the inbox twice — the package's integrity_refused, then CloudWatch's

@@ -276,12 +276,36 @@ def describe_alarm_history(
     return sorted(items, key=lambda i: i["Timestamp"], reverse=newest_first)
 
 
+def keep_state_on_update(previous: Any, updated: Any) -> None:
+    """An update of an existing alarm leaves its state as it was (CloudWatch API Reference,
+    PutMetricAlarm, read 2026-12-07: "When you update an existing alarm, its state is left
+    unchanged, but the update completely overwrites the previous configuration of the
+    alarm"). moto builds a new alarm in state OK instead, so every monitor_model run that
+    re-puts a breaching alarm would move it OK → ALARM again and run its actions again."""
+    updated.history = previous.history
+    updated.state_reason = previous.state_reason
+    updated.state_reason_data = previous.state_reason_data
+    updated.state_value = previous.state_value
+    updated.state_updated_timestamp = previous.state_updated_timestamp
+
+
 def apply() -> None:
-    """Give moto's CloudWatch ``DescribeAlarmHistory``."""
+    """Give moto's CloudWatch ``DescribeAlarmHistory``, and keep an alarm's state when
+    PutMetricAlarm updates it."""
+    from moto.cloudwatch.models import CloudWatchBackend
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.core.responses import ActionResult
 
-    from image_mlops_dev.emulator.moto_patches import add
+    from image_mlops_dev.emulator.moto_patches import add, original, patch
+
+    def put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        previous = self.alarms.get(name)
+        alarm = original(CloudWatchBackend, "put_metric_alarm")(self, name, *args, **kwargs)
+        if previous is not None:
+            keep_state_on_update(previous, alarm)
+        return alarm
+
+    patch(CloudWatchBackend, "put_metric_alarm", put_metric_alarm)
 
     def describe_alarm_history_response(self: Any) -> Any:
         items = describe_alarm_history(
