@@ -56,6 +56,8 @@ class CeleryStack:
     # out of the repr (pytest prints a failed test's arguments): the env holds the secrets
     env: dict[str, str] = field(repr=False)
     settings: Settings = field(repr=False)
+    #: this stack's ports (not the test worker's own private stack's)
+    stack_settings: StackSettings = field(repr=False)
     state: Path
     workers: int
     client: AirflowClient = field(repr=False)
@@ -132,7 +134,7 @@ def celery_stack(workers: int, settings: dict[str, str] | None = None) -> Iterat
         # unpausing starts the latest scheduled run (catchup=False): it finds nothing to do
         first = client.wait_for_new_run("validate_images", set(), timeout=120)
         client.wait_for_run("validate_images", first, timeout=300)
-        yield CeleryStack(env, resolved, state, workers, client, aws, output)
+        yield CeleryStack(env, resolved, ports, state, workers, client, aws, output)
     finally:
         with contextlib.suppress(RuntimeError):
             run_stack("down", env, workers)

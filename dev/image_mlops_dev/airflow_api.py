@@ -213,9 +213,21 @@ class AirflowClient:
         return self._request("PATCH", path, body)
 
 
-#: The state of a task that waits for its human: ``awaiting_input`` on Airflow 3.3+;
-#: before 3.3 (MWAA's 3.2.1) the HITL operator defers to a trigger, so ``deferred``.
-HITL_WAITING_STATES = frozenset({"awaiting_input", "deferred"})
+def _hitl_waiting_states() -> frozenset[str]:
+    """The state of a task that waits for its human: ``awaiting_input`` on Airflow 3.3+;
+    before 3.3 (MWAA's 3.2.1) the HITL operator defers to a trigger, so ``deferred``. Only
+    the one of the Airflow installed (the stack's): on 3.3 a task may be ``deferred`` for a
+    moment before it awaits input, and an answer then can lose the race described in
+    :class:`ApprovalAnswerer`."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    airflow = Version(version("apache-airflow"))
+    return frozenset({"awaiting_input" if airflow >= Version("3.3") else "deferred"})
+
+
+HITL_WAITING_STATES = _hitl_waiting_states()
 
 
 def _q(value: str) -> str:

@@ -31,7 +31,6 @@ from validation_corpus import photo_jpeg
 
 from image_mlops import s3layout
 from image_mlops_dev.stack.scale_out import answering_workers, broker_url
-from image_mlops_dev.stack.settings import get_stack_settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow(minutes=5), pytest.mark.timeout(900)]
 
@@ -156,7 +155,7 @@ def _descendants(pid: int) -> list[int]:
 
 def test_a_worker_killed_mid_batch_leaves_its_batch_to_the_other(stack):
     client, settings = stack.client, stack.settings
-    emulator = get_stack_settings().emulator_url
+    emulator = stack.stack_settings.emulator_url
     sent = _upload(stack, "kill", 30, seed=400)
     victim_key = "incoming/kill/photo-08.jpg"
     faults.clear(emulator, stack.emulator_key)
@@ -215,7 +214,7 @@ def test_a_worker_killed_mid_batch_leaves_its_batch_to_the_other(stack):
 
     # `make up` again brings the dead worker back (it returns once both answer a ping)
     stack.run("up")
-    broker = broker_url(get_stack_settings().redis_port, stack.env["IMAGE_MLOPS_REDIS_PASSWORD"])
+    broker = broker_url(stack.stack_settings.redis_port, stack.env["IMAGE_MLOPS_REDIS_PASSWORD"])
     assert answering_workers(broker) == set(WORKERS)
 
 

@@ -400,7 +400,7 @@ def test_state_machine_input_starts_an_execution_on_the_emulator(admin, settings
         definition=definition.replace("${ValidateFunctionArn}", arn),
         roleArn=f"arn:aws:iam::{settings.account_id}:role/image-mlops-validate-states",
     )["stateMachineArn"]
-    sfn_input = pipeline.state_machine_input("r1", ["_runs/r1/batch-0001.json"], settings)
+    sfn_input = pipeline.state_machine_input(settings, "r1", ["_runs/r1/batch-0001.json"])
     execution = admin.stepfunctions.start_execution(
         stateMachineArn=machine, input=json.dumps(sfn_input)
     )["executionArn"]

@@ -51,12 +51,12 @@ def test_handler_validates_a_manifest_like_the_dag(clean_aws, settings, lambda_m
     for name, (data, _) in cases.items():
         aws.s3.put_object(Bucket=settings.raw_bucket, Key=name, Body=data)
     run_id = "sfn-run-1"
-    manifests = pipeline.plan_run(run_id, settings)
-    sfn_input = pipeline.state_machine_input(run_id, manifests, settings)
+    manifests = pipeline.plan_run(settings, run_id)
+    sfn_input = pipeline.state_machine_input(settings, run_id, manifests)
     for event in sfn_input["batches"]:
         summary = lambda_module.handler(json.loads(json.dumps(event)), None, s3=aws.s3)
         assert summary["in"] == summary["validated"] + summary["quarantined"]
-    result = pipeline.finalize_run(run_id, manifests, settings)  # the DAG's last step
+    result = pipeline.finalize_run(settings, run_id, manifests)  # the DAG's last step
 
     assert result["in"] == len(cases)
     validated = {k for k in aws.keys(settings.validated_bucket) if not k.startswith("_index/")}
@@ -132,7 +132,7 @@ def test_a_failing_lambda_fails_the_execution(clean_aws, admin, settings, local_
     from image_mlops.validation import pipeline
 
     machine = local_stack.deploy_aws_side()["ValidationStateMachineArn"]  # the stack's
-    sfn_input = pipeline.state_machine_input("gone", ["_runs/gone/batch-0001.json"], settings)
+    sfn_input = pipeline.state_machine_input(settings, "gone", ["_runs/gone/batch-0001.json"])
     described = admin.stepfunctions.describe_state_machine(stateMachineArn=machine)
     definition = json.loads(described["definition"])
     # no retries: the failure path, not the back-off, is what this test is about

@@ -230,7 +230,7 @@ def publish_metrics(summary: dict, settings: Settings | None = None) -> bool:
     return publish_once(settings, "validation", summary["run_id"], metric_data(summary))
 
 
-def state_machine_input(run_id: str, manifest_keys: list[str], settings: Settings) -> dict:
+def state_machine_input(settings: Settings, run_id: str, manifest_keys: list[str]) -> dict:
     """Input of the Step Functions route: one Map item per batch manifest."""
     limits = limits_from(settings)
     return {
@@ -273,5 +273,5 @@ def state_machine_request(
     return {
         "arn": settings.validation_state_machine_arn,
         "name": execution_name(run_id, try_number),
-        "input": state_machine_input(run_id, manifest_keys, settings),
+        "input": state_machine_input(settings, run_id, manifest_keys),
     }
