@@ -36,6 +36,25 @@ def describe_alarms_request(
     return kwargs
 
 
+def get_metric_data_requests(
+    queries: Sequence[dict],
+    start_time: dt.datetime,
+    end_time: dt.datetime,
+    scan_by: str = "TimestampAscending",
+) -> list[dict[str, Any]]:
+    """The ``GetMetricData`` arguments for ``queries``, at most 500 queries each (the sync
+    hook and the async triggers page through the same requests)."""
+    return [
+        {
+            "MetricDataQueries": list(queries[first : first + MAX_QUERIES_PER_CALL]),
+            "StartTime": start_time,
+            "EndTime": end_time,
+            "ScanBy": scan_by,
+        }
+        for first in range(0, len(queries), MAX_QUERIES_PER_CALL)
+    ]
+
+
 def add_metric_results(
     found: dict[str, list[tuple[dt.datetime, float]]], response: dict[str, Any]
 ) -> None:
@@ -43,6 +62,15 @@ def add_metric_results(
     for result in response.get("MetricDataResults", []):
         points = found.setdefault(result["Id"], [])
         points.extend(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
+
+
+def oldest_first(
+    found: dict[str, list[tuple[dt.datetime, float]]],
+) -> dict[str, list[tuple[dt.datetime, float]]]:
+    """``found`` with each query's points sorted oldest first (pages may interleave)."""
+    for points in found.values():
+        points.sort(key=lambda p: p[0])
+    return found
 
 
 class CloudWatchMetricsHook(AwsBaseHook):
@@ -84,17 +112,10 @@ class CloudWatchMetricsHook(AwsBaseHook):
         """
         out: dict[str, list[tuple[dt.datetime, float]]] = {}
         paginator = self.conn.get_paginator("get_metric_data")
-        for start in range(0, len(queries), MAX_QUERIES_PER_CALL):
-            for page in paginator.paginate(
-                MetricDataQueries=list(queries[start : start + MAX_QUERIES_PER_CALL]),
-                StartTime=start_time,
-                EndTime=end_time,
-                ScanBy=scan_by,
-            ):
+        for request in get_metric_data_requests(queries, start_time, end_time, scan_by):
+            for page in paginator.paginate(**request):
                 add_metric_results(out, page)
-        for points in out.values():
-            points.sort(key=lambda p: p[0])
-        return out
+        return oldest_first(out)
 
     def list_metrics(self, namespace: str, metric_name: str) -> list[dict]:
         """Every metric (name + full dimension set) under ``metric_name`` (from ListMetrics)."""

@@ -20,10 +20,11 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from image_mlops.cloudwatch import conditions
 from image_mlops.cloudwatch.hooks import (
-    MAX_QUERIES_PER_CALL,
     CloudWatchMetricsHook,
     add_metric_results,
     describe_alarms_request,
+    get_metric_data_requests,
+    oldest_first,
 )
 
 
@@ -144,17 +145,10 @@ class CloudWatchMetricTrigger(_CloudWatchPollTrigger):
         )
         data: dict[str, list] = {}
         paginator = client.get_paginator("get_metric_data")
-        for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
-            async for page in paginator.paginate(
-                MetricDataQueries=list(queries[first : first + MAX_QUERIES_PER_CALL]),
-                StartTime=start,
-                EndTime=end,
-                ScanBy="TimestampAscending",
-            ):
+        for request in get_metric_data_requests(queries, start, end):
+            async for page in paginator.paginate(**request):
                 add_metric_results(data, page)
-        for points in data.values():
-            points.sort(key=lambda p: p[0])
-        result = conditions.metric_evaluation(data, start, **condition)
+        result = conditions.metric_evaluation(oldest_first(data), start, **condition)
         if result.state == conditions.ALARM:
             return {"reason": result.reason, "values": result.values}
         return None
