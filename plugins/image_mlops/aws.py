@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 from pathlib import Path
@@ -158,6 +159,12 @@ PRECONDITION_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 def is_precondition_failed(exc: Exception) -> bool:
     """A botocore ``ClientError`` saying a conditional S3 request's condition did not hold."""
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "") in PRECONDITION_CODES
+
+
+def waiter_config(timeout: float, poll: float) -> dict[str, float]:
+    """A botocore waiter's ``WaiterConfig``: check every ``poll`` seconds, at most ``timeout``
+    seconds in all (at least once)."""
+    return {"Delay": poll, "MaxAttempts": max(1, math.ceil(timeout / poll))}
 
 
 def put_json(s3: Any, bucket: str, key: str, value: Any, indent: int | None = None) -> str:

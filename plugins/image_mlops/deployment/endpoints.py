@@ -20,11 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from image_mlops.aws import aws_client
+from image_mlops.aws import aws_client, waiter_config
 from image_mlops.config import Settings
 from image_mlops.deployment import scaling
 from image_mlops.registry import ModelPackage
@@ -395,7 +394,7 @@ def wait_for_endpoint(
     try:
         waiter.wait(
             EndpointName=endpoint_name,
-            WaiterConfig={"Delay": poll, "MaxAttempts": max(1, math.ceil(timeout / poll))},
+            WaiterConfig=waiter_config(timeout, poll),
         )
     except WaiterError as exc:
         last = exc.last_response or {}

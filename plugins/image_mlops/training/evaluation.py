@@ -20,7 +20,6 @@ import base64
 import hashlib
 import json
 import logging
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError, WaiterError
 
 from image_mlops import s3layout
-from image_mlops.aws import aws_client
+from image_mlops.aws import aws_client, waiter_config
 from image_mlops.config import Settings
 from image_mlops.serving.container import CONTAINER_ENVIRONMENT
 from image_mlops.training import job
@@ -172,7 +171,7 @@ def _wait(sagemaker: Any, name: str, settings: Settings) -> dict[str, Any]:
     try:
         waiter.wait(
             TransformJobName=name,
-            WaiterConfig={"Delay": poll, "MaxAttempts": max(1, math.ceil(timeout / poll))},
+            WaiterConfig=waiter_config(timeout, poll),
         )
     except WaiterError as exc:
         if (exc.last_response or {}).get("TransformJobStatus") in ("InProgress", "Stopping"):
