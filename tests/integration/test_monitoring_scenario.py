@@ -63,6 +63,19 @@ def world(local_stack, airflow_db):
     hook.run((ROOT / "plugins/image_mlops/include/sql/mlops/predictions.sql").read_text())
     hook.run("DELETE FROM predictions WHERE model_version = %s", parameters=(VERSION,))
     hook.run("DROP TABLE IF EXISTS retrain_decisions")
+    # this model's alarms, as other modules left them: CloudWatch's alarms stay, and putting
+    # one again keeps its state (as on AWS), so one left in ALARM would still be in ALARM when
+    # the healthy run reports; the story starts from none
+    cloudwatch = metrics_hook(settings).conn
+    left = [
+        alarm["AlarmName"]
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=m.alarm_prefix(settings.model_name)
+        )
+        for alarm in page["MetricAlarms"] + page.get("CompositeAlarms", [])
+    ]
+    for start in range(0, len(left), 100):  # DeleteAlarms takes 100 names at most
+        cloudwatch.delete_alarms(AlarmNames=left[start : start + 100])
     rng = random.Random("baseline")
     stats = [_stats(c, rng, False) for c in CLASSES for _ in range(PER_CLASS)]
     baseline = {
@@ -80,6 +93,15 @@ def world(local_stack, airflow_db):
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(baseline).encode(), IfNoneMatch="*")
     yield settings, list(CLASSES)
     patch.undo()
+
+
+def _no_decisions(settings) -> None:
+    """An empty ``retrain_decisions`` table, whether or not an earlier test of the module got
+    as far as creating it (the first retrain_on_drift run does)."""
+    from image_mlops.monitoring.sources import sql
+
+    _pg(settings).run(sql("retrain_decisions"))
+    _pg(settings).run("DELETE FROM retrain_decisions")
 
 
 def _insert(settings, classes, *, shifted: bool, at: dt.datetime, tag: str) -> None:
@@ -366,7 +388,7 @@ def test_a_cleared_decision_carries_out_its_retraining(world):
     settings, _classes = world
     # this is about the decision's own row, not the labels: do not wait for them
     settings = dataclasses.replace(settings, drift_retrain_min_new_labels=0)
-    _pg(settings).run("DELETE FROM retrain_decisions")
+    _no_decisions(settings)
     alarms = [m.alarm_name(settings.model_name, "tp-low", "mug")]
     first = decide_and_record(settings, alarms=alarms, active_runs=0, dag_run_id="run-x")
     again = decide_and_record(settings, alarms=alarms, active_runs=0, dag_run_id="run-x")
@@ -417,7 +439,7 @@ def test_a_retraining_is_compared_from_where_its_drift_episode_began(world):
         time.sleep(1.1)  # the next state change is in a later second
         return drift_alarm_since(settings)
 
-    _pg(settings).run("DELETE FROM retrain_decisions")
+    _no_decisions(settings)
     try:
         began = move(psi, ALARM)
         held = decide_and_record(settings, alarms=[psi], active_runs=1, dag_run_id="run-held")

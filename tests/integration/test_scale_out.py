@@ -30,6 +30,7 @@ from secret_scan import files_under, leaks
 from validation_corpus import photo_jpeg
 
 from image_mlops import s3layout
+from image_mlops_dev.airflow_api import AirflowApiError
 from image_mlops_dev.stack.scale_out import answering_workers, broker_url
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow(minutes=5), pytest.mark.timeout(900)]
@@ -116,7 +117,10 @@ def test_mapped_batches_land_on_both_workers_and_every_image_in_one_place(stack)
     known_classify = {r["dag_run_id"] for r in client.runs("classify_images")}
 
     run_id = client.trigger("validate_images")
-    run = client.wait_for_run("validate_images", run_id, timeout=400)
+    try:
+        run = client.wait_for_run("validate_images", run_id, timeout=400)
+    except AirflowApiError as stuck:  # what the run was waiting for, to tell why it hung
+        raise AssertionError(f"{stuck}\n{_run_diagnosis(stack, run_id)}") from stuck
     assert run["state"] == "success"
     tis = client.task_instances("validate_images", run_id)
     batches = _workers_of(tis, "validate_batch")
@@ -151,6 +155,26 @@ def _descendants(pid: int) -> list[int]:
         return [child.pid for child in psutil.Process(pid).children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+
+
+def _run_diagnosis(stack, run_id: str) -> str:
+    """The run's task instances that had not finished, and what the scheduler and the
+    workers logged about heartbeats, requeues and executor events."""
+    waiting = [
+        f"{t['task_id']}[{t['map_index']}] {t['state']} try {t['try_number']} {t.get('hostname')}"
+        for t in stack.client.task_instances("validate_images", run_id)
+        if t["state"] not in ("success", "skipped", "removed")
+    ]
+    wanted = ("heartbeat", "stuck", "requeue", "reported", "revok", "Lost", "WorkerLost")
+    lines = []
+    for log in sorted((stack.state / "logs").glob("*.log")):
+        hits = [
+            line.rstrip()[:300]
+            for line in log.read_text(errors="replace").splitlines()
+            if any(word in line for word in wanted)
+        ]
+        lines += [f"{log.name}: {hit}" for hit in hits[-15:]]
+    return "\n".join(["not finished:", *waiting, "logged:", *lines])
 
 
 def test_a_worker_killed_mid_batch_leaves_its_batch_to_the_other(stack):
