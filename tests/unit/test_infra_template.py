@@ -330,7 +330,8 @@ def test_the_topic_has_a_key_cloudwatch_may_use_and_the_workers_only_through_sns
     assert key["Type"] == "AWS::KMS::Key"
     assert key["Properties"]["EnableKeyRotation"] is True
     policy = key["Properties"]["KeyPolicy"]
-    assert key_policy_allows_cloudwatch(policy)
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert key_policy_allows_cloudwatch(policy, key_arn)
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["CloudWatchAlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert sorted(by_sid["CloudWatchAlarmsPublish"]["Action"]) == [
@@ -350,4 +351,4 @@ def test_the_topic_has_a_key_cloudwatch_may_use_and_the_workers_only_through_sns
         **policy,
         "Statement": [s for s in policy["Statement"] if s["Sid"] != "CloudWatchAlarmsPublish"],
     }
-    assert not key_policy_allows_cloudwatch(without_cloudwatch)
+    assert not key_policy_allows_cloudwatch(without_cloudwatch, key_arn)

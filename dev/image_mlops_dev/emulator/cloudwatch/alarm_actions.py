@@ -34,10 +34,11 @@ evaluate topic policies), and the region's long name in the subject (AWS writes
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import json
 import logging
 from typing import Any
+
+from image_mlops_dev.emulator.iam.evaluation import RequestContext, decide, statements
 
 log = logging.getLogger("image_mlops.emulator.alarms")
 
@@ -66,40 +67,26 @@ def actions_for(alarm: dict[str, Any], state: str) -> list[str]:
     return list(alarm.get(_ACTIONS_OF_STATE[state]) or [])
 
 
-def _allows(statement: dict[str, Any], action: str) -> bool:
-    actions = statement.get("Action", [])
-    actions = [actions] if isinstance(actions, str) else actions
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in actions)
-
-
-def _names_cloudwatch(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if not isinstance(principal, dict):
-        return False
-    services = principal.get("Service", [])
-    services = [services] if isinstance(services, str) else services
-    return CLOUDWATCH in services or principal.get("AWS") == "*"
-
-
-def key_policy_allows_cloudwatch(policy: dict[str, Any]) -> bool:
-    """Whether an unconditional Allow of the key policy lets CloudWatch decrypt and generate
-    data keys (a statement with a condition is not counted: CloudWatch's request context is
-    not emulated)."""
-    statements = policy.get("Statement", [])
-    statements = [statements] if isinstance(statements, dict) else statements
-    allowing = [
-        s
-        for s in statements
-        if s.get("Effect") == "Allow"
-        and not s.get("Condition")
-        and _names_cloudwatch(s.get("Principal"))
-    ]
-    denying = [
-        s for s in statements if s.get("Effect") == "Deny" and _names_cloudwatch(s.get("Principal"))
-    ]
+def key_policy_allows_cloudwatch(policy: Any, key_arn: str) -> bool:
+    """Whether the key policy lets CloudWatch decrypt and generate data keys with the key
+    ``key_arn``, as IAM evaluates a resource-based policy (:mod:`..iam.evaluation`).
+    CloudWatch's request context is not emulated, so a conditional Allow is not counted and a
+    conditional Deny is."""
+    judged = {
+        "Statement": [
+            {k: v for k, v in statement.items() if k != "Condition"}
+            for statement in statements(policy)
+            if statement.get("Effect") == "Deny" or not statement.get("Condition")
+        ]
+    }
     return all(
-        any(_allows(s, action) for s in allowing) and not any(_allows(s, action) for s in denying)
+        decide(
+            [],
+            [judged],
+            RequestContext(
+                action=action, resource=key_arn, principal=CLOUDWATCH, service=CLOUDWATCH
+            ),
+        ).allowed
         for action in NEEDED_KEY_ACTIONS
     )
 
@@ -112,8 +99,7 @@ def key_refusal(kms: Any, key_id: str) -> str | None:
     if metadata.get("KeyManager") == "AWS":
         return KEY_REFUSED
     policy = kms.get_key_policy(KeyId=metadata["KeyId"], PolicyName="default")["Policy"]
-    document = json.loads(policy) if isinstance(policy, str) else policy
-    return None if key_policy_allows_cloudwatch(document) else KEY_REFUSED
+    return None if key_policy_allows_cloudwatch(policy, metadata["Arn"]) else KEY_REFUSED
 
 
 def alarm_message(alarm: dict[str, Any], old: str, new: str, reason: str, when: dt.datetime):
