@@ -12,7 +12,9 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from conftest import run_dag, wait_for_alarm_evaluation
+from conftest import ADMIN_CONN, run_dag, wait_for_alarm_evaluation, wait_for_alarm_states
+
+from image_mlops.cloudwatch.hooks import CloudWatchMetricsHook
 
 pytestmark = pytest.mark.stack
 
@@ -192,14 +194,11 @@ def _breach(admin, alarm: str, actions: list[str]) -> None:
             }
         ],
     )
-    deadline = time.monotonic() + 30
-    while True:
-        wait_for_alarm_evaluation()
-        [found] = admin.cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
-        if found["StateValue"] == "ALARM":
-            return
-        assert time.monotonic() < deadline, f"{alarm} is {found['StateValue']}, not ALARM"
-        time.sleep(0.2)
+    wait_for_alarm_evaluation()
+    hook = CloudWatchMetricsHook(
+        aws_conn_id=ADMIN_CONN, region_name=admin.cloudwatch.meta.region_name
+    )
+    wait_for_alarm_states(hook, {alarm: "ALARM"}, timeout=30)
 
 
 def test_an_alarm_action_reaches_a_topic_with_a_key_cloudwatch_may_use_and_no_other(admin, topics):
