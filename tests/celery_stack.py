@@ -115,7 +115,7 @@ def celery_stack(workers: int, settings: dict[str, str] | None = None) -> Iterat
     ports = StackSettings.from_env(env)
     try:
         output = run_stack("up", env, workers)
-        client = AirflowClient(f"http://127.0.0.1:{ports.airflow_port}")
+        client = AirflowClient(ports.airflow_api_url)
         client.wait_for_dags(list(DAGS), timeout=300)
         # the test's own setup, with this stack's bootstrap key
         kwargs = {

@@ -177,7 +177,7 @@ def airflow_client(dag_ids: list[str]):
     """A REST client on the session's running Airflow, with ``dag_ids`` parsed and unpaused."""
     from image_mlops_dev.airflow_api import AirflowClient
 
-    client = AirflowClient(f"http://127.0.0.1:{get_stack_settings().airflow_port}")
+    client = AirflowClient(get_stack_settings().airflow_api_url)
     client.wait_for_dags(dag_ids, timeout=300)
     for dag_id in dag_ids:
         client.set_paused(dag_id, False)
@@ -214,7 +214,7 @@ def _pause_unpaused_dags() -> None:
         return
     from image_mlops_dev.airflow_api import AirflowClient
 
-    client = AirflowClient(f"http://127.0.0.1:{get_stack_settings().airflow_port}")
+    client = AirflowClient(get_stack_settings().airflow_api_url)
     for dag_id in sorted(_UNPAUSED):
         client.set_paused(dag_id, True)
     _UNPAUSED.clear()

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from image_mlops_dev.stack.settings import get_stack_settings
 
-    take((args.url or f"http://127.0.0.1:{get_stack_settings().airflow_port}").rstrip("/"))
+    take((args.url or get_stack_settings().airflow_api_url).rstrip("/"))
     return 0
 
 

@@ -147,7 +147,7 @@ def test_kpi_page_in_the_api_server(airflow_services, clean_aws, settings, test_
     assert model.baseline_uri == (
         f"s3://{settings.models_bucket}/{settings.model_name}/3/baseline.json"
     )
-    base = f"http://127.0.0.1:{get_stack_settings().airflow_port}"
+    base = get_stack_settings().airflow_api_url
     url = f"{base}/image-mlops/?hours=6&period=3600"
     with urllib.request.urlopen(url, timeout=60) as response:
         assert response.status == 200

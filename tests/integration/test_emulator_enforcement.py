@@ -161,10 +161,9 @@ def test_starting_a_training_job_needs_pass_role_on_its_role(aws, settings):
 def test_a_plain_http_request_to_a_tls_only_bucket_is_refused(aws, settings):
     """The buckets deny ``aws:SecureTransport: false``; the emulator's plain-HTTP port is the
     same server without TLS, so the condition is what it is on AWS (no header decides it)."""
-    from image_mlops_dev.stack.identities import emulator_plain_url
 
     plain = boto3.client(
-        "s3", endpoint_url=emulator_plain_url(get_stack_settings()), region_name=settings.region
+        "s3", endpoint_url=get_stack_settings().emulator_plain_url, region_name=settings.region
     )
     key = f"incoming/plain-{uuid.uuid4().hex[:8]}.jpg"
     with pytest.raises(ClientError) as refused:

@@ -121,9 +121,10 @@ def fault_report():
 
 @pytest.fixture
 def emulator(settings):
-    faults.clear(get_stack_settings().emulator_url)
-    yield get_stack_settings().emulator_url
-    faults.clear(get_stack_settings().emulator_url)
+    url = get_stack_settings().emulator_url
+    faults.clear(url)
+    yield url
+    faults.clear(url)
 
 
 def test_sigkill_of_the_task_between_copy_and_delete(clean_aws, settings, emulator):

@@ -66,7 +66,7 @@ class DemoStory:
         self.settings = settings
         stack = get_stack_settings()
         self.airflow_url = stack.airflow_url
-        self.client = client or AirflowClient(f"http://127.0.0.1:{stack.airflow_port}")
+        self.client = client or AirflowClient(stack.airflow_api_url)
         self.interactive = interactive
         self.progress = progress or Progress()
         self.data_dir = data_dir or settings.state_dir / "demo-data"

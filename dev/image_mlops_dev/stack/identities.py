@@ -45,11 +45,6 @@ def ca_bundle(settings: Settings) -> Path:
     return tls_dir(settings) / "ca.pem"
 
 
-def emulator_plain_url(stack: StackSettings) -> str:
-    """The emulator's port over plain HTTP (health, and the credentials endpoint)."""
-    return f"http://127.0.0.1:{stack.emulator_port}"
-
-
 def worker_credentials_environment(stack: StackSettings, role: str = WORKER_ROLE) -> dict[str, str]:
     """What an MWAA environment gives Airflow's processes: the container credentials
     endpoint of its execution role (the worker role) and its token."""
@@ -57,7 +52,7 @@ def worker_credentials_environment(stack: StackSettings, role: str = WORKER_ROLE
 
     return {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": (
-            f"{emulator_plain_url(stack)}/_emulator/credentials/{role}"
+            f"{stack.emulator_plain_url}/_emulator/credentials/{role}"
         ),
         "AWS_CONTAINER_AUTHORIZATION_TOKEN": container_token(bootstrap_secret()),
     }

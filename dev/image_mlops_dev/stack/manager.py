@@ -32,7 +32,6 @@ from image_mlops_dev.stack.identities import (
     admin_client,
     bootstrap_secret,
     ca_bundle,
-    emulator_plain_url,
     tls_dir,
     worker_credentials_environment,
 )
@@ -534,7 +533,7 @@ class LocalStack:
         from urllib.parse import urlsplit
 
         aws = os.environ.get("AIRFLOW_CONN_AWS_DEFAULT") or ""
-        if f"http://127.0.0.1:{self.stack_settings.emulator_port}" in aws:
+        if self.stack_settings.emulator_plain_url in aws:
             # a .env from before the emulator spoke TLS and Airflow acted as the worker role
             raise StackError(
                 "AIRFLOW_CONN_AWS_DEFAULT in .env signs with the stack's key over plain HTTP, "
@@ -582,7 +581,7 @@ class LocalStack:
     def emulator_ready(self) -> bool:
         try:
             with urllib.request.urlopen(
-                f"{emulator_plain_url(self.stack_settings)}/_emulator/health", timeout=2
+                f"{self.stack_settings.emulator_plain_url}/_emulator/health", timeout=2
             ):
                 return True
         except (urllib.error.URLError, OSError):
@@ -756,7 +755,7 @@ class LocalStack:
         )
 
     def airflow_health(self) -> dict | None:
-        url = f"http://127.0.0.1:{self.stack_settings.airflow_port}/api/v2/monitor/health"
+        url = f"{self.stack_settings.airflow_api_url}/api/v2/monitor/health"
         try:
             with urllib.request.urlopen(url, timeout=3) as response:
                 return json.loads(response.read())

@@ -48,8 +48,19 @@ class StackSettings:
         return f"https://127.0.0.1:{self.emulator_port}"
 
     @property
+    def emulator_plain_url(self) -> str:
+        """The emulator's port over plain HTTP (health, and the credentials endpoint)."""
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
     def airflow_url(self) -> str:
+        """The Airflow UI, as people open it."""
         return f"http://localhost:{self.airflow_port}"
+
+    @property
+    def airflow_api_url(self) -> str:
+        """The api-server as the stack's own clients reach it (it listens on 127.0.0.1)."""
+        return f"http://127.0.0.1:{self.airflow_port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackSettings:
